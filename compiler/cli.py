@@ -1,0 +1,265 @@
+"""The `symloss` command: build, check, list, show, new."""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+from .errors import SpecError
+
+
+def package_dir() -> Path:
+    """The folder of the generated package `symloss.paddle` (found without importing paddle)."""
+    return Path(importlib.util.find_spec("symloss.paddle").submodule_search_locations[0])
+
+
+def _say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _registry(paths=()):
+    from .loader import load_registry
+
+    return load_registry(paths)
+
+
+def _check_all(registry, names, quiet=False):
+    from .check import Checker
+
+    checker = Checker(registry)
+    outcomes = []
+    for name in names:
+        start = time.perf_counter()
+        results = checker.check(registry[name])
+        outcomes += results
+        if not quiet:
+            bad = sum(not o.ok for o in results)
+            state = "ok" if not bad else f"{bad} FAILED"
+            _say(f"  checked {name:<24} {len(results):>2} claims {state:<10} {time.perf_counter() - start:6.2f} s")
+    return outcomes
+
+
+def _unknown(registry, names):
+    missing = [n for n in names if n not in registry]
+    if missing:
+        raise SpecError(f"no loss named {', '.join(map(repr, missing))}; `symloss list` shows the registered ones")
+
+
+# --------------------------------------------------------------------------- commands
+
+def cmd_build(args) -> int:
+    from .emit import render_package
+    from .report import proof_table, summary
+    from .write import apply, plan
+
+    start = time.perf_counter()
+    bundled_only = not args.paths
+    registry = _registry(args.paths)
+    from .loader import bundled_dir
+
+    bundled = {n for n, l in registry.items() if Path(l.path).resolve().parent == bundled_dir().resolve()}
+    extra = sorted(set(registry) - bundled)
+    if extra and not args.out:
+        raise SpecError(f"{', '.join(extra)} lie outside the bundled specs: name an output folder with --out DIR")
+    names = sorted(registry) if bundled_only or not extra else extra
+    out_dir = Path(args.out) if args.out else package_dir()
+    _say(f"symloss build: {len(names)} specs -> {out_dir}")
+    outcomes = _check_all(registry, names)
+    failed = [o for o in outcomes if not o.ok]
+    if not args.quiet or failed:
+        _say()
+        _say(proof_table(outcomes))
+        _say()
+    _say(summary(outcomes))
+    if failed:
+        _say(f"build stopped: {len(failed)} claims failed; {out_dir} is unchanged")
+        return 1
+    if extra:
+        from .emit import render_standalone
+
+        files = {f"{name}.py": render_standalone(registry[name], registry) for name in names}
+    else:
+        files = render_package(registry, names)
+    result = plan(files, out_dir, remove_orphans=not extra)
+    for name in sorted(files):
+        state = "changed" if name in result.changed else "unchanged"
+        _say(f"  {'would change' if args.check and state == 'changed' else state:<12} {out_dir / name}")
+    for name in result.removed:
+        _say(f"  {'would remove' if args.check else 'removed':<12} {out_dir / name} (no spec produces it)")
+    seconds = time.perf_counter() - start
+    if args.check:
+        if result.clean:
+            _say(f"{out_dir} is up to date ({len(files)} files, {seconds:.1f} s)")
+            return 0
+        _say(result.diff())
+        _say(f"{out_dir} is out of date: run `symloss build` and commit the result")
+        return 1
+    apply(result)
+    _say(f"wrote {len(result.changed)} files, removed {len(result.removed)}, "
+         f"{len(files) - len(result.changed)} unchanged ({seconds:.1f} s)")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from .report import proof_table, summary
+
+    registry = _registry(args.spec)
+    names = args.names or sorted(registry)
+    _unknown(registry, names)
+    outcomes = _check_all(registry, names)
+    _say()
+    _say(proof_table(outcomes))
+    _say()
+    _say(summary(outcomes))
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+def cmd_list(args) -> int:
+    from .report import table
+
+    registry = _registry(args.spec)
+    rows = []
+    for name in sorted(registry):
+        loss = registry[name]
+        params = ", ".join(f"{p.name}={float(p.default):g}" for p in loss.params) or "-"
+        rows.append([name, loss.family, params, loss.paper])
+    _say(table(rows, ["name", "family", "parameters", "paper"]))
+    _say(f"\n{len(rows)} losses")
+    return 0
+
+
+def cmd_show(args) -> int:
+    import sympy as sp
+
+    from .emit import domain_text, render_loss
+    from .expand import resolve
+
+    registry = _registry(args.spec)
+    _unknown(registry, [args.name])
+    loss = registry[args.name]
+    _say(f"{loss.name}: {loss.title} ({loss.family}), {loss.paper}")
+    _say(f"  {loss.summary}")
+    if loss.notes:
+        _say(f"  {loss.notes.strip()}")
+    _say(f"  spec: {loss.path}")
+    _say("\nformula:")
+    _say(f"  {sp.sstr(loss.expr)}")
+    resolved = resolve(loss.expr, registry)
+    if resolved != loss.expr:
+        _say(f"  = {sp.sstr(resolved)}")
+    _say("\nLaTeX:")
+    _say(f"  {sp.latex(loss.expr)}")
+    _say("\nparameters:")
+    for prm in loss.params or []:
+        _say(f"  {prm.name} = {float(prm.default):g}  in {domain_text(prm)}  {prm.doc}")
+    if not loss.params:
+        _say("  (none)")
+    _say("\nclaims:")
+    for claim in loss.claims:
+        tag = "  [erratum: expected to fail]" if claim.expect == "refuted" else ""
+        _say(f"  - {claim.text}{tag}")
+    source = render_loss(loss, registry)
+    start = source.index(f"def {loss.name}_loss(")
+    end = source.index("\nclass ", start)
+    _say("\ngenerated function:")
+    _say(source[start:end].rstrip())
+    return 0
+
+
+SKELETON = '''"""{title} loss: one line on what it does and who proposed it."""
+# A spec builds one `LOSS = Loss(...)` from the symloss DSL. Run `symloss check {name}` to prove
+# its claims and `symloss build` to compile it into symloss.paddle.{name}_loss.
+from sympy import Symbol  # noqa: F401  (for symbols quantified in claims, e.g. s = Symbol("s"))
+
+from symloss.compiler.dsl import Identity, Loss, Param, Property, Sum, c, g, i, log, p, ref  # noqa: F401
+
+# Fields are indexed [c, i]: p = predicted probability, g = target, x = raw logit; c runs over
+# classes, i over the valid pixels of one image (or of the batch when batch=True).
+# A parameter carries its default, its domain (low, high; None = unbounded) and its role.
+smooth = Param("smooth", 1.0, domain=(0, None), doc="added to numerator and denominator")
+
+# Sum(expr, i) sums over pixels, Sum(expr, c) over classes; Mean(expr, i) divides by the pixel count.
+tp = Sum(p[c, i] * g[c, i], i)
+
+LOSS = Loss(
+    name="{name}",  # the registry key and the function name: symloss.paddle.{name}_loss
+    title="{title}",
+    family="region",  # distribution | region | boundary | compound
+    paper="arXiv:0000.00000",  # arXiv id or DOI of the paper that defines it
+    summary="One sentence on what the loss measures.",
+    params=[smooth],
+    # The formula. Indices left free decide the granularity: free c = one loss per class,
+    # free i = one loss per pixel; reduction="mean" averages them.
+    expr=1 - (2 * tp + smooth) / (Sum(p[c, i], i) + Sum(g[c, i], i) + smooth),
+    claims=[
+        # Identities with other specs (ref binds their parameters), and properties.
+        # Identity(ref("{name}", smooth=0), ref("dice", smooth=0)),
+        Property.nonnegative(),
+        Property.zero_at_perfect(smooth=0),
+    ],
+)
+'''
+
+
+def cmd_new(args) -> int:
+    from .dsl import NAME_RE
+    from .loader import bundled_dir
+
+    if not NAME_RE.fullmatch(args.name):
+        raise SpecError(f"{args.name!r} is not a snake_case name: use lowercase letters, digits and _, e.g. my_dice")
+    folder = Path(args.dir) if args.dir else bundled_dir()
+    path = folder / f"{args.name}.py"
+    if path.exists():
+        raise SpecError(f"{path} exists already: pick another name or edit it", path=str(path))
+    folder.mkdir(parents=True, exist_ok=True)
+    title = args.name.replace("_", " ").capitalize()
+    path.write_text(SKELETON.format(name=args.name, title=title), encoding="utf-8")
+    _say(f"wrote {path}: edit the formula and claims, then run `symloss check {args.name}`")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="symloss", description="Compile segmentation losses from symbolic specs.")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="load, validate, prove and emit Paddle code")
+    b.add_argument("paths", nargs="*", help="spec files or folders (default: every bundled spec)")
+    b.add_argument("--out", help="output folder (default: the symloss.paddle package)")
+    b.add_argument("--check", action="store_true", help="write nothing; exit 1 if the output would change")
+    b.add_argument("--quiet", action="store_true", help="omit the proof table unless a claim fails")
+    b.set_defaults(run=cmd_build)
+
+    c = sub.add_parser("check", help="prove every claim and print the proof table")
+    c.add_argument("names", nargs="*", help="losses to check (default: all)")
+    c.add_argument("--spec", action="append", default=[], help="also load this spec file or folder")
+    c.set_defaults(run=cmd_check)
+
+    ls = sub.add_parser("list", help="list the registered losses")
+    ls.add_argument("--spec", action="append", default=[], help="also load this spec file or folder")
+    ls.set_defaults(run=cmd_list)
+
+    s = sub.add_parser("show", help="formula, parameters, claims and generated code of one loss")
+    s.add_argument("name")
+    s.add_argument("--spec", action="append", default=[], help="also load this spec file or folder")
+    s.set_defaults(run=cmd_show)
+
+    n = sub.add_parser("new", help="write a commented spec skeleton")
+    n.add_argument("name")
+    n.add_argument("--dir", help="folder for the new spec (default: the bundled specs folder)")
+    n.set_defaults(run=cmd_new)
+    return top
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except SpecError as err:
+        print(f"symloss {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

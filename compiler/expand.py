@@ -1,0 +1,179 @@
+"""From a spec's symbolic formula to concrete, numerically evaluable expressions.
+
+`resolve` inlines references to other specs; `concretize` fixes the number of classes and pixels,
+unrolls every sum and names each entry by its free indices; `Evaluator` compiles the entries to
+mpmath. The checker and the test oracle both stand on these, so there is one expansion of a spec,
+never a second hand-written formula.
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+
+import mpmath
+import sympy as sp
+from sympy.simplify.simplify import factor_sum
+
+from .dsl import C, FIELDS, INDICES, Param, Ref, c, i, n
+from .errors import SpecError
+from .functions import literal
+
+
+def resolve(expr: sp.Expr, registry: dict, _stack: tuple = ()) -> sp.Expr:
+    """`expr` with every `ref(...)` replaced by the referenced formula, parameters bound."""
+
+    def inline(r: Ref) -> sp.Expr:
+        if r.target not in registry:
+            known = ", ".join(sorted(registry)) or "none"
+            raise SpecError(f"ref({r.target!r}) names no registered loss (known: {known})")
+        if r.target in _stack:
+            raise SpecError(f"ref cycle: {' -> '.join(_stack + (r.target,))}")
+        target = registry[r.target]
+        params = target.param_map
+        unknown = set(r.bindings) - set(params)
+        if unknown:
+            raise SpecError(
+                f"ref({r.target!r}) binds {sorted(unknown)}, which {r.target} does not have "
+                f"(its parameters: {', '.join(params) or 'none'})"
+            )
+        body = resolve(target.expr, registry, _stack + (r.target,))
+        return body.xreplace({params[k]: v for k, v in r.bindings.items()})
+
+    return expr.replace(lambda e: isinstance(e, Ref), inline)
+
+
+def free_indices(expr: sp.Expr) -> tuple:
+    """The indices (`c`, `i`, in that order) an expression leaves free."""
+    return tuple(ix for ix in INDICES if ix in expr.free_symbols)
+
+
+def unroll(expr: sp.Expr) -> sp.Expr:
+    """Write every sum whose limits are numbers as an explicit addition."""
+
+    def expand_sum(s: sp.Sum) -> sp.Expr:
+        body = s.function
+        for var, lo, hi in reversed(s.limits):
+            body = sp.Add(*[body.xreplace({var: k}) for k in range(int(lo), int(hi) + 1)])
+        return body
+
+    return expr.replace(
+        lambda e: isinstance(e, sp.Sum) and all(lim[1].is_Integer and lim[2].is_Integer for lim in e.limits),
+        expand_sum,
+    )
+
+
+class FieldSymbol(sp.Symbol):
+    """One concrete entry of a field, e.g. `p_0_3` for p[0, 3]."""
+
+
+def linearize(expr: sp.Expr, polynomial_only: bool = False) -> sp.Expr:
+    """Sum(p*(1-g)) -> Sum(p) - Sum(p*g), constants pulled out of sums.
+
+    With `polynomial_only`, only sums whose body is a polynomial in the fields are split (splitting
+    a log-likelihood would only multiply reductions).
+    """
+
+    def splittable(e) -> bool:
+        if not isinstance(e, sp.Sum):
+            return False
+        return not polynomial_only or e.function.is_polynomial(*e.function.atoms(sp.Indexed))
+
+    def split(s: sp.Sum) -> sp.Expr:
+        return sp.Sum(sp.expand(s.function), *s.limits).expand()
+
+    expr = expr.replace(splittable, split)
+    return expr.replace(lambda e: isinstance(e, sp.Sum), factor_sum)
+
+
+def field_symbol(base: str, k: int, j: int) -> FieldSymbol:
+    return FieldSymbol(f"{base}_{k}_{j}", real=True)
+
+
+def symbolize(expr: sp.Expr) -> sp.Expr:
+    """Replace each concrete `p[k, j]` (and every other field) by a plain symbol `p_k_j`."""
+    return expr.replace(
+        lambda e: isinstance(e, sp.Indexed) and all(ix.is_Integer for ix in e.indices),
+        lambda e: field_symbol(e.base.name, *map(int, e.indices)),
+    )
+
+
+def concretize(expr: sp.Expr, classes: int, pixels: int) -> dict[tuple, sp.Expr]:
+    """The entries of `expr` at `classes` classes and `pixels` pixels, keyed by free-index values.
+
+    A per-class formula gives keys `(k,)`, a per-pixel one `(j,)` or `(k, j)`, a scalar `()`.
+    """
+    free = free_indices(expr)
+    body = unroll(expr.xreplace({C: classes, n: pixels}))
+    ranges = {c: range(classes), i: range(pixels)}
+    entries = {}
+    for key in itertools.product(*(ranges[ix] for ix in free)):
+        entry = unroll(body.xreplace(dict(zip(free, key))))
+        entries[key] = symbolize(entry)
+    return entries
+
+
+def field_names(classes: int, pixels: int, bases=tuple(FIELDS)) -> list[sp.Symbol]:
+    return [field_symbol(b, k, j) for b in bases for k in range(classes) for j in range(pixels)]
+
+
+def parameters(expr: sp.Expr) -> list[sp.Symbol]:
+    """Symbols that are neither fields nor indices nor sizes, sorted by name (Params and free claim symbols)."""
+    skip = set(INDICES) | {C, n} | {ind.base.label for ind in expr.atoms(sp.Indexed)}
+    syms = [s for s in expr.free_symbols if s not in skip and isinstance(s, sp.Symbol)]
+    return sorted((s for s in syms if not isinstance(s, FieldSymbol)), key=lambda s: s.name)
+
+
+class Evaluator:
+    """Entries of a formula at a fixed size, compiled once to mpmath and evaluated at high precision."""
+
+    DPS = 50
+
+    def __init__(self, expr: sp.Expr, classes: int, pixels: int, extra_fields=()):
+        self.classes, self.pixels = classes, pixels
+        entries = concretize(expr, classes, pixels)
+        self.keys = list(entries)
+        self.params = parameters(expr)
+        bases = tuple(FIELDS) + tuple(extra_fields)
+        self.inputs = field_names(classes, pixels, bases) + list(self.params)
+        exprs = [literal(e) for e in entries.values()]
+        self._fn = sp.lambdify(self.inputs, exprs, modules="mpmath", cse=True)
+
+    def __call__(self, fields: dict, params: dict) -> dict:
+        """`fields` maps 'p', 'g', 'x' to (C, n) arrays; `params` maps parameter names to numbers."""
+        with mpmath.workdps(self.DPS):
+            args = []
+            for s in self.inputs:
+                if s in self.params:
+                    args.append(mpmath.mpf(sp.Float(params[s.name], self.DPS)) if s.name in params else None)
+                    continue
+                base, k, j = s.name.rsplit("_", 2)
+                arr = fields.get(base)
+                args.append(mpmath.mpf(arr[int(k)][int(j)]) if arr is not None else mpmath.mpf(0))
+            missing = [s.name for s, a in zip(self.inputs, args) if a is None]
+            if missing:
+                raise SpecError(f"no value given for {', '.join(missing)}")
+            values = self._fn(*args)
+        return dict(zip(self.keys, values))
+
+
+@functools.lru_cache(maxsize=512)
+def evaluator(expr: sp.Expr, classes: int, pixels: int, extra_fields=()) -> Evaluator:
+    return Evaluator(expr, classes, pixels, extra_fields)
+
+
+def param_value(symbol: sp.Symbol, rng) -> float:
+    """A random value in a parameter's domain (or, for a plain symbol, in what its assumptions allow)."""
+    if isinstance(symbol, Param):
+        dom = symbol.domain
+        lo = float(dom.inf) if dom.inf.is_finite else None
+        hi = float(dom.sup) if dom.sup.is_finite else None
+    else:
+        lo = 0.0 if (symbol.is_nonnegative or symbol.is_positive) else None
+        hi = None
+    if lo is None and hi is None:
+        lo, hi = -3.0, 3.0
+    elif lo is None:
+        lo = hi - 3.0
+    elif hi is None:
+        hi = lo + 3.0
+    return float(rng.uniform(lo, hi))

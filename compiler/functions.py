@@ -1,0 +1,60 @@
+"""Elementwise functions the literature writes and SymPy lacks, modelled on sympy.codegen.cfunctions.
+
+Each has a derivative (so the oracle can differentiate through it) and a rewrite to exp/log
+(so every stability rule can be proved by `simplify((lhs - rhs).rewrite(exp)) == 0`).
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+
+class sigmoid(sp.Function):
+    """1 / (1 + exp(-z))."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        z = self.args[0]
+        return sigmoid(z) * sigmoid(-z)
+
+    @classmethod
+    def eval(cls, z):
+        if z.is_zero:
+            return sp.S.Half
+
+    def _eval_rewrite_as_exp(self, z, **kwargs):
+        return 1 / (1 + sp.exp(-z))
+
+    def _eval_is_positive(self):
+        return self.args[0].is_extended_real
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+
+class softplus(sp.Function):
+    """log(1 + exp(z)), evaluated without overflow."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        return sigmoid(self.args[0])
+
+    @classmethod
+    def eval(cls, z):
+        if z.is_zero:
+            return sp.log(2)
+
+    def _eval_rewrite_as_exp(self, z, **kwargs):
+        return sp.log(1 + sp.exp(z))
+
+    def _eval_is_positive(self):
+        return self.args[0].is_real
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+
+def literal(expr: sp.Expr) -> sp.Expr:
+    """The expression with every symloss function spelled out in exp/log (the oracle's form)."""
+    return expr.replace(lambda e: isinstance(e, (sigmoid, softplus)), lambda e: e.rewrite(sp.exp))

@@ -1,0 +1,61 @@
+"""The tensor IR: what a formula becomes once sums are reductions and fields are tensors.
+
+Still SymPy, so CSE and printing work on it unchanged. Every tensor is (N, C, P) or broadcastable
+to it: batch, class, and flattened pixel axes; reductions keep their axis (keepdim) so results
+broadcast back against the fields.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+# Class-coupled fields of the softmax activation, indexed [c, i] in the math IR.
+SOFTMAX = sp.IndexedBase("softmax", positive=True)
+LOG_SOFTMAX = sp.IndexedBase("log_softmax", real=True)
+
+
+class TensorVar(sp.Symbol):
+    """A named tensor of the generated code (a field, or a CSE temporary that holds one)."""
+
+
+class RunSize(sp.Symbol):
+    """A size known only at run time: valid pixels per unit, or classes after the background is dropped."""
+
+
+# Fields as tensors of the generated code, and where each comes from.
+TENSORS = {
+    "x": TensorVar("x", real=True),
+    "p": TensorVar("p", positive=True),
+    "g": TensorVar("g", nonnegative=True),
+    "logp": TensorVar("logp", real=True),
+}
+FIELD_TENSOR = {"x": "x", "p": "p", "g": "g", "softmax": "p", "log_softmax": "logp"}
+N_PIXELS = RunSize("n_pixels", positive=True)
+N_CLASSES = RunSize("n_classes", positive=True)
+
+PIXELS = sp.Symbol("pixels")  # reduce over the pixels of each unit (an image, or the batch)
+PIXELS_MASKED = sp.Symbol("pixels_masked")  # the same, with ignored pixels left out
+CLASSES = sp.Symbol("classes")  # reduce over classes
+
+
+class ReduceSum(sp.Function):
+    """Sum of a tensor over one axis kind (PIXELS, PIXELS_MASKED or CLASSES), keeping the axis."""
+
+    nargs = 2
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+    def _eval_is_nonnegative(self):
+        return self.args[0].is_nonnegative
+
+
+class Clamp(sp.Function):
+    """max(e, low) with no gradient below `low`: a guard where no exact stable form exists."""
+
+    nargs = 2
+
+    def _eval_is_positive(self):
+        return self.args[1].is_positive
+
+    def _eval_is_real(self):
+        return True

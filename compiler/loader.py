@@ -1,0 +1,144 @@
+"""Finds spec modules, runs them, validates each Loss, and builds the registry (name -> Loss).
+
+Every failure becomes a SpecError naming the spec file and line, never a traceback.
+"""
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+import traceback
+from pathlib import Path
+
+import sympy as sp
+
+from .dsl import FIELDS, INDICES, SIZES, C, Loss, Param, n
+from .errors import SpecError
+from .expand import resolve
+
+
+def bundled_dir() -> Path:
+    """The folder of the bundled specs (the `symloss.specs` package)."""
+    return Path(importlib.util.find_spec("symloss.specs").submodule_search_locations[0])
+
+
+def spec_files(folder: Path) -> list[Path]:
+    """Spec modules in a folder: every .py file except __init__ and _private helpers."""
+    return sorted(p for p in folder.glob("*.py") if not p.name.startswith("_"))
+
+
+def _module_name(path: Path) -> str:
+    if path.parent.resolve() == bundled_dir().resolve():
+        return f"symloss.specs.{path.stem}"
+    return f"_symloss_user_spec_{abs(hash(str(path.resolve())))}_{path.stem}"
+
+
+def _line_in(path: Path, tb) -> int | None:
+    frames = [f for f in traceback.extract_tb(tb) if Path(f.filename).resolve() == path.resolve()]
+    return frames[-1].lineno if frames else None
+
+
+def load_file(path) -> Loss:
+    """Run one spec file and return its `LOSS`."""
+    path = Path(path)
+    shown = str(path)
+    if not path.is_file():
+        raise SpecError("no such spec file", path=shown)
+    name = _module_name(path)
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except SyntaxError as err:
+        sys.modules.pop(name, None)
+        raise SpecError(f"syntax error: {err.msg}", path=shown, line=err.lineno) from None
+    except SpecError as err:
+        sys.modules.pop(name, None)
+        raise err.located(shown, _line_in(path, err.__traceback__)) from None
+    except Exception as err:  # noqa: BLE001 - any error while running a spec is the spec's error
+        sys.modules.pop(name, None)
+        message = f"{type(err).__name__}: {err}"
+        raise SpecError(message, path=shown, line=_line_in(path, err.__traceback__)) from None
+    loss = getattr(module, "LOSS", None)
+    if not isinstance(loss, Loss):
+        raise SpecError("the module defines no `LOSS = Loss(...)`", path=shown)
+    loss.path = shown
+    return loss
+
+
+def _first_line_naming(path: str, word: str, default: int | None) -> int | None:
+    pattern = re.compile(rf"\b{re.escape(word)}\b")
+    try:
+        for k, text in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+            if pattern.search(text):
+                return k
+    except OSError:
+        pass
+    return default
+
+
+def validate(loss: Loss, registry: dict) -> None:
+    """Check a loaded Loss against the registry: references, symbols, indices, sums."""
+
+    def fail(message: str, word: str | None = None):
+        line = _first_line_naming(loss.path, word, loss.line) if word else loss.line
+        raise SpecError(message, path=loss.path, line=line)
+
+    try:
+        expr = resolve(loss.expr, registry)
+    except SpecError as err:
+        raise err.located(loss.path, loss.line) from None
+    params = loss.param_map
+    labels = {ind.base.label for ind in expr.atoms(sp.Indexed)}
+    for sym in sorted(expr.free_symbols - set(INDICES) - {C, n} - labels, key=str):
+        if not isinstance(sym, sp.Symbol):
+            continue
+        if sym.name not in params:
+            if isinstance(sym, Param):
+                fail(f"expr uses the parameter {sym.name!r}, which is not in params=[...]: add it there", sym.name)
+            fail(
+                f"expr uses the symbol {sym.name!r}, which is not a parameter: declare "
+                f"{sym.name} = Param({sym.name!r}, default, domain=(low, high), doc=...) and list it in params=[...]",
+                sym.name,
+            )
+    for ind in expr.atoms(sp.Indexed):
+        if ind.base.name not in FIELDS and not _is_primitive_field(ind.base):
+            fail(f"expr indexes {ind.base.name!r}, which is no field: use p, g or x (or a primitive)", ind.base.name)
+        if tuple(ind.indices) != INDICES:
+            fail(f"{ind} is indexed {tuple(ind.indices)}: fields are indexed [c, i] exactly", ind.base.name)
+    for s in expr.atoms(sp.Sum):
+        for var, lo, hi in s.limits:
+            if var not in SIZES or lo != 0 or hi != SIZES[var] - 1:
+                fail(f"{s} is not a Sum over c or i: build sums with Sum(expr, c) or Sum(expr, i) from the dsl")
+
+
+def _is_primitive_field(base) -> bool:
+    from .primitives import PRIMITIVE_FIELDS
+
+    return base.name in PRIMITIVE_FIELDS
+
+
+def load_registry(paths=(), include_bundled: bool = True) -> dict:
+    """Load the bundled specs (unless told not to) and any spec files or folders in `paths`."""
+    files = spec_files(bundled_dir()) if include_bundled else []
+    for raw in paths:
+        path = Path(raw)
+        files.extend(spec_files(path) if path.is_dir() else [path])
+    registry: dict[str, Loss] = {}
+    seen: set[Path] = set()
+    for path in files:
+        if path.resolve() in seen:
+            continue
+        seen.add(path.resolve())
+        loss = load_file(path)
+        if loss.name in registry:
+            other = registry[loss.name].path
+            raise SpecError(
+                f"name {loss.name!r} is already registered by {other}: choose another name",
+                path=loss.path, line=_first_line_naming(loss.path, "name", loss.line),
+            )
+        registry[loss.name] = loss
+    for loss in registry.values():
+        validate(loss, registry)
+    return registry

@@ -1,0 +1,115 @@
+"""Lowering: a resolved formula, for one activation, becomes straight-line tensor code.
+
+split polynomial sums into shared statistics -> activate (p -> sigmoid(x) | softmax | p) ->
+rewrite (canonicalize, stabilize) -> guard -> sums become reductions (masked only where an ignored
+pixel could contribute) -> fields become tensors -> fold sigmoid(x) back to p -> CSE.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from .dsl import C, c, g, i, n, p, x
+from .expand import free_indices, linearize, resolve
+from .functions import sigmoid
+from .ir import (CLASSES, FIELD_TENSOR, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, SOFTMAX, TENSORS,
+                 ReduceSum, TensorVar)
+from .rules import guard, rewrite
+
+ACTIVATIONS = ("sigmoid", "softmax", "none")
+
+
+@dataclass
+class Lowered:
+    """Straight-line code for one activation: temporaries, the loss, and what they read."""
+
+    activation: str
+    temps: list = field(default_factory=list)  # [(symbol, expr)]
+    loss: sp.Expr = None
+    fields: tuple = ()  # tensors the code reads: subset of x, p, g, logp
+    rules: list = field(default_factory=list)
+
+
+def activate(expr: sp.Expr, activation: str) -> sp.Expr:
+    """The formula with the predicted probability written in terms of the logits."""
+    if activation == "sigmoid":
+        return expr.xreplace({p[c, i]: sigmoid(x[c, i])})
+    if activation == "softmax":
+        return expr.xreplace({p[c, i]: SOFTMAX[c, i]})
+    return expr
+
+
+def vanishes_off_target(body: sp.Expr) -> bool:
+    """True if the summand is zero wherever the target is zero (e.g. at every ignored pixel)."""
+    return sp.expand(body.xreplace({g[c, i]: 0})) == 0
+
+
+def to_reductions(expr: sp.Expr) -> sp.Expr:
+    """Sum over i -> ReduceSum over pixels (masked unless the summand vanishes off target); over c -> classes."""
+
+    def reduce(s: sp.Sum) -> sp.Expr:
+        (var, _, _), = s.limits
+        if var == c:
+            return ReduceSum(s.function, CLASSES)
+        return ReduceSum(s.function, PIXELS if vanishes_off_target(s.function) else PIXELS_MASKED)
+
+    return expr.replace(lambda e: isinstance(e, sp.Sum), reduce)
+
+
+def to_tensors(expr: sp.Expr) -> sp.Expr:
+    """Indexed fields -> tensors; sizes -> run-time counts."""
+    expr = expr.replace(
+        lambda e: isinstance(e, sp.Indexed) and e.base.name in FIELD_TENSOR,
+        lambda e: TENSORS[FIELD_TENSOR[e.base.name]],
+    )
+    return expr.xreplace({n: N_PIXELS, C: N_CLASSES})
+
+
+def is_tensor(expr: sp.Expr) -> bool:
+    return any(isinstance(s, TensorVar) for s in expr.free_symbols)
+
+
+def common_subexpressions(expr: sp.Expr, reserved: set) -> tuple[list, sp.Expr]:
+    """CSE with canonical ordering; temporaries named t0, t1, ... and typed as tensors where they are."""
+    names = (f"t{k}" for k in range(10**6))
+    pairs, (final,) = sp.cse([expr], symbols=(sp.Symbol(nm) for nm in names if nm not in reserved),
+                             order="canonical")
+    temps, renames = [], {}
+    for sym, value in pairs:
+        value = value.xreplace(renames)
+        if value.is_Atom or (-value).is_Atom:  # a temporary that only renames or negates: inline it
+            renames[sym] = value
+            continue
+        typed = TensorVar(sym.name) if is_tensor(value) else sp.Symbol(sym.name, real=True)
+        renames[sym] = typed
+        temps.append((typed, value))
+    return temps, final.xreplace(renames)
+
+
+def lower(loss, registry: dict, activation: str, optimize: bool = True) -> Lowered:
+    """Lower one spec for one activation. `optimize=False` gives the literal translation."""
+    expr = resolve(loss.expr, registry)
+    fired: list[str] = []
+    if optimize:
+        expr = linearize(expr, polynomial_only=True)  # shared statistics, before p becomes sigmoid(x)
+        expr, fired = rewrite(activate(expr, activation))
+    else:
+        expr = activate(expr, activation)
+    expr, guards = guard(expr)
+    expr = to_tensors(to_reductions(expr))
+    if activation == "sigmoid":
+        expr = expr.xreplace({sigmoid(TENSORS["x"]): TENSORS["p"]})
+    reserved = {prm.name for prm in loss.params}
+    temps, final = common_subexpressions(expr, reserved) if optimize else ([], expr)
+    used = set().union(*(v.free_symbols for _, v in temps), final.free_symbols)
+    fields = tuple(nm for nm in ("x", "p", "g", "logp") if TENSORS[nm] in used)
+    return Lowered(activation, temps, final, fields, fired + guards)
+
+
+def granularity(loss, registry: dict) -> tuple[bool, bool]:
+    """(per_class, per_pixel): which indices the loss leaves free."""
+    free = free_indices(resolve(loss.expr, registry))
+    return c in free, i in free
+
+

@@ -1,0 +1,104 @@
+"""PaddlePrinter: the tensor IR as Paddle expressions.
+
+A SymPy code printer, strict: a node it does not know is an error, never a silent fallback.
+Tensors go through `paddle`/`F`; expressions over parameters alone stay Python numbers (`math`),
+since Paddle's ops reject Python scalars where a tensor is expected.
+"""
+from __future__ import annotations
+
+import sympy as sp
+from sympy.printing.precedence import precedence
+from sympy.printing.pycode import PythonCodePrinter
+
+from .functions import sigmoid, softplus
+from .ir import CLASSES, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, Clamp, ReduceSum, TensorVar
+
+TENSOR_FUNCTIONS = {
+    sp.log: "paddle.log",
+    sp.exp: "paddle.exp",
+    sp.Abs: "paddle.abs",
+    sp.cosh: "paddle.cosh",
+    sp.tanh: "paddle.tanh",
+    sigmoid: "F.sigmoid",
+    softplus: "F.softplus",
+}
+SCALAR_FUNCTIONS = {sp.log: "math.log", sp.exp: "math.exp", sp.Abs: "abs", sp.cosh: "math.cosh",
+                    sp.tanh: "math.tanh"}
+COUNTS = {N_PIXELS: "ctx.n_pixels", N_CLASSES: "ctx.n_classes"}
+
+
+def is_tensor(expr) -> bool:
+    return any(isinstance(s, TensorVar) for s in sp.sympify(expr).free_symbols)
+
+
+class PaddlePrinter(PythonCodePrinter):
+    printmethod = "_paddlecode"
+
+    def __init__(self, settings=None):
+        super().__init__({"strict": True, "fully_qualified_modules": False, **(settings or {})})
+
+    # atoms ---------------------------------------------------------------------------------
+    def _print_Symbol(self, expr):
+        return COUNTS.get(expr, expr.name)
+
+    _print_Tensor = _print_Symbol
+    _print_Count = _print_Symbol
+
+    def _print_Float(self, expr):
+        return repr(float(expr))
+
+    def _print_Rational(self, expr):
+        return repr(float(expr))
+
+    def _print_Half(self, expr):
+        return "0.5"
+
+    # functions -----------------------------------------------------------------------------
+    def _print_Function(self, expr):
+        table = TENSOR_FUNCTIONS if is_tensor(expr) else SCALAR_FUNCTIONS
+        name = table.get(expr.func)
+        if name is None:
+            raise sp.printing.codeprinter.PrintMethodNotImplementedError(
+                f"PaddlePrinter has no lowering for {expr.func.__name__}: add it to TENSOR_FUNCTIONS")
+        if name.startswith("math."):
+            self.module_imports["math"].add(name.split(".")[1])
+        return f"{name}({', '.join(self._print(a) for a in expr.args)})"
+
+    _print_log = _print_exp = _print_Abs = _print_cosh = _print_tanh = _print_Function
+    _print_sigmoid = _print_softplus = _print_Function
+
+    def _print_ReduceSum(self, expr):
+        body, axis = expr.args
+        text = self._print(body)
+        if axis == PIXELS:
+            return f"ctx.psum({text})"
+        if axis == PIXELS_MASKED:
+            return f"ctx.msum({text})"
+        if axis == CLASSES:
+            return f"paddle.sum({text}, axis=1, keepdim=True)"
+        raise ValueError(f"unknown reduction axis {axis}")
+
+    def _print_Clamp(self, expr):
+        value, low = expr.args
+        return f"paddle.clip({self._print(value)}, min={self._print(low)})"
+
+    def _print_Pow(self, expr, rational=False):
+        base, exp = expr.args
+        if not is_tensor(base):
+            if exp == sp.S.Half:
+                self.module_imports["math"].add("sqrt")
+                return f"math.sqrt({self._print(base)})"
+            return super()._print_Pow(expr, rational=rational)
+        if exp == sp.S.Half:
+            return f"paddle.sqrt({self._print(base)})"
+        if exp == -1:
+            return f"1 / {self.parenthesize(base, precedence(expr))}"
+        if exp.is_Integer and exp < 0:
+            return f"1 / {self.parenthesize(base, precedence(expr))}**{-int(exp)}"
+        base_text = self.parenthesize(base, precedence(expr), strict=False)
+        return f"{base_text}**{self.parenthesize(exp, precedence(expr), strict=True)}"
+
+
+def paddle_code(expr) -> str:
+    """One expression as Paddle code."""
+    return PaddlePrinter().doprint(expr)

@@ -1,0 +1,48 @@
+"""Plain-text tables for the terminal: the proof report and the loss list."""
+from __future__ import annotations
+
+import textwrap
+
+CLAIM_WIDTH = 84
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(r[k]) for r in rows + [header]) for k in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*header).rstrip(), fmt.format(*("-" * w for w in widths)).rstrip()]
+    lines += [fmt.format(*r).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def proof_table(outcomes) -> str:
+    """One row per claim; a refutation's counterexample on the lines below it."""
+    lines = []
+    header = ["loss", "claim", "result", "method", "seconds"]
+    rows, details = [], []
+    for o in outcomes:
+        claim = o.claim if len(o.claim) <= CLAIM_WIDTH else o.claim[: CLAIM_WIDTH - 3] + "..."
+        rows.append([o.loss, claim, o.verdict, o.method, f"{o.seconds:.3f}"])
+        extra = []
+        if o.result == "refuted" and o.detail:
+            extra.append(f"counterexample: {o.detail}")
+        if o.note:
+            extra.append(f"note: {o.note}")
+        details.append(extra)
+    text = table(rows, header).splitlines()
+    lines += text[:2]
+    for row_text, extra in zip(text[2:], details):
+        lines.append(row_text)
+        for item in extra:
+            lines += textwrap.wrap(item, width=110, initial_indent="      ", subsequent_indent="        ")
+    return "\n".join(lines)
+
+
+def summary(outcomes) -> str:
+    proved = sum(o.result == "proved" and o.ok for o in outcomes)
+    held = sum(o.result == "holds" and o.ok for o in outcomes)
+    errata = sum(o.expect == "refuted" and o.ok for o in outcomes)
+    failed = sum(not o.ok for o in outcomes)
+    seconds = sum(o.seconds for o in outcomes)
+    text = (f"{len(outcomes)} claims: {proved} proved, {held} held numerically, "
+            f"{errata} errata refuted as expected, {failed} failed ({seconds:.1f} s)")
+    return text

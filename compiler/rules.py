@@ -1,0 +1,104 @@
+"""Rewrite rules, kept as data: each is a pattern, its replacement, and a one-line algebra note.
+
+Phases run in order, each to a fixpoint: `canonicalize` recognises hand-written forms,
+`stabilize` replaces unstable forms by exact stable ones. Every exact rule is an identity that
+the tests prove (`simplify((lhs - rhs).rewrite(exp)) == 0`). `guard` clamps what no exact rule
+can make safe (the log or fractional power of something that may round to zero); guards are not
+identities and say so.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .dsl import c, i
+from .functions import sigmoid, softplus
+from .ir import LOG_SOFTMAX, SOFTMAX, Clamp
+
+z = sp.Wild("z")
+# Smallest value a guarded log or fractional power sees; far below anything float32 rounds to
+# from a real probability, far above float32's smallest normal (1.2e-38).
+EPS = sp.Float("1e-30")
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    phase: str
+    lhs: sp.Expr
+    rhs: sp.Expr
+    algebra: str
+
+    def apply(self, expr: sp.Expr) -> sp.Expr:
+        return expr.replace(self.lhs, self.rhs)
+
+    def obligation(self, y: sp.Symbol) -> tuple[sp.Expr, sp.Expr]:
+        """The identity this rule relies on, instantiated at a real symbol `y`."""
+        if self.lhs.has(SOFTMAX):  # log(softmax) -> log_softmax, written out for two classes
+            y1 = sp.Symbol(f"{y.name}_1", real=True)
+            total = sp.exp(y) + sp.exp(y1)
+            return sp.log(sp.exp(y) / total), y - sp.log(total)
+        return self.lhs.xreplace({z: y}), self.rhs.xreplace({z: y})
+
+
+RULES = (
+    # ******** canonicalize: recognise forms written by hand ********
+    Rule("recognize_sigmoid", "canonicalize", 1 / (1 + sp.exp(-z)), sigmoid(z), "1/(1 + e^-z) -> sigmoid(z)"),
+    Rule("recognize_sigmoid_ratio", "canonicalize", sp.exp(z) / (1 + sp.exp(z)), sigmoid(z),
+         "e^z/(1 + e^z) -> sigmoid(z)"),
+    Rule("recognize_softplus", "canonicalize", sp.log(1 + sp.exp(z)), softplus(z), "log(1 + e^z) -> softplus(z)"),
+    # ******** stabilize: exact forms that neither overflow nor lose the tail ********
+    Rule("log_sigmoid", "stabilize", sp.log(sigmoid(z)), -softplus(-z), "log(sigmoid(z)) -> -softplus(-z)"),
+    Rule("one_minus_sigmoid", "stabilize", 1 - sigmoid(z), sigmoid(-z), "1 - sigmoid(z) -> sigmoid(-z)"),
+    Rule("log_softmax", "stabilize", sp.log(SOFTMAX[c, i]), LOG_SOFTMAX[c, i],
+         "log(softmax(x)_c) -> x_c - logsumexp(x)"),
+    Rule("log_cosh", "stabilize", sp.log(sp.cosh(z)), sp.Abs(z) + softplus(-2 * sp.Abs(z)) - sp.log(2),
+         "log(cosh z) -> |z| + softplus(-2|z|) - log 2"),
+)
+
+PHASES = ("canonicalize", "stabilize")
+
+
+def rewrite(expr: sp.Expr, phases=PHASES, max_rounds: int = 20) -> tuple[sp.Expr, list[str]]:
+    """Run each phase's rules to a fixpoint; return the result and the names of rules that fired."""
+    fired: list[str] = []
+    for phase in phases:
+        rules = [r for r in RULES if r.phase == phase]
+        for _ in range(max_rounds):
+            before = expr
+            for rule in rules:
+                after = rule.apply(expr)
+                if after != expr:
+                    fired.append(rule.name)
+                    expr = after
+            if expr == before:
+                break
+    return expr, sorted(set(fired), key=fired.index)
+
+
+# ******** guard: clamps where no exact rule applies ********
+
+def _has_field(e: sp.Expr) -> bool:
+    return bool(e.atoms(sp.Indexed))
+
+
+def _needs_clamp_log(e) -> bool:
+    return isinstance(e, sp.log) and _has_field(e.args[0]) and not isinstance(e.args[0], Clamp)
+
+
+def _needs_clamp_pow(e) -> bool:
+    return (isinstance(e, sp.Pow) and not e.exp.is_Integer and _has_field(e.base)
+            and not isinstance(e.base, Clamp))
+
+
+def guard(expr: sp.Expr) -> tuple[sp.Expr, list[str]]:
+    """Clamp the argument of each remaining log, and the base of each non-integer power, at EPS."""
+    fired = []
+    if expr.has(sp.log) and any(_needs_clamp_log(e) for e in sp.preorder_traversal(expr)):
+        expr = expr.replace(_needs_clamp_log, lambda e: sp.log(Clamp(e.args[0], EPS)))
+        fired.append("clamp_log")
+    if any(_needs_clamp_pow(e) for e in sp.preorder_traversal(expr)):
+        expr = expr.replace(_needs_clamp_pow, lambda e: sp.Pow(Clamp(e.base, EPS), e.exp))
+        fired.append("clamp_power")
+    return expr, fired
