@@ -16,7 +16,6 @@ from sympy.simplify.simplify import factor_sum
 
 from .dsl import C, FIELDS, INDICES, Param, Ref, c, i, n
 from .errors import SpecError
-from .functions import literal
 
 
 def resolve(expr: sp.Expr, registry: dict, _stack: tuple = ()) -> sp.Expr:
@@ -124,36 +123,37 @@ def parameters(expr: sp.Expr) -> list[sp.Symbol]:
 
 
 class Evaluator:
-    """Entries of a formula at a fixed size, compiled once to mpmath and evaluated at high precision."""
+    """Entries of a formula at a fixed size, evaluated at high precision (50 digits)."""
 
     DPS = 50
 
     def __init__(self, expr: sp.Expr, classes: int, pixels: int, extra_fields=()):
+        from .tape import Tape
+
         self.classes, self.pixels = classes, pixels
         entries = concretize(expr, classes, pixels)
         self.keys = list(entries)
         self.params = parameters(expr)
         bases = tuple(FIELDS) + tuple(extra_fields)
         self.inputs = field_names(classes, pixels, bases) + list(self.params)
-        exprs = [literal(e) for e in entries.values()]
-        self._fn = sp.lambdify(self.inputs, exprs, modules="mpmath", cse=True)
+        self.tape = Tape(list(entries.values()), self.inputs)
 
     def __call__(self, fields: dict, params: dict) -> dict:
         """`fields` maps 'p', 'g', 'x' to (C, n) arrays; `params` maps parameter names to numbers."""
+        missing = [s.name for s in self.params if s.name not in params]
+        if missing:
+            raise SpecError(f"no value given for {', '.join(missing)}")
         with mpmath.workdps(self.DPS):
             args = []
             for s in self.inputs:
                 if s in self.params:
-                    args.append(mpmath.mpf(sp.Float(params[s.name], self.DPS)) if s.name in params else None)
+                    args.append(mpmath.mpf(sp.Float(params[s.name], self.DPS)))
                     continue
                 base, k, j = s.name.rsplit("_", 2)
                 arr = fields.get(base)
                 args.append(mpmath.mpf(arr[int(k)][int(j)]) if arr is not None else mpmath.mpf(0))
-            missing = [s.name for s, a in zip(self.inputs, args) if a is None]
-            if missing:
-                raise SpecError(f"no value given for {', '.join(missing)}")
-            values = self._fn(*args)
-        return dict(zip(self.keys, values))
+            vals = self.tape.forward(args)
+            return {key: +vals[k] for key, k in zip(self.keys, self.tape.outputs)}
 
 
 @functools.lru_cache(maxsize=512)
