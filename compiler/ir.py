@@ -11,6 +11,7 @@ import sympy as sp
 # Class-coupled fields of the softmax activation, indexed [c, i] in the math IR.
 SOFTMAX = sp.IndexedBase("softmax", positive=True)
 LOG_SOFTMAX = sp.IndexedBase("log_softmax", real=True)
+LOG1M_SOFTMAX = sp.IndexedBase("log1m_softmax", real=True)  # log(1 - softmax)
 
 
 class TensorVar(sp.Symbol):
@@ -27,8 +28,9 @@ TENSORS = {
     "p": TensorVar("p", positive=True),
     "g": TensorVar("g", nonnegative=True),
     "logp": TensorVar("logp", real=True),
+    "log1mp": TensorVar("log1mp", real=True),
 }
-FIELD_TENSOR = {"x": "x", "p": "p", "g": "g", "softmax": "p", "log_softmax": "logp"}
+FIELD_TENSOR = {"x": "x", "p": "p", "g": "g", "softmax": "p", "log_softmax": "logp", "log1m_softmax": "log1mp"}
 N_PIXELS = RunSize("n_pixels", positive=True)
 N_CLASSES = RunSize("n_classes", positive=True)
 

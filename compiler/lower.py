@@ -103,7 +103,7 @@ def lower(loss, registry: dict, activation: str, optimize: bool = True) -> Lower
     reserved = {prm.name for prm in loss.params}
     temps, final = common_subexpressions(expr, reserved) if optimize else ([], expr)
     used = set().union(*(v.free_symbols for _, v in temps), final.free_symbols)
-    fields = tuple(nm for nm in ("x", "p", "g", "logp") if TENSORS[nm] in used)
+    fields = tuple(nm for nm in TENSORS if TENSORS[nm] in used)
     return Lowered(activation, temps, final, fields, fired + guards)
 
 

@@ -14,7 +14,7 @@ import sympy as sp
 
 from .dsl import c, i
 from .functions import sigmoid, softplus
-from .ir import LOG_SOFTMAX, SOFTMAX, Clamp
+from .ir import LOG1M_SOFTMAX, LOG_SOFTMAX, SOFTMAX, Clamp
 
 z = sp.Wild("z")
 # Smallest value a guarded log or fractional power sees; far below anything float32 rounds to
@@ -35,9 +35,11 @@ class Rule:
 
     def obligation(self, y: sp.Symbol) -> tuple[sp.Expr, sp.Expr]:
         """The identity this rule relies on, instantiated at a real symbol `y`."""
-        if self.lhs.has(SOFTMAX):  # log(softmax) -> log_softmax, written out for two classes
+        if self.lhs.has(SOFTMAX):  # the softmax rules, written out for two classes
             y1 = sp.Symbol(f"{y.name}_1", real=True)
             total = sp.exp(y) + sp.exp(y1)
+            if self.rhs.has(LOG1M_SOFTMAX):
+                return sp.log(1 - sp.exp(y) / total), y1 - sp.log(total)
             return sp.log(sp.exp(y) / total), y - sp.log(total)
         return self.lhs.xreplace({z: y}), self.rhs.xreplace({z: y})
 
@@ -53,6 +55,8 @@ RULES = (
     Rule("one_minus_sigmoid", "stabilize", 1 - sigmoid(z), sigmoid(-z), "1 - sigmoid(z) -> sigmoid(-z)"),
     Rule("log_softmax", "stabilize", sp.log(SOFTMAX[c, i]), LOG_SOFTMAX[c, i],
          "log(softmax(x)_c) -> x_c - logsumexp(x)"),
+    Rule("log1m_softmax", "stabilize", sp.log(1 - SOFTMAX[c, i]), LOG1M_SOFTMAX[c, i],
+         "log(1 - softmax(x)_c) -> logsumexp_{k != c}(x_k) - logsumexp(x)"),
     Rule("log_cosh", "stabilize", sp.log(sp.cosh(z)), sp.Abs(z) + softplus(-2 * sp.Abs(z)) - sp.log(2),
          "log(cosh z) -> |z| + softplus(-2|z|) - log 2"),
 )

@@ -97,6 +97,13 @@ class Context:
         self.dtype = "float64" if _dtype_name(logit) == "float64" else "float32"
         x = logit if _dtype_name(logit) == self.dtype else logit.astype(self.dtype)
         self.x = x.reshape([self.N, self.C, self.P])
+        if activation == "softmax" and self.C == 1:
+            _fail(
+                function,
+                "activation",
+                "'softmax' with C == 1",
+                "'sigmoid' or 'auto' (a softmax over one channel is always 1)",
+            )
         self.activation = (
             activation if activation != "auto" else ("sigmoid" if self.C == 1 else "softmax")
         )
@@ -183,6 +190,15 @@ class Context:
 
     def log_probs(self):
         return self._drop(F.log_softmax(self.x, axis=1))
+
+    def log_one_minus_probs(self):
+        """log(1 - softmax(x)) from the logsumexp of the other classes: no cancellation near p = 1."""
+        x = self.x
+        others = [
+            paddle.logsumexp(paddle.concat([x[:, :k], x[:, k + 1 :]], axis=1), axis=1, keepdim=True)
+            for k in range(self.first, self.C)
+        ]
+        return paddle.concat(others, axis=1) - paddle.logsumexp(x, axis=1, keepdim=True)
 
     # reductions ----------------------------------------------------------------------------
     def psum(self, t):

@@ -53,11 +53,11 @@ def bce_loss(
         g = ctx.g
         loss = g * F.softplus(-x) + (1 - g) * F.softplus(x)
     elif ctx.activation == "softmax":
-        # rewritten: log_softmax, clamp_log
-        p = ctx.probs()
+        # rewritten: log_softmax, log1m_softmax
         g = ctx.g
         logp = ctx.log_probs()
-        loss = -g * logp - (1 - g) * paddle.log(paddle.clip(1 - p, min=1e-30))
+        log1mp = ctx.log_one_minus_probs()
+        loss = -g * logp - log1mp * (1 - g)
     else:
         # rewritten: clamp_log
         p = ctx.probs()
