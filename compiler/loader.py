@@ -68,7 +68,8 @@ def load_file(path) -> Loss:
 
 
 def _first_line_naming(path: str, word: str, default: int | None) -> int | None:
-    pattern = re.compile(rf"\b{re.escape(word)}\b")
+    """The first line that holds `word` (a whole word, or the exact text if it is not one)."""
+    pattern = re.compile(rf"\b{re.escape(word)}\b" if word.isidentifier() else re.escape(word))
     try:
         for k, text in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
             if pattern.search(text):
@@ -106,7 +107,7 @@ def validate(loss: Loss, registry: dict) -> None:
         if ind.base.name not in FIELDS and not _is_primitive_field(ind.base):
             fail(f"expr indexes {ind.base.name!r}, which is no field: use p, g or x (or a primitive)", ind.base.name)
         if tuple(ind.indices) != INDICES:
-            fail(f"{ind} is indexed {tuple(ind.indices)}: fields are indexed [c, i] exactly", ind.base.name)
+            fail(f"{ind} is indexed {tuple(ind.indices)}: fields are indexed [c, i] exactly", str(ind))
     for s in expr.atoms(sp.Sum):
         for var, lo, hi in s.limits:
             if var not in SIZES or lo != 0 or hi != SIZES[var] - 1:
