@@ -245,6 +245,17 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--spec", action="append", default=[], help="also load this spec file or folder")
     s.set_defaults(run=cmd_show)
 
+    from symloss.benchmarks import cli as bench_cli
+    from symloss.experiment import cli as experiment_cli
+
+    bench = sub.add_parser("bench", help="time generated losses against hand-written baselines")
+    bench_cli.add_arguments(bench)
+    bench.set_defaults(run=bench_cli.run)
+
+    exp = sub.add_parser("experiment", help="train the same U-Net with each loss and compare")
+    experiment_cli.add_arguments(exp)
+    exp.set_defaults(run=experiment_cli.run)
+
     n = sub.add_parser("new", help="write a commented spec skeleton")
     n.add_argument("name")
     n.add_argument("--dir", help="folder for the new spec (default: the bundled specs folder)")

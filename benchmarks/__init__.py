@@ -1,0 +1,1 @@
+"""symloss.benchmarks: forward + backward timings of generated losses against baselines (`symloss bench`)."""

@@ -1,0 +1,1 @@
+"""symloss.experiment: every loss trains the same small U-Net on synthetic data (`symloss experiment`)."""
