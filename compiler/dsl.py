@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from sympy import Abs, Max, Min, Rational, S, cosh, exp, log, sqrt, tanh  # noqa: F401  (for spec authors)
+from sympy import Abs, Interval, Max, Min, Rational, S, Symbol, cosh, exp, log, oo, sqrt, tanh  # noqa: F401
 
 from .claims import Identity, Property  # noqa: F401  (re-exported for spec authors)
 from .errors import SpecError
@@ -93,9 +93,10 @@ class Ref(sp.Function):
     def bindings(self) -> dict[str, sp.Expr]:
         return {k.name: v for k, v in self.args[1]}
 
-    def _latex(self, printer):
+    def _latex(self, printer, exp=None):
         args = ", ".join(f"{k}={printer._print(v)}" for k, v in self.bindings.items())
-        return rf"\operatorname{{{self.target}}}({args})".replace("_", r"\_")
+        text = rf"\operatorname{{{self.target}}}({args})".replace("_", r"\_")
+        return text if exp is None else f"{text}^{{{exp}}}"
 
     def _sympystr(self, printer):
         args = ", ".join(f"{k}={printer._print(v)}" for k, v in self.bindings.items())

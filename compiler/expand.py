@@ -65,23 +65,33 @@ class FieldSymbol(sp.Symbol):
     """One concrete entry of a field, e.g. `p_0_3` for p[0, 3]."""
 
 
-def linearize(expr: sp.Expr, polynomial_only: bool = False) -> sp.Expr:
-    """Sum(p*(1-g)) -> Sum(p) - Sum(p*g), constants pulled out of sums.
+def collapse_constant_sums(expr: sp.Expr) -> sp.Expr:
+    """Sum(k, (i, 0, n-1)) -> k*n for a summand free of the index."""
 
-    With `polynomial_only`, only sums whose body is a polynomial in the fields are split (splitting
-    a log-likelihood would only multiply reductions).
-    """
+    def collapse(s: sp.Sum) -> sp.Expr:
+        (var, lo, hi), = s.limits
+        return s.function * (hi - lo + 1)
 
-    def splittable(e) -> bool:
-        if not isinstance(e, sp.Sum):
-            return False
-        return not polynomial_only or e.function.is_polynomial(*e.function.atoms(sp.Indexed))
+    return expr.replace(
+        lambda e: isinstance(e, sp.Sum) and len(e.limits) == 1 and e.limits[0][0] not in e.function.free_symbols,
+        collapse,
+    )
 
-    def split(s: sp.Sum) -> sp.Expr:
-        return sp.Sum(sp.expand(s.function), *s.limits).expand()
 
-    expr = expr.replace(splittable, split)
-    return expr.replace(lambda e: isinstance(e, sp.Sum), factor_sum)
+def split_sum(s: sp.Sum) -> sp.Expr:
+    """One sum as a combination of sums of monomials, constants pulled out: Sum(p*(1-g)) -> Sum(p) - Sum(p*g)."""
+    parts = sp.Sum(sp.expand(s.function), *s.limits).expand()
+    parts = parts.replace(lambda e: isinstance(e, sp.Sum), factor_sum)
+    return collapse_constant_sums(parts)
+
+
+def linearize(expr: sp.Expr) -> sp.Expr:
+    """Every sum split linearly (inner sums first)."""
+    return expr.replace(lambda e: isinstance(e, sp.Sum), split_sum)
+
+
+class FieldSymbol(sp.Symbol):
+    """One concrete entry of a field, e.g. `p_0_3` for p[0, 3]."""
 
 
 def field_symbol(base: str, k: int, j: int) -> FieldSymbol:
@@ -123,9 +133,10 @@ def parameters(expr: sp.Expr) -> list[sp.Symbol]:
 
 
 class Evaluator:
-    """Entries of a formula at a fixed size, evaluated at high precision (50 digits)."""
+    """Entries of a formula at a fixed size, evaluated at high precision (100 digits: inputs may sit
+    1e-60 away from 0 or 1)."""
 
-    DPS = 50
+    DPS = 100
 
     def __init__(self, expr: sp.Expr, classes: int, pixels: int, extra_fields=()):
         from .tape import Tape
@@ -147,7 +158,7 @@ class Evaluator:
             args = []
             for s in self.inputs:
                 if s in self.params:
-                    args.append(mpmath.mpf(sp.Float(params[s.name], self.DPS)))
+                    args.append(mpmath.mpf(params[s.name]))
                     continue
                 base, k, j = s.name.rsplit("_", 2)
                 arr = fields.get(base)

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .dsl import C, c, g, i, n, p, x
-from .expand import free_indices, linearize, resolve
+from .expand import free_indices, resolve
 from .functions import sigmoid
 from .ir import (CLASSES, FIELD_TENSOR, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, SOFTMAX, TENSORS,
                  ReduceSum, TensorVar)
 from .rules import guard, rewrite
+from .statistics import share_statistics
 
 ACTIVATIONS = ("sigmoid", "softmax", "none")
 
@@ -41,18 +42,25 @@ def activate(expr: sp.Expr, activation: str) -> sp.Expr:
 
 
 def vanishes_off_target(body: sp.Expr) -> bool:
-    """True if the summand is zero wherever the target is zero (e.g. at every ignored pixel)."""
-    return sp.expand(body.xreplace({g[c, i]: 0})) == 0
+    """True if the summand is zero wherever the target is zero (e.g. at every ignored pixel).
+
+    Reductions inside the summand are per-unit constants, not pixel values: they are held fixed.
+    """
+    held = {r: sp.Dummy() for r in body.atoms(ReduceSum)}
+    return sp.expand(body.xreplace(held).xreplace({g[c, i]: 0})) == 0
 
 
 def to_reductions(expr: sp.Expr) -> sp.Expr:
     """Sum over i -> ReduceSum over pixels (masked unless the summand vanishes off target); over c -> classes."""
 
     def reduce(s: sp.Sum) -> sp.Expr:
-        (var, _, _), = s.limits
-        if var == c:
-            return ReduceSum(s.function, CLASSES)
-        return ReduceSum(s.function, PIXELS if vanishes_off_target(s.function) else PIXELS_MASKED)
+        body = s.function
+        for var, _, _ in s.limits:  # SymPy merges Sum(Sum(f, i), c) into one Sum; the first limit is innermost
+            if var == c:
+                body = ReduceSum(body, CLASSES)
+            else:
+                body = ReduceSum(body, PIXELS if vanishes_off_target(body) else PIXELS_MASKED)
+        return body
 
     return expr.replace(lambda e: isinstance(e, sp.Sum), reduce)
 
@@ -92,7 +100,7 @@ def lower(loss, registry: dict, activation: str, optimize: bool = True) -> Lower
     expr = resolve(loss.expr, registry)
     fired: list[str] = []
     if optimize:
-        expr = linearize(expr, polynomial_only=True)  # shared statistics, before p becomes sigmoid(x)
+        expr = share_statistics(expr)  # before p becomes sigmoid(x), while sums are polynomials in p
         expr, fired = rewrite(activate(expr, activation))
     else:
         expr = activate(expr, activation)

@@ -78,6 +78,27 @@ class PaddlePrinter(PythonCodePrinter):
             return f"paddle.sum({text}, axis=1, keepdim=True)"
         raise ValueError(f"unknown reduction axis {axis}")
 
+    def _print_Max(self, expr):
+        return self._extremum(expr, "paddle.maximum", "min", "max")
+
+    def _print_Min(self, expr):
+        return self._extremum(expr, "paddle.minimum", "max", "min")
+
+    def _extremum(self, expr, fold, clip_keyword, builtin):
+        """Tensors fold pairwise; constants become one clip bound (Paddle's maximum wants tensors)."""
+        args = sorted(expr.args, key=sp.default_sort_key)
+        tensors = [self._print(a) for a in args if is_tensor(a)]
+        consts = [self._print(a) for a in args if not is_tensor(a)]
+        if not tensors:
+            return f"{builtin}({', '.join(consts)})"
+        text = tensors[0]
+        for other in tensors[1:]:
+            text = f"{fold}({text}, {other})"
+        if consts:
+            bound = consts[0] if len(consts) == 1 else f"{builtin}({', '.join(consts)})"
+            text = f"paddle.clip({text}, {clip_keyword}={bound})"
+        return text
+
     def _print_Clamp(self, expr):
         value, low = expr.args
         return f"paddle.clip({self._print(value)}, min={self._print(low)})"
@@ -96,7 +117,10 @@ class PaddlePrinter(PythonCodePrinter):
         if exp.is_Integer and exp < 0:
             return f"1 / {self.parenthesize(base, precedence(expr))}**{-int(exp)}"
         base_text = self.parenthesize(base, precedence(expr), strict=False)
-        return f"{base_text}**{self.parenthesize(exp, precedence(expr), strict=True)}"
+        if exp.is_Integer:
+            return f"{base_text}**{self._print(exp)}"
+        # Paddle rounds a Python-float exponent to float32: pass it as a tensor of the compute dtype.
+        return f"{base_text}**ctx.scalar({self._print(exp)})"
 
 
 def paddle_code(expr) -> str:

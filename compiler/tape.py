@@ -47,7 +47,7 @@ class Tape:
             if node in self.index:
                 continue
             if node.is_Number or node.is_NumberSymbol:
-                self._add(node, ("const", mpmath.mpf(sp.Float(node, 60)), ()))
+                self._add(node, ("const", mpmath.mpf(sp.Float(node, 110)), ()))
                 continue
             if node.is_Symbol:
                 raise ValueError(f"symbol {node} is not an input of the tape")

@@ -4,33 +4,78 @@
 `LOSSES[name]` is the loss's `paddle.nn.Layer` class, `FUNCTIONS[name]` its function.
 """
 
+from .balanced_bce import BalancedBCELoss, balanced_bce_loss
 from .bce import BCELoss, bce_loss
+from .combo import ComboLoss, combo_loss
 from .dice import DiceLoss, dice_loss
+from .exp_log import ExpLogLoss, exp_log_loss
+from .focal import FocalLoss, focal_loss
+from .focal_tversky import FocalTverskyLoss, focal_tversky_loss
+from .generalized_dice import GeneralizedDiceLoss, generalized_dice_loss
 from .jaccard import JaccardLoss, jaccard_loss
+from .log_cosh_dice import LogCoshDiceLoss, log_cosh_dice_loss
+from .sensitivity_specificity import SensitivitySpecificityLoss, sensitivity_specificity_loss
 from .tversky import TverskyLoss, tversky_loss
+from .weighted_bce import WeightedBCELoss, weighted_bce_loss
 
 LOSSES = {
+    "balanced_bce": BalancedBCELoss,
     "bce": BCELoss,
+    "combo": ComboLoss,
     "dice": DiceLoss,
+    "exp_log": ExpLogLoss,
+    "focal": FocalLoss,
+    "focal_tversky": FocalTverskyLoss,
+    "generalized_dice": GeneralizedDiceLoss,
     "jaccard": JaccardLoss,
+    "log_cosh_dice": LogCoshDiceLoss,
+    "sensitivity_specificity": SensitivitySpecificityLoss,
     "tversky": TverskyLoss,
+    "weighted_bce": WeightedBCELoss,
 }
 FUNCTIONS = {
+    "balanced_bce": balanced_bce_loss,
     "bce": bce_loss,
+    "combo": combo_loss,
     "dice": dice_loss,
+    "exp_log": exp_log_loss,
+    "focal": focal_loss,
+    "focal_tversky": focal_tversky_loss,
+    "generalized_dice": generalized_dice_loss,
     "jaccard": jaccard_loss,
+    "log_cosh_dice": log_cosh_dice_loss,
+    "sensitivity_specificity": sensitivity_specificity_loss,
     "tversky": tversky_loss,
+    "weighted_bce": weighted_bce_loss,
 }
 
 __all__ = [
     "LOSSES",
     "FUNCTIONS",
+    "BalancedBCELoss",
+    "balanced_bce_loss",
     "BCELoss",
     "bce_loss",
+    "ComboLoss",
+    "combo_loss",
     "DiceLoss",
     "dice_loss",
+    "ExpLogLoss",
+    "exp_log_loss",
+    "FocalLoss",
+    "focal_loss",
+    "FocalTverskyLoss",
+    "focal_tversky_loss",
+    "GeneralizedDiceLoss",
+    "generalized_dice_loss",
     "JaccardLoss",
     "jaccard_loss",
+    "LogCoshDiceLoss",
+    "log_cosh_dice_loss",
+    "SensitivitySpecificityLoss",
+    "sensitivity_specificity_loss",
     "TverskyLoss",
     "tversky_loss",
+    "WeightedBCELoss",
+    "weighted_bce_loss",
 ]

@@ -177,6 +177,12 @@ class Context:
         """Leave out the background class (class 0) when asked to."""
         return t[:, self.first :] if self.first else t
 
+    def scalar(self, value):
+        """A 0-d tensor in the compute dtype (Paddle rounds Python-float exponents to float32)."""
+        return (
+            value if isinstance(value, paddle.Tensor) else paddle.full([], value, dtype=self.dtype)
+        )
+
     # fields --------------------------------------------------------------------------------
     def logits(self):
         return self._drop(self.x)
