@@ -18,7 +18,9 @@ import sympy as sp
 from .claims import Identity, Property
 from .dsl import C, c, i
 from .errors import SpecError
-from .expand import evaluator, free_indices, linearize, param_value, parameters, resolve, unroll
+from .dsl import Pick, choose
+from .evaluate import evaluator
+from .expand import free_indices, linearize, param_value, parameters, resolve, unroll
 from .functions import literal
 
 TRIAL_SIZES = ((1, 3), (2, 4), (3, 3), (2, 5), (1, 4), (3, 4), (2, 3), (1, 5))
@@ -87,12 +89,16 @@ def simplify_is_zero(difference: sp.Expr, seconds: float = SIMPLIFY_SECONDS) -> 
 
 # --------------------------------------------------------------------------- numeric inputs
 
-def random_fields(rng, classes: int, pixels: int, present: bool = False) -> dict:
+def random_fields(rng, classes: int, pixels: int, present: bool = False, hard: bool = False) -> dict:
     """Logits, their sigmoid, and a hard target (one class per pixel when classes > 1).
 
-    With `present`, every class (the foreground when classes == 1) occurs in the target.
+    With `present`, every class (the foreground when classes == 1) occurs in the target; with
+    `hard`, the prediction is hard too: p in {0, 1} and logits x = 2p - 1.
     """
     x = rng.normal(0.0, 2.0, size=(classes, pixels))
+    if hard:
+        x = 2.0 * rng.integers(0, 2, size=(classes, pixels)) - 1.0
+        present = True
     if classes == 1:
         g = rng.integers(0, 2, size=(1, pixels)).astype(float)
         if present:
@@ -102,7 +108,32 @@ def random_fields(rng, classes: int, pixels: int, present: bool = False) -> dict
         if present:
             labels[rng.permutation(pixels)[:classes]] = np.arange(classes)
         g = np.eye(classes)[labels].T
-    return {"x": x, "p": 1.0 / (1.0 + np.exp(-x)), "g": g}
+    p = (x + 1.0) / 2.0 if hard else 1.0 / (1.0 + np.exp(-x))
+    return {"x": x, "p": p, "g": g}
+
+
+def free_parameters(*exprs) -> dict:
+    """Everything a trial must give a value: scalar symbols, class-weight vectors, choices."""
+    found = {}
+    for e in exprs:
+        if e is None:
+            continue
+        found.update({s.name: ("scalar", s) for s in parameters(e)})
+        found.update({ind.base.name: ("weights", None) for ind in e.atoms(sp.Indexed) if len(ind.indices) == 1})
+        found.update({pk.choice: ("choice", tuple(pk.branches)) for pk in e.atoms(Pick)})
+    return found
+
+
+def sample_parameters(found: dict, rng, classes: int, bound: dict | None = None) -> dict:
+    values = {}
+    for name, (kind, info) in sorted(found.items()):
+        if kind == "scalar":
+            values[name] = param_value(info, rng)
+        elif kind == "weights":
+            values[name] = list(rng.uniform(0.2, 3.0, size=classes))
+        else:
+            values[name] = info[int(rng.integers(0, len(info)))]
+    return values | (bound or {})
 
 
 def perfect_fields(g: np.ndarray, eps=PERFECT_EPS[0]) -> dict:
@@ -165,12 +196,12 @@ class Checker:
             lhs, rhs = (unroll(e.xreplace({C: claim.classes})) for e in (lhs, rhs))
             pairs = [(lhs.xreplace({c: k}), rhs.xreplace({c: k})) for k in range(claim.classes)]
         diffs = [literal(a - b) for a, b in pairs]
-        if all(decide(d) for d in diffs):
+        if claim.inputs == "soft" and all(decide(d) for d in diffs):
             return "proved", "symbolic", ""
-        counterexample = self._search(lhs, rhs, claim.classes)
+        counterexample = self._search(lhs, rhs, claim.classes, hard=claim.inputs == "hard")
         if counterexample:
             return "refuted", "numeric", counterexample
-        if all(simplify_is_zero(d) for d in diffs):
+        if claim.inputs == "soft" and all(simplify_is_zero(d) for d in diffs):
             return "proved", "simplify", ""
         return "holds", "numeric", f"no counterexample in {self.trials} random trials at 50 digits"
 
@@ -178,14 +209,14 @@ class Checker:
         sizes = TRIAL_SIZES[: self.trials]
         return [(classes, n) for _, n in sizes] if classes else sizes
 
-    def _search(self, lhs, rhs, classes=None) -> str:
+    def _search(self, lhs, rhs, classes=None, hard=False) -> str:
         rng = np.random.default_rng(self.seed)
-        symbols = {s.name: s for s in parameters(lhs) + parameters(rhs)}
-        for k, (ncls, npix) in enumerate(self._sizes(classes)):
-            fields = random_fields(rng, ncls, npix)
-            params = {name: param_value(s, rng) for name, s in symbols.items()}
-            left = evaluator(lhs, ncls, npix)(fields, params)
-            right = evaluator(rhs, ncls, npix)(fields, params)
+        found = free_parameters(lhs, rhs)
+        for ncls, npix in self._sizes(classes):
+            fields = random_fields(rng, ncls, npix, hard=hard)
+            params = sample_parameters(found, rng, ncls)
+            left = evaluator(choose(lhs, params), ncls, npix)(fields, params)
+            right = evaluator(choose(rhs, params), ncls, npix)(fields, params)
             for key in left:
                 if not (mpmath.isfinite(left[key]) and key in right and _close(left[key], right[key])):
                     where = f" at entry {key}" if key else ""
@@ -197,18 +228,19 @@ class Checker:
     def _property(self, loss, prop: Property):
         expr = resolve(prop.expr if prop.expr is not None else loss.expr, self.registry)
         other = resolve(prop.other, self.registry) if prop.other is not None else None
-        bound = {k: float(v) for k, v in prop.bindings.items()}
+        bound = {k: (v if isinstance(v, str) else float(v)) for k, v in prop.bindings.items()}
         rng = np.random.default_rng(self.seed)
-        symbols = {s.name: s for s in parameters(expr) + (parameters(other) if other is not None else [])}
-        unknown = set(bound) - set(symbols)
+        found = free_parameters(expr, other)
+        unknown = set(bound) - set(found)
         if unknown:
             raise SpecError(f"{prop.text}: binds {sorted(unknown)}, which the formula does not use")
         if prop.kind == "permutation_invariant" and i in free_indices(expr):
             raise SpecError(f"{prop.text}: a per-pixel formula is not invariant to permuting pixels")
         for ncls, npix in self._sizes(None):
             fields = random_fields(rng, ncls, npix, present=prop.kind == "zero_at_perfect")
-            params = {name: param_value(s, rng) for name, s in symbols.items()} | bound
-            failure = self._property_trial(prop, expr, other, ncls, npix, fields, params, rng)
+            params = sample_parameters(found, rng, ncls, bound)
+            chosen_other = choose(other, params) if other is not None else None
+            failure = self._property_trial(prop, choose(expr, params), chosen_other, ncls, npix, fields, params, rng)
             if failure:
                 return "refuted", "numeric", failure
         return "holds", "numeric", f"{self.trials} random trials at 50 digits"

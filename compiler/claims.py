@@ -28,7 +28,9 @@ def _text(e) -> str:
 class Identity:
     """lhs == rhs for every input and every value of the symbols left free.
 
-    `classes` fixes the number of classes (e.g. 1 for "Generalized Dice with one class is Dice").
+    `classes` fixes the number of classes (e.g. 1 for "Generalized Dice with one class is Dice");
+    `inputs="hard"` restricts the claim to hard predictions (p in {0, 1}, logits +-1), where it is
+    checked numerically only.
     """
 
     lhs: sp.Expr
@@ -36,15 +38,19 @@ class Identity:
     classes: int | None = None
     expect: str = "holds"
     note: str = ""
+    inputs: str = "soft"
 
     def __post_init__(self):
         self.lhs, self.rhs = sp.sympify(self.lhs), sp.sympify(self.rhs)
         self.expect = _expectation(self.expect)
+        if self.inputs not in ("soft", "hard"):
+            raise SpecError(f"inputs={self.inputs!r}: write inputs=\"soft\" (the default) or inputs=\"hard\"")
 
     @property
     def text(self) -> str:
         size = f"  [C = {self.classes}]" if self.classes else ""
-        return f"{_text(self.lhs)} = {_text(self.rhs)}{size}"
+        hard = "  [hard predictions]" if self.inputs == "hard" else ""
+        return f"{_text(self.lhs)} = {_text(self.rhs)}{size}{hard}"
 
 
 @dataclass(eq=False)

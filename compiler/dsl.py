@@ -80,6 +80,66 @@ class Param(sp.Symbol):
         return (self.name, self.default, self.domain, self.doc), {}
 
 
+class ClassWeights:
+    """A parameter holding one weight per class (default None: every class weighs 1).
+
+    Index it by class in a formula: `weight[c]`. The generated code takes a list or tensor of C
+    non-negative numbers (all classes, background included).
+    """
+
+    kind = "class_weights"
+
+    def __init__(self, name, doc=""):
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+            raise SpecError(f"ClassWeights name {name!r} is not a Python identifier")
+        self.name, self.doc, self.default = name, doc, None
+        self.base = sp.IndexedBase(name, positive=True)
+
+    def __getitem__(self, index):
+        return self.base[index]
+
+
+class Pick(sp.Function):
+    """The branch of a formula that a Choice parameter selects: Pick(name, ((option, expr), ...))."""
+
+    nargs = 2
+
+    @property
+    def choice(self) -> str:
+        return self.args[0].name
+
+    @property
+    def branches(self) -> dict:
+        return {option.name: e for option, e in self.args[1]}
+
+
+class Choice:
+    """A parameter that selects between named variants of a formula, e.g. classes="present" | "all"."""
+
+    kind = "choice"
+
+    def __init__(self, name, default, options, doc=""):
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+            raise SpecError(f"Choice name {name!r} is not a Python identifier")
+        if default not in options:
+            raise SpecError(f"Choice {name!r}: default {default!r} is not one of {tuple(options)}")
+        self.name, self.default, self.options, self.doc = name, default, tuple(options), doc
+
+    def pick(self, **branches) -> Pick:
+        """The formula for each option, by keyword: `classes.pick(present=..., all=...)`."""
+        if set(branches) != set(self.options):
+            raise SpecError(f"{self.name}.pick(...) must give exactly the options {self.options}")
+        pairs = [sp.Tuple(sp.Symbol(k), sp.sympify(branches[k])) for k in self.options]
+        return Pick(sp.Symbol(self.name), sp.Tuple(*pairs))
+
+
+def choose(expr, choices: dict):
+    """`expr` with every Pick replaced by the branch that `choices` (name -> option) selects."""
+    if expr is None or not expr.has(Pick):
+        return expr
+    return expr.replace(lambda e: isinstance(e, Pick), lambda e: choose(e.branches[choices[e.choice]], choices))
+
+
 class Ref(sp.Function):
     """Another spec's formula with some of its parameters bound: `ref("dice", smooth=2 * s)`."""
 
@@ -125,6 +185,7 @@ class Loss:
     expr: sp.Expr = None
     claims: list = field(default_factory=list)
     notes: str = ""
+    mean_weight: sp.Expr = None  # reduction="mean" weights entry e by this (same free indices as expr)
     class_name: str = None
     path: str = field(default=None, repr=False)
     line: int = field(default=None, repr=False)
@@ -142,24 +203,33 @@ class Loss:
         if self.family not in FAMILIES:
             raise SpecError(f"family {self.family!r} is not one of {', '.join(FAMILIES)}")
         self.expr = sp.sympify(self.expr)
+        if self.mean_weight is not None:
+            self.mean_weight = sp.sympify(self.mean_weight)
         for prm in self.params:
-            if not isinstance(prm, Param):
+            if not isinstance(prm, (Param, ClassWeights, Choice)):
                 raise SpecError(f"params lists {prm!r}, which is not a Param: write Param(\"name\", default, ...)")
         names = [prm.name for prm in self.params]
         if len(set(names)) != len(names):
             raise SpecError(f"params repeats a name: {names}")
-        reserved = set(COMMON_KEYWORDS) | {"logit", "label"}
-        clash = reserved.intersection(names)
+        clash = [nm for nm in names if nm in RESERVED or re.fullmatch(r"t\d+", nm)]
         if clash:
-            raise SpecError(f"Param name {sorted(clash)[0]!r} is reserved for the generated API: choose another name")
+            raise SpecError(f"Param name {clash[0]!r} is reserved for the generated code: choose another name")
 
     @property
-    def param_map(self) -> dict[str, Param]:
+    def param_map(self) -> dict:
         return {prm.name: prm for prm in self.params}
 
     @property
-    def defaults(self) -> dict[Param, sp.Expr]:
-        return {prm: prm.default for prm in self.params}
+    def scalars(self) -> list:
+        return [prm for prm in self.params if isinstance(prm, Param)]
+
+    @property
+    def choices(self) -> list:
+        return [prm for prm in self.params if isinstance(prm, Choice)]
+
+    @property
+    def weights(self) -> list:
+        return [prm for prm in self.params if isinstance(prm, ClassWeights)]
 
 
 # Keywords every generated loss takes besides its own parameters (see the README's API section).
@@ -169,6 +239,12 @@ COMMON_KEYWORDS = {
     "include_background": "True",
     "batch": "False",
     "reduction": '"mean"',
+}
+
+# Names the generated code uses for itself; a parameter may not take one.
+RESERVED = set(COMMON_KEYWORDS) | {
+    "logit", "label", "x", "p", "g", "m", "logp", "log1mp", "ctx", "loss", "mean_weight", "paddle", "F",
+    "math", "types", "c", "i", "n", "C",
 }
 
 _HINTS = {

@@ -7,14 +7,12 @@ never a second hand-written formula.
 """
 from __future__ import annotations
 
-import functools
 import itertools
 
-import mpmath
 import sympy as sp
 from sympy.simplify.simplify import factor_sum
 
-from .dsl import C, FIELDS, INDICES, Param, Ref, c, i, n
+from .dsl import C, FIELDS, INDICES, Choice, Param, Ref, c, choose, i, n
 from .errors import SpecError
 
 
@@ -36,7 +34,11 @@ def resolve(expr: sp.Expr, registry: dict, _stack: tuple = ()) -> sp.Expr:
                 f"(its parameters: {', '.join(params) or 'none'})"
             )
         body = resolve(target.expr, registry, _stack + (r.target,))
-        return body.xreplace({params[k]: v for k, v in r.bindings.items()})
+        picked = {k: v.name for k, v in r.bindings.items() if isinstance(params[k], Choice)}
+        if any(v not in params[k].options for k, v in picked.items()):
+            raise SpecError(f"ref({r.target!r}) binds a choice to an unknown option: {picked}")
+        body = choose(body, picked)
+        return body.xreplace({params[k]: v for k, v in r.bindings.items() if isinstance(params[k], Param)})
 
     return expr.replace(lambda e: isinstance(e, Ref), inline)
 
@@ -98,12 +100,19 @@ def field_symbol(base: str, k: int, j: int) -> FieldSymbol:
     return FieldSymbol(f"{base}_{k}_{j}", real=True)
 
 
+class WeightSymbol(sp.Symbol):
+    """One class's entry of a ClassWeights parameter, e.g. `weight_2`."""
+
+
 def symbolize(expr: sp.Expr) -> sp.Expr:
-    """Replace each concrete `p[k, j]` (and every other field) by a plain symbol `p_k_j`."""
-    return expr.replace(
-        lambda e: isinstance(e, sp.Indexed) and all(ix.is_Integer for ix in e.indices),
-        lambda e: field_symbol(e.base.name, *map(int, e.indices)),
-    )
+    """Replace each concrete `p[k, j]` by a symbol `p_k_j`, and each class weight `w[k]` by `w_k`."""
+
+    def name(e):
+        if len(e.indices) == 1:
+            return WeightSymbol(f"{e.base.name}_{int(e.indices[0])}", positive=True)
+        return field_symbol(e.base.name, *map(int, e.indices))
+
+    return expr.replace(lambda e: isinstance(e, sp.Indexed) and all(ix.is_Integer for ix in e.indices), name)
 
 
 def concretize(expr: sp.Expr, classes: int, pixels: int) -> dict[tuple, sp.Expr]:
@@ -129,47 +138,7 @@ def parameters(expr: sp.Expr) -> list[sp.Symbol]:
     """Symbols that are neither fields nor indices nor sizes, sorted by name (Params and free claim symbols)."""
     skip = set(INDICES) | {C, n} | {ind.base.label for ind in expr.atoms(sp.Indexed)}
     syms = [s for s in expr.free_symbols if s not in skip and isinstance(s, sp.Symbol)]
-    return sorted((s for s in syms if not isinstance(s, FieldSymbol)), key=lambda s: s.name)
-
-
-class Evaluator:
-    """Entries of a formula at a fixed size, evaluated at high precision (100 digits: inputs may sit
-    1e-60 away from 0 or 1)."""
-
-    DPS = 100
-
-    def __init__(self, expr: sp.Expr, classes: int, pixels: int, extra_fields=()):
-        from .tape import Tape
-
-        self.classes, self.pixels = classes, pixels
-        entries = concretize(expr, classes, pixels)
-        self.keys = list(entries)
-        self.params = parameters(expr)
-        bases = tuple(FIELDS) + tuple(extra_fields)
-        self.inputs = field_names(classes, pixels, bases) + list(self.params)
-        self.tape = Tape(list(entries.values()), self.inputs)
-
-    def __call__(self, fields: dict, params: dict) -> dict:
-        """`fields` maps 'p', 'g', 'x' to (C, n) arrays; `params` maps parameter names to numbers."""
-        missing = [s.name for s in self.params if s.name not in params]
-        if missing:
-            raise SpecError(f"no value given for {', '.join(missing)}")
-        with mpmath.workdps(self.DPS):
-            args = []
-            for s in self.inputs:
-                if s in self.params:
-                    args.append(mpmath.mpf(params[s.name]))
-                    continue
-                base, k, j = s.name.rsplit("_", 2)
-                arr = fields.get(base)
-                args.append(mpmath.mpf(arr[int(k)][int(j)]) if arr is not None else mpmath.mpf(0))
-            vals = self.tape.forward(args)
-            return {key: +vals[k] for key, k in zip(self.keys, self.tape.outputs)}
-
-
-@functools.lru_cache(maxsize=512)
-def evaluator(expr: sp.Expr, classes: int, pixels: int, extra_fields=()) -> Evaluator:
-    return Evaluator(expr, classes, pixels, extra_fields)
+    return sorted((s for s in syms if not isinstance(s, (FieldSymbol, WeightSymbol))), key=lambda s: s.name)
 
 
 def param_value(symbol: sp.Symbol, rng) -> float:

@@ -5,6 +5,7 @@ Every failure becomes a SpecError naming the spec file and line, never a traceba
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import re
 import sys
 import traceback
@@ -12,9 +13,9 @@ from pathlib import Path
 
 import sympy as sp
 
-from .dsl import FIELDS, INDICES, SIZES, C, Loss, Param, n
+from .dsl import FIELDS, INDICES, SIZES, C, Loss, Param, choose, n
 from .errors import SpecError
-from .expand import resolve
+from .expand import free_indices, resolve
 
 
 def bundled_dir() -> Path:
@@ -81,43 +82,58 @@ def _first_line_naming(path: str, word: str, default: int | None) -> int | None:
 
 def validate(loss: Loss, registry: dict) -> None:
     """Check a loaded Loss against the registry: references, symbols, indices, sums."""
-
-    def fail(message: str, word: str | None = None):
-        line = _first_line_naming(loss.path, word, loss.line) if word else loss.line
-        raise SpecError(message, path=loss.path, line=line)
-
     try:
         expr = resolve(loss.expr, registry)
+        weight = resolve(loss.mean_weight, registry) if loss.mean_weight is not None else None
     except SpecError as err:
         raise err.located(loss.path, loss.line) from None
+    options = [[(ch.name, o) for o in ch.options] for ch in loss.choices]
+    for combo in itertools.product(*options):
+        chosen = choose(expr, dict(combo))
+        _validate_formula(loss, chosen, "expr")
+        if weight is not None:
+            chosen_weight = choose(weight, dict(combo))
+            _validate_formula(loss, chosen_weight, "mean_weight")
+            if not set(free_indices(chosen_weight)) <= set(free_indices(chosen)):
+                _fail(loss, "mean_weight leaves free an index that expr does not: it must weigh expr's entries")
+
+
+def _fail(loss: Loss, message: str, word: str | None = None):
+    line = _first_line_naming(loss.path, word, loss.line) if word else loss.line
+    raise SpecError(message, path=loss.path, line=line)
+
+
+def _validate_formula(loss: Loss, expr, what: str) -> None:
     params = loss.param_map
+    weights = {w.name for w in loss.weights}
     labels = {ind.base.label for ind in expr.atoms(sp.Indexed)}
     for sym in sorted(expr.free_symbols - set(INDICES) - {C, n} - labels, key=str):
         if not isinstance(sym, sp.Symbol):
             continue
-        if sym.name not in params:
+        if sym.name not in params or not isinstance(params[sym.name], Param):
             if isinstance(sym, Param):
-                fail(f"expr uses the parameter {sym.name!r}, which is not in params=[...]: add it there", sym.name)
-            fail(
-                f"expr uses the symbol {sym.name!r}, which is not a parameter: declare "
+                _fail(loss, f"{what} uses the parameter {sym.name!r}, which is not in params=[...]: add it there",
+                      sym.name)
+            _fail(
+                loss,
+                f"{what} uses the symbol {sym.name!r}, which is not a parameter: declare "
                 f"{sym.name} = Param({sym.name!r}, default, domain=(low, high), doc=...) and list it in params=[...]",
                 sym.name,
             )
     for ind in expr.atoms(sp.Indexed):
-        if ind.base.name not in FIELDS and not _is_primitive_field(ind.base):
-            fail(f"expr indexes {ind.base.name!r}, which is no field: use p, g or x (or a primitive)", ind.base.name)
+        name = ind.base.name
+        if name in weights:
+            if tuple(ind.indices) != (INDICES[0],):
+                _fail(loss, f"{ind} is indexed {tuple(ind.indices)}: class weights are indexed [c]", str(ind))
+            continue
+        if name not in FIELDS:
+            _fail(loss, f"{what} indexes {name!r}, which is no field: use p, g or x, or a listed ClassWeights", name)
         if tuple(ind.indices) != INDICES:
-            fail(f"{ind} is indexed {tuple(ind.indices)}: fields are indexed [c, i] exactly", str(ind))
+            _fail(loss, f"{ind} is indexed {tuple(ind.indices)}: fields are indexed [c, i] exactly", str(ind))
     for s in expr.atoms(sp.Sum):
         for var, lo, hi in s.limits:
             if var not in SIZES or lo != 0 or hi != SIZES[var] - 1:
-                fail(f"{s} is not a Sum over c or i: build sums with Sum(expr, c) or Sum(expr, i) from the dsl")
-
-
-def _is_primitive_field(base) -> bool:
-    from .primitives import PRIMITIVE_FIELDS
-
-    return base.name in PRIMITIVE_FIELDS
+                _fail(loss, f"{s} is not a Sum over c or i: build sums with Sum(expr, c) or Sum(expr, i) from the dsl")
 
 
 def load_registry(paths=(), include_bundled: bool = True) -> dict:

@@ -1,9 +1,9 @@
-"""The test oracle: a spec's literal formula, evaluated at 50 digits and differentiated exactly.
+"""The test oracle: a spec's literal formula, evaluated at 100 digits and differentiated exactly.
 
 No rewrite, no shared statistic, no mask arithmetic: ignored pixels are simply left out of each
-unit (an image, or the batch), the activation is written out (1/(1+e^-x), e^x/sum e^x), and
-SymPy differentiates the result. Whatever the compiler did to the generated code, this is what it
-must agree with.
+unit (an image, or the batch), the activation is written out (1/(1+e^-x), e^x/sum e^x), and the
+derivative is taken by the chain rule on the formula's own expression graph. Whatever the compiler
+did to the generated code, this is what it must agree with.
 """
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from .expand import concretize, field_symbol, parameters, resolve
-from .tape import Tape
+from .dsl import choose
+from .evaluate import DPS, evaluator
+from .expand import resolve
 from .lower import granularity
-
-DPS = 50
+from .primitives import extract
 
 
 @dataclass
@@ -31,7 +31,7 @@ class Options:
 
 
 class Activation:
-    """Probabilities from one pixel's C logits, and their exact Jacobian, at 50 digits."""
+    """Probabilities from one pixel's C logits, and their exact Jacobian."""
 
     def __init__(self, activation: str, classes: int):
         X = [sp.Symbol(f"X_{k}", real=True) for k in range(classes)]
@@ -47,7 +47,7 @@ class Activation:
         self._fn = sp.lambdify(X, P + jacobian, modules="mpmath", cse=True)
 
     def __call__(self, logits):
-        """(probabilities (C,), Jacobian (C, C) with [k, l] = dp_k / dx_l), as mpf."""
+        """(probabilities (C,), Jacobian (C, C) with [k][l] = dp_k / dx_l), as mpf."""
         out = self._fn(*logits)
         C = self.classes
         return out[:C], [out[C + k * C: C + (k + 1) * C] for k in range(C)]
@@ -58,107 +58,126 @@ def activation_function(activation: str, classes: int) -> Activation:
     return Activation(activation, classes)
 
 
-class UnitFunction:
-    """For one unit size: the entries, and the exact gradient of a weighted sum of entries with
-    respect to every field entry (p and x), by reverse-mode differentiation at 50 digits."""
-
-    def __init__(self, expr: sp.Expr, classes: int, pixels: int):
-        entries = concretize(expr, classes, pixels)
-        self.keys = list(entries)
-        self.params = parameters(expr)
-        self.p = [field_symbol("p", k, j) for k in range(classes) for j in range(pixels)]
-        self.x = [field_symbol("x", k, j) for k in range(classes) for j in range(pixels)]
-        g = [field_symbol("g", k, j) for k in range(classes) for j in range(pixels)]
-        self.tape = Tape(list(entries.values()), self.p + self.x + g + list(self.params))
-
-    def __call__(self, p, x, g, weights, params: dict):
-        """Entries, d/dp and d/dx of sum(weights * entries); p, x, g are (classes, pixels) of mpf."""
-        args = [v for row in p for v in row] + [v for row in x for v in row]
-        args += [mpmath.mpf(float(v)) for row in g for v in row]
-        args += [mpmath.mpf(float(params[s.name])) for s in self.params]
-        vals = self.tape.forward(args)
-        grad = self.tape.backward(vals, [mpmath.mpf(float(w)) for w in weights])
-        size = len(self.p)
-        values = dict(zip(self.keys, (vals[k] for k in self.tape.outputs)))
-        return values, grad[:size], grad[size: 2 * size]
-
-
-@functools.lru_cache(maxsize=256)
-def unit_function(expr, classes, pixels) -> UnitFunction:
-    return UnitFunction(expr, classes, pixels)
-
-
 class Oracle:
     """The literal formula of one spec, over a whole batch, with the generated API's semantics."""
 
     def __init__(self, loss, registry: dict):
         self.loss = loss
         self.expr = resolve(loss.expr, registry)
+        self.mean_weight = resolve(loss.mean_weight, registry) if loss.mean_weight is not None else None
         self.per_class, self.per_pixel = granularity(loss, registry)
 
     def __call__(self, logit: np.ndarray, label: np.ndarray, params: dict | None = None,
                  options: Options = Options(), cotangent: np.ndarray | None = None):
         """(loss, d loss / d logit) for `options.reduction`; for "none", the gradient is that of
         sum(cotangent * loss), with `cotangent` shaped like the loss (ones if not given)."""
-        params = {p.name: float(p.default) for p in self.loss.params} | (params or {})
+        params = {p.name: (None if p.default is None else p.default if isinstance(p.default, str)
+                           else float(p.default)) for p in self.loss.params} | (params or {})
+        expr = choose(self.expr, params)
+        mean_weight = choose(self.mean_weight, params)
         N, C = logit.shape[:2]
-        spatial = logit.shape[2:]
+        spatial = tuple(logit.shape[2:])
         x = logit.reshape(N, C, -1).astype(np.float64)
         P = x.shape[2]
         activation = options.activation
         if activation == "auto":
             activation = "sigmoid" if C == 1 else "softmax"
         first = 1 if (not options.include_background and C > 1) else 0
+        if any(params.get(w.name) is not None for w in self.loss.weights):
+            params = params | {w.name: list(params[w.name])[first:] for w in self.loss.weights
+                               if params.get(w.name) is not None}
         g, valid = self._target(label, logit.shape, options.ignore_index, first)
-        units = [[(b, j) for b in range(N) for j in range(P) if valid[b, j]]] if options.batch else \
-            [[(b, j) for j in range(P) if valid[b, j]] for b in range(N)]
 
-        keep_batch = self.per_pixel or not options.batch
-        out_shape = ([N] if keep_batch else []) + ([C - first] if self.per_class else [])
-        out = np.zeros(out_shape + ([P] if self.per_pixel else []))
-        entry_index = {}  # (unit, key) -> index into `out`
-        for u, pixels in enumerate(units):
-            if not pixels:
-                continue
-            fn = unit_function(self.expr, C - first, len(pixels))
-            for key in fn.keys:
-                entry_index[(u, key)] = self._position(u, key, pixels, keep_batch)
-        count = max(len(entry_index), 1)
-
-        def weight(u, key):
-            if options.reduction == "mean":
-                return 1.0 / count
-            if options.reduction == "sum" or cotangent is None:
-                return 1.0
-            return float(cotangent.reshape(out.shape)[entry_index[(u, key)]])
-
-        grad = np.zeros_like(x)
-        act = activation_function(activation, C)
         with mpmath.workdps(DPS):
+            act = activation_function(activation, C)
+            probs, jacobians = {}, {}
+            for b in range(N):
+                for j in range(P):
+                    probs[b, j], jacobians[b, j] = act([mpmath.mpf(float(v)) for v in x[b, :, j]])
+            fields = {  # (N, C - first, P) object arrays of mpf
+                "p": np.array([[[probs[b, j][k + first] for j in range(P)] for k in range(C - first)]
+                               for b in range(N)], dtype=object),
+                "x": np.vectorize(mpmath.mpf, otypes=[object])(x[:, first:]),
+                "g": g,
+            }
+            image_fields = self._image_primitives(expr, fields, params, C - first, spatial)
+
+            units = [[(b, j) for b in range(N) for j in range(P) if valid[b, j]]] if options.batch else \
+                [[(b, j) for j in range(P) if valid[b, j]] for b in range(N)]
+            keep_batch = self.per_pixel or not options.batch
+            out_shape = ([N] if keep_batch else []) + ([C - first] if self.per_class else [])
+            out = np.zeros(out_shape + ([P] if self.per_pixel else []))
+            entries = []  # (unit, key, position, mean weight)
             for u, pixels in enumerate(units):
                 if not pixels:
                     continue
-                fn = unit_function(self.expr, C - first, len(pixels))
-                probs, jacobians = zip(*(act([mpmath.mpf(float(v)) for v in x[b, :, j]]) for b, j in pixels))
-                pu = [[probs[col][k + first] for col in range(len(pixels))] for k in range(C - first)]
-                xu = [[mpmath.mpf(float(x[b, k + first, j])) for b, j in pixels] for k in range(C - first)]
-                gu = [[g[b, k, j] for b, j in pixels] for k in range(C - first)]
-                values, d_p, d_x = fn(pu, xu, gu, [weight(u, key) for key in fn.keys], params)
+                unit_fields = self._gather(fields | image_fields, pixels)
+                keys = evaluator(expr, C - first, len(pixels)).keys
+                weights = (evaluator(mean_weight, C - first, len(pixels))(unit_fields, params)
+                           if mean_weight is not None else {})
+                for key in keys:
+                    entries.append((u, key, self._position(u, key, pixels, keep_batch),
+                                    float(weights.get(key, 1))))
+            total_weight = sum(w for *_, w in entries) or 1.0
+
+            def seed(u, key, pos, w):
+                if options.reduction == "mean":
+                    return w / total_weight
+                if options.reduction == "sum" or cotangent is None:
+                    return 1.0
+                return float(cotangent.reshape(out.shape)[pos])
+
+            grad = np.zeros_like(x)
+            for u, pixels in enumerate(units):
+                if not pixels:
+                    continue
+                ev = evaluator(expr, C - first, len(pixels))
+                unit_fields = self._gather(fields | image_fields, pixels)
+                by_key = {key: (pos, w) for uu, key, pos, w in entries if uu == u}
+                seeds = [seed(u, key, *by_key[key]) for key in ev.keys]
+                values, d = ev.gradient(unit_fields, params, seeds)
                 for key, value in values.items():
-                    out[entry_index[(u, key)]] = float(value)
-                n = len(pixels)
+                    out[by_key[key][0]] = float(value)
                 for col, (b, j) in enumerate(pixels):
                     for l in range(C):  # chain rule through the activation: sum_k dL/dp_k dp_k/dx_l
-                        total = sum(d_p[k * n + col] * jacobians[col][k + first][l] for k in range(C - first))
+                        total = mpmath.fsum(d["p"][k][col] * jacobians[b, j][k + first][l] for k in range(C - first))
                         if l >= first:
-                            total += d_x[(l - first) * n + col]
+                            total += d["x"][l - first][col]
                         grad[b, l, j] += float(total)
         grad = grad.reshape(logit.shape)
         if options.reduction == "none":
-            shaped = out.reshape(out_shape + (list(spatial) if self.per_pixel else []))
-            return shaped, grad
-        total = float(np.sum(out))
-        return (total / count if options.reduction == "mean" else total), grad
+            return out.reshape(out_shape + (list(spatial) if self.per_pixel else [])), grad
+        weighted = sum(out[pos] * w for _, _, pos, w in entries)
+        return (weighted / total_weight if options.reduction == "mean" else float(np.sum(out))), grad
+
+    @staticmethod
+    def _gather(fields: dict, pixels) -> dict:
+        """A unit's fields: (classes, n) arrays over its valid pixels."""
+        bs, js = zip(*pixels)
+        return {name: arr[list(bs), :, list(js)].T for name, arr in fields.items()}
+
+    @staticmethod
+    def _image_primitives(expr, fields, params, classes, spatial) -> dict:
+        """Image-scope primitives (distance maps) on each image's full grid, ignored pixels included."""
+        _, table = extract(expr)
+        out = {}
+        N, _, P = fields["g"].shape
+        for name, prim in table:
+            if prim.scope != "image":
+                continue
+            values = np.empty((N, classes, P), dtype=object)
+            for b in range(N):
+                image = {k: v[b] for k, v in fields.items()}
+                args = []
+                for arg in prim.args:
+                    entry = evaluator(arg, classes, P)(image, params)
+                    arr = np.empty((classes, P), dtype=object)
+                    for (k, j), v in entry.items():
+                        arr[k, j] = v
+                    args.append(arr.reshape((classes,) + spatial))
+                values[b] = prim.reference(*args).reshape(classes, P)
+            out[name] = values
+        return out
 
     def _position(self, unit, key, pixels, keep_batch):
         """Where an entry (keyed by its free-index values) lands in the output array."""

@@ -11,6 +11,7 @@ from sympy.printing.precedence import precedence
 from sympy.printing.pycode import PythonCodePrinter
 
 from .functions import sigmoid, softplus
+from .rules import EPS
 from .ir import CLASSES, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, Clamp, ReduceSum, TensorVar
 
 TENSOR_FUNCTIONS = {
@@ -24,7 +25,7 @@ TENSOR_FUNCTIONS = {
 }
 SCALAR_FUNCTIONS = {sp.log: "math.log", sp.exp: "math.exp", sp.Abs: "abs", sp.cosh: "math.cosh",
                     sp.tanh: "math.tanh"}
-COUNTS = {N_PIXELS: "ctx.n_pixels", N_CLASSES: "ctx.n_classes"}
+COUNTS = {N_PIXELS: "ctx.n_pixels", N_CLASSES: "ctx.n_classes", EPS: "ctx.tiny"}
 
 
 def is_tensor(expr) -> bool:

@@ -17,9 +17,9 @@ from .functions import sigmoid, softplus
 from .ir import LOG1M_SOFTMAX, LOG_SOFTMAX, SOFTMAX, Clamp
 
 z = sp.Wild("z")
-# Smallest value a guarded log or fractional power sees; far below anything float32 rounds to
-# from a real probability, far above float32's smallest normal (1.2e-38).
-EPS = sp.Float("1e-30")
+# Smallest value a guarded log or fractional power sees: the compute dtype's smallest normal
+# number (ctx.tiny in the generated code), so a clamp never changes a representable value.
+EPS = sp.Symbol("tiny", positive=True)
 
 
 @dataclass(frozen=True)

@@ -71,26 +71,32 @@ class Tape:
         return self.index[root]
 
     def forward(self, values) -> list:
-        """Node values for the given input values (same order as `inputs`)."""
+        """Node values for the given input values (same order as `inputs`); nan where a value diverges."""
         vals = list(values) + [None] * (len(self.nodes) - len(self.inputs))
         for k in range(len(self.inputs), len(self.nodes)):
-            kind, payload, args = self.nodes[k]
-            a = [vals[j] for j in args]
-            if kind == "const":
-                vals[k] = payload
-            elif kind == "add":
-                vals[k] = mpmath.fsum(a)
-            elif kind == "mul":
-                vals[k] = mpmath.fprod(a)
-            elif kind == "pow":
-                vals[k] = a[0] ** a[1]
-            elif kind == "max":
-                vals[k] = max(a)
-            elif kind == "min":
-                vals[k] = min(a)
-            else:
-                vals[k] = payload[0](a[0])
+            try:
+                vals[k] = self._value(self.nodes[k], vals)
+            except (ZeroDivisionError, ValueError):  # e.g. 0 ** -1
+                vals[k] = mpmath.nan
         return vals
+
+    @staticmethod
+    def _value(node, vals):
+        kind, payload, args = node
+        a = [vals[j] for j in args]
+        if kind == "const":
+            return payload
+        if kind == "add":
+            return mpmath.fsum(a)
+        if kind == "mul":
+            return mpmath.fprod(a)
+        if kind == "pow":
+            return a[0] ** a[1]
+        if kind == "max":
+            return max(a)
+        if kind == "min":
+            return min(a)
+        return payload[0](a[0])
 
     def backward(self, vals, seeds) -> list:
         """d(sum_k seeds[k] * outputs[k]) / d(inputs), from the forward values."""
@@ -111,7 +117,10 @@ class Tape:
             elif kind == "pow":
                 base, exp = args
                 b, e = vals[base], vals[exp]
-                adj[base] += d * e * b ** (e - 1)
+                try:
+                    adj[base] += d * e * b ** (e - 1)
+                except ZeroDivisionError:
+                    adj[base] += d * e * mpmath.inf
                 if self.nodes[exp][0] != "const" and b > 0:
                     adj[exp] += d * mpmath.log(b) * vals[k]
             elif kind in ("max", "min"):
@@ -119,5 +128,8 @@ class Tape:
                 winner = next(j for j in args if vals[j] == pick)
                 adj[winner] += d
             elif kind == "unary":
-                adj[args[0]] += d * payload[1](vals[args[0]], vals[k])
+                try:
+                    adj[args[0]] += d * payload[1](vals[args[0]], vals[k])
+                except ZeroDivisionError:  # e.g. log at 0: the derivative is infinite
+                    adj[args[0]] += d * mpmath.inf
         return adj[: len(self.inputs)]

@@ -95,6 +95,7 @@ class Context:
         self.N, self.C, self.spatial = shape[0], shape[1], shape[2:]
         self.P = math.prod(self.spatial)
         self.dtype = "float64" if _dtype_name(logit) == "float64" else "float32"
+        self.tiny = 2.2250738585072014e-308 if self.dtype == "float64" else 1.1754943508222875e-38
         x = logit if _dtype_name(logit) == self.dtype else logit.astype(self.dtype)
         self.x = x.reshape([self.N, self.C, self.P])
         if activation == "softmax" and self.C == 1:

@@ -62,8 +62,8 @@ def bce_loss(
         # rewritten: clamp_log
         p = ctx.probs()
         g = ctx.g
-        loss = -g * paddle.log(paddle.clip(p, min=1e-30)) - (1 - g) * paddle.log(
-            paddle.clip(1 - p, min=1e-30)
+        loss = -g * paddle.log(paddle.clip(p, min=ctx.tiny)) - (1 - g) * paddle.log(
+            paddle.clip(1 - p, min=ctx.tiny)
         )
     return ctx.reduce(loss, per_class=True, per_pixel=True, reduction=reduction)
 

@@ -84,8 +84,8 @@ def combo_loss(
         p = ctx.probs()
         g = ctx.g
         loss = alpha * ctx.msum(
-            -beta * g * paddle.log(paddle.clip(p, min=1e-30))
-            - (1 - beta) * (1 - g) * paddle.log(paddle.clip(1 - p, min=1e-30))
+            -beta * g * paddle.log(paddle.clip(p, min=ctx.tiny))
+            - (1 - beta) * (1 - g) * paddle.log(paddle.clip(1 - p, min=ctx.tiny))
         ) / ctx.n_pixels + (1 - alpha) * (
             -(smooth + 2 * ctx.psum(g * p)) / (smooth + ctx.psum(g) + ctx.msum(p)) + 1
         )

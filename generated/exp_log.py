@@ -80,9 +80,9 @@ def exp_log_loss(
             * ctx.msum(
                 paddle.sum(
                     g
-                    * paddle.sqrt(paddle.clip(paddle.sum(t0, axis=1, keepdim=True), min=1e-30))
-                    * paddle.clip(F.softplus(-x), min=1e-30) ** ctx.scalar(gamma_cross)
-                    / paddle.sqrt(paddle.clip(paddle.clip(t0, min=1), min=1e-30)),
+                    * paddle.sqrt(paddle.clip(paddle.sum(t0, axis=1, keepdim=True), min=ctx.tiny))
+                    * paddle.clip(F.softplus(-x), min=ctx.tiny) ** ctx.scalar(gamma_cross)
+                    / paddle.sqrt(paddle.clip(paddle.clip(t0, min=1), min=ctx.tiny)),
                     axis=1,
                     keepdim=True,
                 )
@@ -93,10 +93,11 @@ def exp_log_loss(
                 paddle.clip(
                     -paddle.log(
                         paddle.clip(
-                            (smooth + 2 * ctx.psum(g * p)) / (smooth + t0 + ctx.msum(p)), min=1e-30
+                            (smooth + 2 * ctx.psum(g * p)) / (smooth + t0 + ctx.msum(p)),
+                            min=ctx.tiny,
                         )
                     ),
-                    min=1e-30,
+                    min=ctx.tiny,
                 )
                 ** ctx.scalar(gamma_dice),
                 axis=1,
@@ -115,9 +116,9 @@ def exp_log_loss(
             * ctx.msum(
                 paddle.sum(
                     g
-                    * paddle.clip(-logp, min=1e-30) ** ctx.scalar(gamma_cross)
-                    * paddle.sqrt(paddle.clip(paddle.sum(t0, axis=1, keepdim=True), min=1e-30))
-                    / paddle.sqrt(paddle.clip(paddle.clip(t0, min=1), min=1e-30)),
+                    * paddle.clip(-logp, min=ctx.tiny) ** ctx.scalar(gamma_cross)
+                    * paddle.sqrt(paddle.clip(paddle.sum(t0, axis=1, keepdim=True), min=ctx.tiny))
+                    / paddle.sqrt(paddle.clip(paddle.clip(t0, min=1), min=ctx.tiny)),
                     axis=1,
                     keepdim=True,
                 )
@@ -128,10 +129,11 @@ def exp_log_loss(
                 paddle.clip(
                     -paddle.log(
                         paddle.clip(
-                            (smooth + 2 * ctx.psum(g * p)) / (smooth + t0 + ctx.msum(p)), min=1e-30
+                            (smooth + 2 * ctx.psum(g * p)) / (smooth + t0 + ctx.msum(p)),
+                            min=ctx.tiny,
                         )
                     ),
-                    min=1e-30,
+                    min=ctx.tiny,
                 )
                 ** ctx.scalar(gamma_dice),
                 axis=1,
@@ -149,10 +151,10 @@ def exp_log_loss(
             * ctx.msum(
                 paddle.sum(
                     g
-                    * paddle.clip(-paddle.log(paddle.clip(p, min=1e-30)), min=1e-30)
+                    * paddle.clip(-paddle.log(paddle.clip(p, min=ctx.tiny)), min=ctx.tiny)
                     ** ctx.scalar(gamma_cross)
-                    * paddle.sqrt(paddle.clip(paddle.sum(t0, axis=1, keepdim=True), min=1e-30))
-                    / paddle.sqrt(paddle.clip(paddle.clip(t0, min=1), min=1e-30)),
+                    * paddle.sqrt(paddle.clip(paddle.sum(t0, axis=1, keepdim=True), min=ctx.tiny))
+                    / paddle.sqrt(paddle.clip(paddle.clip(t0, min=1), min=ctx.tiny)),
                     axis=1,
                     keepdim=True,
                 )
@@ -163,10 +165,11 @@ def exp_log_loss(
                 paddle.clip(
                     -paddle.log(
                         paddle.clip(
-                            (smooth + 2 * ctx.psum(g * p)) / (smooth + t0 + ctx.msum(p)), min=1e-30
+                            (smooth + 2 * ctx.psum(g * p)) / (smooth + t0 + ctx.msum(p)),
+                            min=ctx.tiny,
                         )
                     ),
-                    min=1e-30,
+                    min=ctx.tiny,
                 )
                 ** ctx.scalar(gamma_dice),
                 axis=1,

@@ -61,24 +61,28 @@ def focal_loss(
         x = ctx.logits()
         p = ctx.probs()
         g = ctx.g
-        loss = alpha * g * paddle.clip(F.sigmoid(-x), min=1e-30) ** ctx.scalar(gamma) * F.softplus(
-            -x
-        ) + (1 - alpha) * (1 - g) * paddle.clip(p, min=1e-30) ** ctx.scalar(gamma) * F.softplus(x)
+        loss = alpha * g * paddle.clip(F.sigmoid(-x), min=ctx.tiny) ** ctx.scalar(
+            gamma
+        ) * F.softplus(-x) + (1 - alpha) * (1 - g) * paddle.clip(p, min=ctx.tiny) ** ctx.scalar(
+            gamma
+        ) * F.softplus(
+            x
+        )
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, log1m_softmax, clamp_power
         p = ctx.probs()
         g = ctx.g
         logp = ctx.log_probs()
         log1mp = ctx.log_one_minus_probs()
-        loss = -alpha * g * logp * paddle.clip(1 - p, min=1e-30) ** ctx.scalar(gamma) - log1mp * (
-            1 - alpha
-        ) * (1 - g) * paddle.clip(p, min=1e-30) ** ctx.scalar(gamma)
+        loss = -alpha * g * logp * paddle.clip(1 - p, min=ctx.tiny) ** ctx.scalar(
+            gamma
+        ) - log1mp * (1 - alpha) * (1 - g) * paddle.clip(p, min=ctx.tiny) ** ctx.scalar(gamma)
     else:
         # rewritten: clamp_log, clamp_power
         p = ctx.probs()
         g = ctx.g
-        t0 = paddle.clip(p, min=1e-30)
-        t1 = paddle.clip(1 - p, min=1e-30)
+        t0 = paddle.clip(p, min=ctx.tiny)
+        t1 = paddle.clip(1 - p, min=ctx.tiny)
         loss = -alpha * g * t1 ** ctx.scalar(gamma) * paddle.log(t0) - t0 ** ctx.scalar(gamma) * (
             1 - alpha
         ) * (1 - g) * paddle.log(t1)

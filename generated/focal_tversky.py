@@ -75,7 +75,7 @@ def focal_tversky_loss(
     t0 = ctx.psum(g * p)
     t1 = smooth + t0
     loss = paddle.clip(
-        -t1 / (alpha * (-t0 + ctx.msum(p)) + beta * (-t0 + ctx.psum(g)) + t1) + 1, min=1e-30
+        -t1 / (alpha * (-t0 + ctx.msum(p)) + beta * (-t0 + ctx.psum(g)) + t1) + 1, min=ctx.tiny
     ) ** ctx.scalar(1 / gamma)
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 

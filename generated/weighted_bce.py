@@ -75,8 +75,8 @@ def weighted_bce_loss(
         # rewritten: clamp_log
         p = ctx.probs()
         g = ctx.g
-        loss = -beta * g * paddle.log(paddle.clip(p, min=1e-30)) - (1 - g) * paddle.log(
-            paddle.clip(1 - p, min=1e-30)
+        loss = -beta * g * paddle.log(paddle.clip(p, min=ctx.tiny)) - (1 - g) * paddle.log(
+            paddle.clip(1 - p, min=ctx.tiny)
         )
     return ctx.reduce(loss, per_class=True, per_pixel=True, reduction=reduction)
 

@@ -5,7 +5,7 @@ the generated Paddle code runs in float64, so the two must agree to float64 roun
 """
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from registry_names import NAMES, REGISTRY
@@ -86,6 +86,9 @@ def test_values_and_gradients_match_the_spec(name):
         logit, label, options, params = case
         value, grad = run_generated(name, logit, label, options, params)
         expected, expected_grad = oracle(logit, label, params, options)
+        # Compare only where the spec itself is a real number (e.g. -log(Dice) at smooth=0 on an
+        # absent class is +inf); the edge-case tests check that the generated code stays finite there.
+        assume(np.all(np.isfinite(expected)) and np.all(np.isfinite(expected_grad)))
         np.testing.assert_allclose(value, expected, rtol=RTOL, atol=ATOL, err_msg="loss value")
         np.testing.assert_allclose(grad, expected_grad, rtol=RTOL, atol=ATOL, err_msg="gradient")
 
