@@ -19,7 +19,7 @@ from .claims import Identity, Property
 from .dsl import C, c, i
 from .errors import SpecError
 from .dsl import Pick, choose
-from .evaluate import evaluator
+from .evaluate import DPS, evaluator
 from .expand import free_indices, linearize, param_value, parameters, resolve, unroll
 from .functions import literal
 
@@ -177,12 +177,13 @@ class Checker:
     def check_claim(self, loss, claim) -> Outcome:
         start = time.perf_counter()
         try:
-            if isinstance(claim, Identity):
-                result, method, detail = self._identity(claim)
-            elif isinstance(claim, Property):
-                result, method, detail = self._property(loss, claim)
-            else:
-                raise SpecError(f"claims lists {claim!r}: use Identity(...) or Property.<kind>(...)")
+            with mpmath.workdps(DPS):  # comparisons at the evaluator's precision
+                if isinstance(claim, Identity):
+                    result, method, detail = self._identity(claim)
+                elif isinstance(claim, Property):
+                    result, method, detail = self._property(loss, claim)
+                else:
+                    raise SpecError(f"claims lists {claim!r}: use Identity(...) or Property.<kind>(...)")
         except SpecError as err:
             raise err.located(loss.path, loss.line)
         return Outcome(loss.name, claim.text, claim.expect, result, method,

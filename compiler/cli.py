@@ -117,13 +117,14 @@ def cmd_check(args) -> int:
 
 
 def cmd_list(args) -> int:
+    from .emit import default_text
     from .report import table
 
     registry = _registry(args.spec)
     rows = []
     for name in sorted(registry):
         loss = registry[name]
-        params = ", ".join(f"{p.name}={float(p.default):g}" for p in loss.params) or "-"
+        params = ", ".join(f"{p.name}={default_text(p)}" for p in loss.params) or "-"
         rows.append([name, loss.family, params, loss.paper])
     _say(table(rows, ["name", "family", "parameters", "paper"]))
     _say(f"\n{len(rows)} losses")
@@ -133,7 +134,7 @@ def cmd_list(args) -> int:
 def cmd_show(args) -> int:
     import sympy as sp
 
-    from .emit import domain_text, render_loss
+    from .emit import default_text, domain_text, render_loss
     from .expand import resolve
 
     registry = _registry(args.spec)
@@ -153,7 +154,7 @@ def cmd_show(args) -> int:
     _say(f"  {sp.latex(loss.expr)}")
     _say("\nparameters:")
     for prm in loss.params or []:
-        _say(f"  {prm.name} = {float(prm.default):g}  in {domain_text(prm)}  {prm.doc}")
+        _say(f"  {prm.name} = {default_text(prm)}  allowed: {domain_text(prm)}  {prm.doc}")
     if not loss.params:
         _say("  (none)")
     _say("\nclaims:")

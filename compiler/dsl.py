@@ -17,7 +17,7 @@ from sympy import Abs, Interval, Max, Min, Rational, S, Symbol, cosh, exp, log, 
 
 from .claims import Identity, Property  # noqa: F401  (re-exported for spec authors)
 from .errors import SpecError
-from .functions import sigmoid, softplus  # noqa: F401  (re-exported for spec authors)
+from .functions import Indicator, sigmoid, softplus  # noqa: F401  (re-exported for spec authors)
 
 # Indices: `c` runs over classes, `i` over the pixels of one unit (an image, or the whole batch).
 c = sp.Symbol("c", integer=True, nonnegative=True)
@@ -61,6 +61,8 @@ class Param(sp.Symbol):
 
     `domain` is a SymPy set or a closed `(low, high)` pair where None means unbounded.
     """
+
+    kind = "scalar"
 
     def __new__(cls, name, default, domain=(None, None), doc=""):
         obj = sp.Symbol.__xnew__(cls, name, real=True)  # uncached: each Param keeps its own metadata

@@ -6,6 +6,7 @@ formatting), so `symloss build --check` can compare bytes.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import black
 import jinja2
 import sympy as sp
 
-from .dsl import COMMON_KEYWORDS, Ref
+from .dsl import COMMON_KEYWORDS, Choice, ClassWeights, Ref
 from .lower import ACTIVATIONS, granularity, lower
 from .printer import PaddlePrinter
 
@@ -93,23 +94,35 @@ def header(source: str, digest: str | None = None) -> str:
 
 @dataclass
 class ParamView:
+    """How one parameter appears in the generated signature and how it is checked."""
+
     name: str
     default: str
-    low: str
-    high: str
-    low_open: bool
-    high_open: bool
-    doc: str
+    check: str  # a format string: {fn} is the name used in error messages
 
 
 def param_view(prm) -> ParamView:
+    if isinstance(prm, Choice):
+        return ParamView(prm.name, repr(prm.default),
+                         f"_runtime.check_choice({{fn!r}}, {prm.name!r}, {prm.name}, {prm.options!r})")
+    if isinstance(prm, ClassWeights):
+        return ParamView(prm.name, "None", f"_runtime.check_weights({{fn!r}}, {prm.name!r}, {prm.name})")
     dom = prm.domain
     bound = lambda v: repr(float(v)) if v.is_finite else "None"  # noqa: E731
-    return ParamView(prm.name, repr(float(prm.default)), bound(dom.inf), bound(dom.sup),
-                     bool(dom.left_open), bool(dom.right_open), prm.doc)
+    return ParamView(prm.name, repr(float(prm.default)),
+                     f"_runtime.check_param({{fn!r}}, {prm.name!r}, {prm.name}, {bound(dom.inf)}, {bound(dom.sup)}, "
+                     f"{bool(dom.left_open)}, {bool(dom.right_open)})")
+
+
+def default_text(prm) -> str:
+    return repr(prm.default) if isinstance(prm, (Choice, ClassWeights)) else repr(float(prm.default))
 
 
 def domain_text(prm) -> str:
+    if isinstance(prm, Choice):
+        return " or ".join(map(repr, prm.options))
+    if isinstance(prm, ClassWeights):
+        return "None or C non-negative numbers"
     dom = prm.domain
     lo = "-inf" if not dom.inf.is_finite else sp.sstr(dom.inf)
     hi = "inf" if not dom.sup.is_finite else sp.sstr(dom.sup)
@@ -129,31 +142,44 @@ def free_axes_text(per_class: bool, per_pixel: bool) -> str:
 
 def statements(lowered, printer: PaddlePrinter) -> list[str]:
     lines = [f"{name} = {FIELD_SOURCES[name]}" for name in lowered.fields]
+    lines += [f"{name} = ctx.class_weights({name!r}, {name})" for name in lowered.weights]
     lines += [f"{sym.name} = {printer.doprint(value)}" for sym, value in lowered.temps]
-    lines.append(f"loss = {printer.doprint(lowered.loss)}")
+    lines += [f"{name} = {printer.doprint(value)}" for name, value in lowered.outputs.items()]
     if lowered.rules:
         lines.insert(0, f"# rewritten: {', '.join(lowered.rules)}")
     return lines
 
 
-def render_body(loss, registry: dict, printer: PaddlePrinter, optimize: bool = True) -> str:
-    """The loss's statements, one branch per group of activations that lower to the same code."""
-    groups: dict[tuple, list[str]] = {}
-    for activation in ACTIVATIONS:
-        code = tuple(statements(lower(loss, registry, activation, optimize), printer))
-        groups.setdefault(code, []).append(activation)
+def branches(groups: dict, subject: str, indent: str) -> list[str]:
+    """`if subject == a: ... elif subject in (b, c): ... else: ...` over groups of identical code."""
     if len(groups) == 1:
-        return "\n".join("    " + line for line in next(iter(groups)))
+        return [indent + line for line in next(iter(groups))]
     out = []
-    for k, (code, activations) in enumerate(groups.items()):
+    for k, (code, values) in enumerate(groups.items()):
         if k == len(groups) - 1:
-            out.append("    else:")
+            out.append(f"{indent}else:")
         else:
-            test = (f"== {activations[0]!r}" if len(activations) == 1
-                    else f"in ({', '.join(map(repr, activations))})")
-            out.append(f"    {'if' if k == 0 else 'elif'} ctx.activation {test}:")
-        out.extend("        " + line for line in code)
-    return "\n".join(out)
+            test = f"== {values[0]!r}" if len(values) == 1 else f"in ({', '.join(map(repr, values))})"
+            out.append(f"{indent}{'if' if k == 0 else 'elif'} {subject} {test}:")
+        out.extend(indent + "    " + line for line in code)
+    return out
+
+
+def render_body(loss, registry: dict, printer: PaddlePrinter, optimize: bool = True) -> str:
+    """The loss's statements: a branch per option of each Choice whose code differs, and inside it a
+    branch per group of activations that lower to different code."""
+    names = [ch.name for ch in loss.choices]
+    by_choice: dict[tuple, list] = {}
+    for combo in itertools.product(*(ch.options for ch in loss.choices)):
+        choices = dict(zip(names, combo))
+        by_activation: dict[tuple, list[str]] = {}
+        for activation in ACTIVATIONS:
+            code = tuple(statements(lower(loss, registry, activation, choices, optimize), printer))
+            by_activation.setdefault(code, []).append(activation)
+        inner = tuple(branches(by_activation, "ctx.activation", ""))
+        by_choice.setdefault(inner, []).append(combo[0] if len(combo) == 1 else combo)
+    subject = names[0] if len(names) == 1 else f"({', '.join(names)})"
+    return "\n".join(branches(by_choice, subject, "    "))
 
 
 # --------------------------------------------------------------------------- docs
@@ -171,7 +197,7 @@ def function_doc(loss, registry: dict, per_class: bool, per_pixel: bool) -> str:
     for prm in loss.params:
         doc = prm.doc.rstrip()
         doc = doc if doc.endswith(".") or not doc else doc + "."
-        lines.append(f"    {prm.name}: {doc} Default {float(prm.default)!r}, domain {domain_text(prm)}.")
+        lines.append(f"    {prm.name}: {doc} Default {default_text(prm)}; allowed: {domain_text(prm)}.")
     for key in COMMON_KEYWORDS:
         text = COMMON_DOCS[key].format(free=free_axes_text(per_class, per_pixel))
         lines.append(f"    {key}: {text}")
@@ -209,6 +235,7 @@ def render_loss(loss, registry: dict, optimize: bool = True, standalone: bool = 
         body=body,
         per_class=per_class,
         per_pixel=per_pixel,
+        mean_weight=loss.mean_weight is not None,
         runtime=runtime_body() if standalone else "",
     )
     return format_code(text)
@@ -227,8 +254,10 @@ def runtime_body() -> str:
 
 
 def render_runtime() -> str:
+    maps = (Path(__file__).parent / "distance_maps.py").read_text(encoding="utf-8")
+    maps = maps[maps.index('"""', maps.index('"""') + 3) + 3:].replace("import numpy as np\n", "").strip()
     text = _environment().get_template("_runtime.py.j2").render(
-        header=header("compiler/templates/_runtime.py.j2"))
+        header=header("compiler/templates/_runtime.py.j2"), distance_maps=maps)
     return format_code(text)
 
 

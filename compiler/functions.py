@@ -55,6 +55,18 @@ class softplus(sp.Function):
         return self.args[0].is_real
 
 
+class Indicator(sp.Function):
+    """1 where z > 0, else 0: a selection (e.g. "this class is present"), with no gradient."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+    def _eval_rewrite_as_Piecewise(self, z, **kwargs):
+        return sp.Piecewise((1, z > 0), (0, True))
+
+
 def literal(expr: sp.Expr) -> sp.Expr:
     """The expression with every symloss function spelled out in exp/log (the oracle's form)."""
     return expr.replace(lambda e: isinstance(e, (sigmoid, softplus)), lambda e: e.rewrite(sp.exp))

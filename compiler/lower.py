@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from .dsl import C, c, g, i, n, p, x
+from .dsl import C, c, choose, g, i, n, p, x
 from .expand import free_indices, resolve
 from .functions import sigmoid
 from .ir import (CLASSES, FIELD_TENSOR, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, SOFTMAX, TENSORS,
                  ReduceSum, TensorVar)
+from .primitives import Primitive
 from .rules import guard, rewrite
 from .statistics import share_statistics
 
@@ -23,12 +24,14 @@ ACTIVATIONS = ("sigmoid", "softmax", "none")
 
 @dataclass
 class Lowered:
-    """Straight-line code for one activation: temporaries, the loss, and what they read."""
+    """Straight-line code for one activation (and one value of each Choice): temporaries, the
+    outputs (`loss`, and `mean_weight` if the spec weighs its mean), and the fields they read."""
 
     activation: str
     temps: list = field(default_factory=list)  # [(symbol, expr)]
-    loss: sp.Expr = None
-    fields: tuple = ()  # tensors the code reads: subset of x, p, g, logp
+    outputs: dict = field(default_factory=dict)  # name -> expr
+    fields: tuple = ()  # tensors the code reads: subset of x, p, g, logp, log1mp
+    weights: tuple = ()  # ClassWeights tensors the code reads
     rules: list = field(default_factory=list)
 
 
@@ -44,9 +47,9 @@ def activate(expr: sp.Expr, activation: str) -> sp.Expr:
 def vanishes_off_target(body: sp.Expr) -> bool:
     """True if the summand is zero wherever the target is zero (e.g. at every ignored pixel).
 
-    Reductions inside the summand are per-unit constants, not pixel values: they are held fixed.
+    Reductions and primitives inside the summand are not pixel values of g: they are held fixed.
     """
-    held = {r: sp.Dummy() for r in body.atoms(ReduceSum)}
+    held = {r: sp.Dummy() for r in body.atoms(ReduceSum) | body.atoms(Primitive)}
     return sp.expand(body.xreplace(held).xreplace({g[c, i]: 0})) == 0
 
 
@@ -66,10 +69,10 @@ def to_reductions(expr: sp.Expr) -> sp.Expr:
 
 
 def to_tensors(expr: sp.Expr) -> sp.Expr:
-    """Indexed fields -> tensors; sizes -> run-time counts."""
+    """Indexed fields -> tensors, class weights w[c] -> tensor w; sizes -> run-time counts."""
     expr = expr.replace(
-        lambda e: isinstance(e, sp.Indexed) and e.base.name in FIELD_TENSOR,
-        lambda e: TENSORS[FIELD_TENSOR[e.base.name]],
+        lambda e: isinstance(e, sp.Indexed) and (e.base.name in FIELD_TENSOR or len(e.indices) == 1),
+        lambda e: TENSORS[FIELD_TENSOR[e.base.name]] if len(e.indices) == 2 else TensorVar(e.base.name),
     )
     return expr.xreplace({n: N_PIXELS, C: N_CLASSES})
 
@@ -78,11 +81,10 @@ def is_tensor(expr: sp.Expr) -> bool:
     return any(isinstance(s, TensorVar) for s in expr.free_symbols)
 
 
-def common_subexpressions(expr: sp.Expr, reserved: set) -> tuple[list, sp.Expr]:
+def common_subexpressions(exprs: list, reserved: set) -> tuple[list, list]:
     """CSE with canonical ordering; temporaries named t0, t1, ... and typed as tensors where they are."""
     names = (f"t{k}" for k in range(10**6))
-    pairs, (final,) = sp.cse([expr], symbols=(sp.Symbol(nm) for nm in names if nm not in reserved),
-                             order="canonical")
+    pairs, finals = sp.cse(exprs, symbols=(sp.Symbol(nm) for nm in names if nm not in reserved), order="canonical")
     temps, renames = [], {}
     for sym, value in pairs:
         value = value.xreplace(renames)
@@ -92,12 +94,11 @@ def common_subexpressions(expr: sp.Expr, reserved: set) -> tuple[list, sp.Expr]:
         typed = TensorVar(sym.name) if is_tensor(value) else sp.Symbol(sym.name, real=True)
         renames[sym] = typed
         temps.append((typed, value))
-    return temps, final.xreplace(renames)
+    return temps, [f.xreplace(renames) for f in finals]
 
 
-def lower(loss, registry: dict, activation: str, optimize: bool = True) -> Lowered:
-    """Lower one spec for one activation. `optimize=False` gives the literal translation."""
-    expr = resolve(loss.expr, registry)
+def lower_formula(expr: sp.Expr, activation: str, optimize: bool) -> tuple[sp.Expr, list[str]]:
+    """One resolved, chosen formula down to the tensor IR (before CSE)."""
     fired: list[str] = []
     if optimize:
         expr = share_statistics(expr)  # before p becomes sigmoid(x), while sums are polynomials in p
@@ -108,11 +109,30 @@ def lower(loss, registry: dict, activation: str, optimize: bool = True) -> Lower
     expr = to_tensors(to_reductions(expr))
     if activation == "sigmoid":
         expr = expr.xreplace({sigmoid(TENSORS["x"]): TENSORS["p"]})
+    return expr, fired + guards
+
+
+def lower(loss, registry: dict, activation: str, choices: dict | None = None, optimize: bool = True) -> Lowered:
+    """Lower one spec for one activation and one option of each Choice. `optimize=False` gives the
+    literal translation (no shared statistics, no stability rewrites, no CSE)."""
+    choices = choices or {ch.name: ch.default for ch in loss.choices}
+    outputs = {"loss": choose(resolve(loss.expr, registry), choices)}
+    if loss.mean_weight is not None:
+        outputs["mean_weight"] = choose(resolve(loss.mean_weight, registry), choices)
+    fired: list[str] = []
+    for name, expr in outputs.items():
+        outputs[name], rules = lower_formula(expr, activation, optimize)
+        fired += [r for r in rules if r not in fired]
     reserved = {prm.name for prm in loss.params}
-    temps, final = common_subexpressions(expr, reserved) if optimize else ([], expr)
-    used = set().union(*(v.free_symbols for _, v in temps), final.free_symbols)
+    if optimize:
+        temps, finals = common_subexpressions(list(outputs.values()), reserved)
+        outputs = dict(zip(outputs, finals))
+    else:
+        temps = []
+    used = set().union(*(v.free_symbols for _, v in temps), *(e.free_symbols for e in outputs.values()))
     fields = tuple(nm for nm in TENSORS if TENSORS[nm] in used)
-    return Lowered(activation, temps, final, fields, fired + guards)
+    weights = tuple(w.name for w in loss.weights if TensorVar(w.name) in used)
+    return Lowered(activation, temps, outputs, fields, weights, fired)
 
 
 def granularity(loss, registry: dict) -> tuple[bool, bool]:

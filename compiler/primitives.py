@@ -12,8 +12,8 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 import sympy as sp
-from scipy import ndimage
 
+from .distance_maps import boundary_weight, contour_distance, distance_field
 from .dsl import c, i
 
 
@@ -59,45 +59,6 @@ class LovaszWeights(Primitive):
                 out[k, j] = jaccard - previous
                 previous = jaccard
         return out
-
-
-def _thresholded(mask) -> np.ndarray:
-    return np.asarray(mask, dtype=float) > 0.5
-
-
-def distance_field(mask: np.ndarray) -> np.ndarray:
-    """Distance to the mask's boundary from both sides, edt(fg) + edt(bg); zero if all fg or all bg."""
-    fg = _thresholded(mask)
-    if fg.all() or not fg.any():
-        return np.zeros(fg.shape)
-    return ndimage.distance_transform_edt(fg) + ndimage.distance_transform_edt(~fg)
-
-
-def boundary_weight(mask: np.ndarray) -> np.ndarray:
-    """Caliva's Phi inside one region: (max(d) - d) / max(d) for d the distance to the region's
-    edge, so 1 at the boundary and 0 at the deepest point; 0 outside, and 0 for an empty or full region."""
-    region = _thresholded(mask)
-    if region.all() or not region.any():
-        return np.zeros(region.shape)
-    d = ndimage.distance_transform_edt(region)
-    top = d.max()
-    return np.where(region, (top - d) / top, 0.0)
-
-
-def contour(mask: np.ndarray) -> np.ndarray:
-    """Mask pixels with a 4-neighbour (or diagonal, in 3-D 6-neighbour) outside the mask; the image border is not an edge."""
-    fg = _thresholded(mask)
-    return fg & ~ndimage.binary_erosion(fg, border_value=1)
-
-
-def contour_distance(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Al Arif's E: the mean distance from the predicted contour to the target contour, one value for
-    the whole image (broadcast to every pixel); 0 when either contour is empty."""
-    pred, true = contour(prediction), contour(target)
-    if not pred.any() or not true.any():
-        return np.zeros(pred.shape)
-    to_true = ndimage.distance_transform_edt(~true)
-    return np.full(pred.shape, to_true[pred].mean())
 
 
 def _per_class(function, *arrays):

@@ -11,6 +11,7 @@ from sympy.printing.precedence import precedence
 from sympy.printing.pycode import PythonCodePrinter
 
 from .functions import sigmoid, softplus
+from .primitives import Primitive
 from .rules import EPS
 from .ir import CLASSES, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, Clamp, ReduceSum, TensorVar
 
@@ -56,6 +57,8 @@ class PaddlePrinter(PythonCodePrinter):
 
     # functions -----------------------------------------------------------------------------
     def _print_Function(self, expr):
+        if isinstance(expr, Primitive):  # SymPy dispatches Function subclasses by their own name only
+            return f"ctx.{expr.runtime}({', '.join(self._print(a) for a in expr.args)})"
         table = TENSOR_FUNCTIONS if is_tensor(expr) else SCALAR_FUNCTIONS
         name = table.get(expr.func)
         if name is None:
@@ -99,6 +102,9 @@ class PaddlePrinter(PythonCodePrinter):
             bound = consts[0] if len(consts) == 1 else f"{builtin}({', '.join(consts)})"
             text = f"paddle.clip({text}, {clip_keyword}={bound})"
         return text
+
+    def _print_Indicator(self, expr):
+        return f"ctx.indicator({self._print(expr.args[0])})"
 
     def _print_Clamp(self, expr):
         value, low = expr.args

@@ -84,7 +84,12 @@ def rewrite(expr: sp.Expr, phases=PHASES, max_rounds: int = 20) -> tuple[sp.Expr
 # ******** guard: clamps where no exact rule applies ********
 
 def _has_field(e: sp.Expr) -> bool:
-    return bool(e.atoms(sp.Indexed))
+    """Whether `e` reads a field outside primitives (which are constants of the gradient)."""
+    from .primitives import Primitive
+
+    if isinstance(e, sp.Indexed):
+        return True
+    return not isinstance(e, Primitive) and any(_has_field(a) for a in e.args)
 
 
 def _needs_clamp_log(e) -> bool:

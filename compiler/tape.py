@@ -10,7 +10,7 @@ from __future__ import annotations
 import mpmath
 import sympy as sp
 
-from .functions import literal
+from .functions import Indicator, literal
 
 UNARY = {
     sp.exp: (mpmath.exp, lambda a, v: v),
@@ -20,7 +20,7 @@ UNARY = {
     sp.tanh: (mpmath.tanh, lambda a, v: 1 - v * v),
     sp.Abs: (abs, lambda a, v: mpmath.sign(a)),
     sp.sign: (mpmath.sign, lambda a, v: mpmath.mpf(0)),
-    sp.Heaviside: (lambda a: mpmath.mpf(1) if a > 0 else mpmath.mpf(0), lambda a, v: mpmath.mpf(0)),
+    Indicator: (lambda a: mpmath.mpf(1) if a > 0 else mpmath.mpf(0), lambda a, v: mpmath.mpf(0)),
 }
 
 

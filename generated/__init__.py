@@ -7,14 +7,20 @@
 from .balanced_bce import BalancedBCELoss, balanced_bce_loss
 from .bce import BCELoss, bce_loss
 from .combo import ComboLoss, combo_loss
+from .cross_entropy import CrossEntropyLoss, cross_entropy_loss
 from .dice import DiceLoss, dice_loss
+from .distance_map_ce import DistanceMapCELoss, distance_map_ce_loss
 from .exp_log import ExpLogLoss, exp_log_loss
 from .focal import FocalLoss, focal_loss
 from .focal_tversky import FocalTverskyLoss, focal_tversky_loss
 from .generalized_dice import GeneralizedDiceLoss, generalized_dice_loss
+from .hausdorff_dt import HausdorffDTLoss, hausdorff_dt_loss
 from .jaccard import JaccardLoss, jaccard_loss
 from .log_cosh_dice import LogCoshDiceLoss, log_cosh_dice_loss
+from .lovasz_hinge import LovaszHingeLoss, lovasz_hinge_loss
+from .lovasz_softmax import LovaszSoftmaxLoss, lovasz_softmax_loss
 from .sensitivity_specificity import SensitivitySpecificityLoss, sensitivity_specificity_loss
+from .shape_aware import ShapeAwareLoss, shape_aware_loss
 from .tversky import TverskyLoss, tversky_loss
 from .weighted_bce import WeightedBCELoss, weighted_bce_loss
 
@@ -22,14 +28,20 @@ LOSSES = {
     "balanced_bce": BalancedBCELoss,
     "bce": BCELoss,
     "combo": ComboLoss,
+    "cross_entropy": CrossEntropyLoss,
     "dice": DiceLoss,
+    "distance_map_ce": DistanceMapCELoss,
     "exp_log": ExpLogLoss,
     "focal": FocalLoss,
     "focal_tversky": FocalTverskyLoss,
     "generalized_dice": GeneralizedDiceLoss,
+    "hausdorff_dt": HausdorffDTLoss,
     "jaccard": JaccardLoss,
     "log_cosh_dice": LogCoshDiceLoss,
+    "lovasz_hinge": LovaszHingeLoss,
+    "lovasz_softmax": LovaszSoftmaxLoss,
     "sensitivity_specificity": SensitivitySpecificityLoss,
+    "shape_aware": ShapeAwareLoss,
     "tversky": TverskyLoss,
     "weighted_bce": WeightedBCELoss,
 }
@@ -37,14 +49,20 @@ FUNCTIONS = {
     "balanced_bce": balanced_bce_loss,
     "bce": bce_loss,
     "combo": combo_loss,
+    "cross_entropy": cross_entropy_loss,
     "dice": dice_loss,
+    "distance_map_ce": distance_map_ce_loss,
     "exp_log": exp_log_loss,
     "focal": focal_loss,
     "focal_tversky": focal_tversky_loss,
     "generalized_dice": generalized_dice_loss,
+    "hausdorff_dt": hausdorff_dt_loss,
     "jaccard": jaccard_loss,
     "log_cosh_dice": log_cosh_dice_loss,
+    "lovasz_hinge": lovasz_hinge_loss,
+    "lovasz_softmax": lovasz_softmax_loss,
     "sensitivity_specificity": sensitivity_specificity_loss,
+    "shape_aware": shape_aware_loss,
     "tversky": tversky_loss,
     "weighted_bce": weighted_bce_loss,
 }
@@ -58,8 +76,12 @@ __all__ = [
     "bce_loss",
     "ComboLoss",
     "combo_loss",
+    "CrossEntropyLoss",
+    "cross_entropy_loss",
     "DiceLoss",
     "dice_loss",
+    "DistanceMapCELoss",
+    "distance_map_ce_loss",
     "ExpLogLoss",
     "exp_log_loss",
     "FocalLoss",
@@ -68,12 +90,20 @@ __all__ = [
     "focal_tversky_loss",
     "GeneralizedDiceLoss",
     "generalized_dice_loss",
+    "HausdorffDTLoss",
+    "hausdorff_dt_loss",
     "JaccardLoss",
     "jaccard_loss",
     "LogCoshDiceLoss",
     "log_cosh_dice_loss",
+    "LovaszHingeLoss",
+    "lovasz_hinge_loss",
+    "LovaszSoftmaxLoss",
+    "lovasz_softmax_loss",
     "SensitivitySpecificityLoss",
     "sensitivity_specificity_loss",
+    "ShapeAwareLoss",
+    "shape_aware_loss",
     "TverskyLoss",
     "tversky_loss",
     "WeightedBCELoss",

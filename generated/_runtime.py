@@ -7,6 +7,7 @@ Pixel sums keep their axes, so a statistic broadcasts back against the fields.
 
 import math
 
+import numpy as np
 import paddle
 import paddle.nn.functional as F
 
@@ -39,6 +40,26 @@ def check_param(function, name, value, low, high, low_open=False, high_open=Fals
         hi = "inf" if high is None else high
         _fail(function, name, repr(value), f"a value in {left}{lo}, {hi}{right}")
     return float(value)
+
+
+def check_choice(function, name, value, options):
+    """Reject a value that is not one of a Choice parameter's options."""
+    if value not in options:
+        _fail(function, name, repr(value), "one of " + ", ".join(map(repr, options)))
+    return value
+
+
+def check_weights(function, name, value):
+    """Accept None or a sequence (list, tuple, array, tensor) of class weights; its length is checked per call."""
+    if value is None or isinstance(value, paddle.Tensor):
+        return value
+    try:
+        values = [float(v) for v in value]
+    except (TypeError, ValueError):
+        _fail(function, name, repr(value), "None or a sequence of C non-negative numbers")
+    if any(v < 0 or math.isnan(v) for v in values):
+        _fail(function, name, repr(value), "non-negative weights")
+    return values
 
 
 def check_options(function, activation, ignore_index, include_background, batch, reduction):
@@ -184,6 +205,28 @@ class Context:
             value if isinstance(value, paddle.Tensor) else paddle.full([], value, dtype=self.dtype)
         )
 
+    def class_weights(self, name, value):
+        """A ClassWeights parameter as a (1, classes, 1) tensor (ones when None)."""
+        if value is None:
+            return paddle.ones([1, self.n_classes, 1], dtype=self.dtype)
+        w = (
+            value.astype(self.dtype)
+            if isinstance(value, paddle.Tensor)
+            else paddle.to_tensor(value, dtype=self.dtype)
+        )
+        if list(w.shape) != [self.C]:
+            _fail(
+                self.function,
+                name,
+                f"{w.shape[0] if w.ndim == 1 else list(w.shape)} weights",
+                f"one weight per class: {self.C} (background included)",
+            )
+        return w[self.first :].reshape([1, self.n_classes, 1])
+
+    def indicator(self, t):
+        """1 where t > 0, else 0 (no gradient)."""
+        return (t > 0).astype(t.dtype)
+
     # fields --------------------------------------------------------------------------------
     def logits(self):
         return self._drop(self.x)
@@ -216,8 +259,12 @@ class Context:
         """Sum over the valid pixels of each unit."""
         return self.psum(t if self.m is None else t * self.m)
 
-    def reduce(self, loss, per_class, per_pixel, reduction):
-        """Apply `reduction` to a loss whose free axes are classes and/or pixels."""
+    def reduce(self, loss, per_class, per_pixel, reduction, weight=None):
+        """Apply `reduction` to a loss whose free axes are classes and/or pixels.
+
+        With `weight` (the spec's mean_weight, a constant of the gradient), "mean" is the weighted
+        mean sum(weight * loss) / sum(weight) over the valid entries.
+        """
         keep_batch = per_pixel or not self.batch
         shape = [
             self.N if keep_batch else 1,
@@ -233,12 +280,21 @@ class Context:
         if reduction == "none":
             out = ([self.N] if keep_batch else []) + ([self.n_classes] if per_class else [])
             return loss.reshape(out + (self.spatial if per_pixel else []))
-        total = paddle.sum(loss)
         if reduction == "sum":
-            return total
+            return paddle.sum(loss)
+        if weight is not None and not isinstance(weight, paddle.Tensor):
+            weight = None  # a constant weight cancels out of the mean
+        if weight is not None:
+            weight = paddle.broadcast_to(weight.detach(), shape)
+            if valid is not None:
+                weight = paddle.where(valid, weight, paddle.zeros_like(weight))
+            total = paddle.sum(weight)
+            return paddle.sum(weight * loss) / paddle.where(
+                total > 0, total, paddle.ones_like(total)
+            )
         if valid is None:
-            return total / float(math.prod(shape))
-        return total / paddle.clip(paddle.sum(valid.astype(loss.dtype)), min=1.0)
+            return paddle.sum(loss) / float(math.prod(shape))
+        return paddle.sum(loss) / paddle.clip(paddle.sum(valid.astype(loss.dtype)), min=1.0)
 
     def _valid_entries(self, per_pixel):
         """Which entries hold a loss: valid pixels, or units with at least one valid pixel."""
@@ -247,3 +303,101 @@ class Context:
         if per_pixel:
             return self.m > 0
         return paddle.sum(self.m, axis=self.pixel_axes, keepdim=True) > 0
+
+    # primitives: fields computed without gradient from whole units or images --------------
+    def lovasz_weights(self, errors, target):
+        """Weights w with sum_i errors_i * w_i the Lovasz extension of the Jaccard loss (Berman et al.).
+
+        One sort per call for every unit and class: pixels sorted by error, descending (ignored
+        pixels last), w the increments of the Jaccard loss of the sorted prefix, put back in order.
+        """
+        with paddle.no_grad():
+            e = errors.detach().astype(self.dtype)
+            t = paddle.broadcast_to(target.detach().astype(self.dtype), e.shape)
+            if self.m is not None:
+                e = paddle.where(self.m > 0, e, paddle.full_like(e, -float("inf")))
+            if self.batch:  # one unit: the whole batch, per class
+                e, t = (a.transpose([1, 0, 2]).reshape([1, self.n_classes, -1]) for a in (e, t))
+            order = paddle.argsort(e, axis=-1, descending=True)
+            ts = paddle.take_along_axis(t, order, axis=-1)
+            positives = paddle.sum(ts, axis=-1, keepdim=True)
+            union = positives + paddle.cumsum(1 - ts, axis=-1)
+            jaccard = 1 - (positives - paddle.cumsum(ts, axis=-1)) / union
+            steps = paddle.concat([jaccard[..., :1], jaccard[..., 1:] - jaccard[..., :-1]], axis=-1)
+            w = paddle.put_along_axis(paddle.zeros_like(steps), order, steps, axis=-1)
+            if self.batch:
+                w = w.reshape([self.n_classes, self.N, self.P]).transpose([1, 0, 2])
+        return w
+
+    def _per_image(self, function, *fields):
+        """A NumPy function of (class, image) masks, applied to every image and class; no gradient."""
+        shape = [self.N, -1] + self.spatial
+        arrays = [f.detach().astype("float64").reshape(shape).numpy() for f in fields]
+        n_classes = max(a.shape[1] for a in arrays)
+        arrays = [np.broadcast_to(a, (self.N, n_classes) + a.shape[2:]) for a in arrays]
+        out = np.stack(
+            [
+                np.stack([function(*(a[b, k] for a in arrays)) for k in range(n_classes)])
+                for b in range(self.N)
+            ]
+        )
+        return paddle.to_tensor(out.reshape([self.N, n_classes, self.P]), dtype=self.dtype)
+
+    def distance_field(self, mask):
+        return self._per_image(distance_field, mask)
+
+    def boundary_weight(self, mask):
+        return self._per_image(boundary_weight, mask)
+
+    def contour_distance(self, prediction, target):
+        return self._per_image(contour_distance, prediction, target)
+
+
+# ---- distance maps (rendered from compiler/distance_maps.py) ----
+def _mask(values):
+    return np.asarray(values, dtype=float) > 0.5
+
+
+def distance_field(values):
+    """Distance to the mask's boundary from both sides, edt(fg) + edt(bg) (MONAI's HausdorffDTLoss);
+    zero everywhere when the mask is all foreground or all background."""
+    from scipy import ndimage
+
+    fg = _mask(values)
+    if fg.all() or not fg.any():
+        return np.zeros(fg.shape)
+    return ndimage.distance_transform_edt(fg) + ndimage.distance_transform_edt(~fg)
+
+
+def boundary_weight(values):
+    """Caliva's Phi inside one region: (max(d) - d) / max(d), d the distance to the region's edge, so 1
+    at the boundary and 0 at the deepest point; 0 outside the region, and 0 for an empty or full one.
+    """
+    from scipy import ndimage
+
+    region = _mask(values)
+    if region.all() or not region.any():
+        return np.zeros(region.shape)
+    d = ndimage.distance_transform_edt(region)
+    top = d.max()
+    return np.where(region, (top - d) / top, 0.0)
+
+
+def contour(values):
+    """Mask pixels with a face-neighbour outside the mask; the image border does not count as outside."""
+    from scipy import ndimage
+
+    fg = _mask(values)
+    return fg & ~ndimage.binary_erosion(fg, border_value=1)
+
+
+def contour_distance(prediction, target):
+    """Al Arif's E: mean distance from the predicted contour to the target contour, one value for the
+    whole image (every pixel holds it); 0 when either contour is empty."""
+    from scipy import ndimage
+
+    pred, true = contour(prediction), contour(target)
+    if not pred.any() or not true.any():
+        return np.zeros(pred.shape)
+    to_true = ndimage.distance_transform_edt(~true)
+    return np.full(pred.shape, to_true[pred].mean())

@@ -36,9 +36,9 @@ def combo_loss(
     Args:
         logit: float tensor (N, C, *spatial), 1 to 3 spatial dims; computed in at least float32.
         label: integer class indices (N, *spatial) or (N, 1, *spatial), or float targets shaped like logit.
-        alpha: weight of the cross-entropy term; the Dice term gets 1 - alpha. Default 0.5, domain [0, 1].
-        beta: weight of the positive term inside the cross-entropy (< 0.5 penalises false positives more). Default 0.5, domain [0, 1].
-        smooth: added to numerator and denominator of the Dice ratio. Default 1.0, domain [0, inf).
+        alpha: weight of the cross-entropy term; the Dice term gets 1 - alpha. Default 0.5; allowed: [0, 1].
+        beta: weight of the positive term inside the cross-entropy (< 0.5 penalises false positives more). Default 0.5; allowed: [0, 1].
+        smooth: added to numerator and denominator of the Dice ratio. Default 1.0; allowed: [0, inf).
         activation: "auto" (sigmoid when C == 1, softmax over axis 1 when C > 1), "sigmoid", "softmax", or "none" (logit already holds probabilities).
         ignore_index: label value whose pixels take part in no sum, count or mean (integer labels only); None ignores nothing.
         include_background: when False and C > 1, class 0 is left out of every class-wise term.

@@ -38,11 +38,11 @@ def exp_log_loss(
     Args:
         logit: float tensor (N, C, *spatial), 1 to 3 spatial dims; computed in at least float32.
         label: integer class indices (N, *spatial) or (N, 1, *spatial), or float targets shaped like logit.
-        w_dice: weight of the Dice term. Default 0.8, domain [0, inf).
-        w_cross: weight of the cross-entropy term. Default 0.2, domain [0, inf).
-        gamma_dice: exponent of -log(Dice), used as is. Default 0.3, domain [0, inf).
-        gamma_cross: exponent of -log(p), used as is. Default 0.3, domain [0, inf).
-        smooth: added to numerator and denominator of each Dice ratio. Default 1.0, domain [0, inf).
+        w_dice: weight of the Dice term. Default 0.8; allowed: [0, inf).
+        w_cross: weight of the cross-entropy term. Default 0.2; allowed: [0, inf).
+        gamma_dice: exponent of -log(Dice), used as is. Default 0.3; allowed: [0, inf).
+        gamma_cross: exponent of -log(p), used as is. Default 0.3; allowed: [0, inf).
+        smooth: added to numerator and denominator of each Dice ratio. Default 1.0; allowed: [0, inf).
         activation: "auto" (sigmoid when C == 1, softmax over axis 1 when C > 1), "sigmoid", "softmax", or "none" (logit already holds probabilities).
         ignore_index: label value whose pixels take part in no sum, count or mean (integer labels only); None ignores nothing.
         include_background: when False and C > 1, class 0 is left out of every class-wise term.

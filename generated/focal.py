@@ -35,8 +35,8 @@ def focal_loss(
     Args:
         logit: float tensor (N, C, *spatial), 1 to 3 spatial dims; computed in at least float32.
         label: integer class indices (N, *spatial) or (N, 1, *spatial), or float targets shaped like logit.
-        alpha: weight of the positive term; the negative term gets 1 - alpha. Default 0.25, domain [0, 1].
-        gamma: focusing exponent, used as is on (1 - p_t). Default 2.0, domain [0, inf).
+        alpha: weight of the positive term; the negative term gets 1 - alpha. Default 0.25; allowed: [0, 1].
+        gamma: focusing exponent, used as is on (1 - p_t). Default 2.0; allowed: [0, inf).
         activation: "auto" (sigmoid when C == 1, softmax over axis 1 when C > 1), "sigmoid", "softmax", or "none" (logit already holds probabilities).
         ignore_index: label value whose pixels take part in no sum, count or mean (integer labels only); None ignores nothing.
         include_background: when False and C > 1, class 0 is left out of every class-wise term.

@@ -33,9 +33,9 @@ def tversky_loss(
     Args:
         logit: float tensor (N, C, *spatial), 1 to 3 spatial dims; computed in at least float32.
         label: integer class indices (N, *spatial) or (N, 1, *spatial), or float targets shaped like logit.
-        alpha: weight of the false positives, sum(p * (1 - g)). Default 0.3, domain [0, inf).
-        beta: weight of the false negatives, sum((1 - p) * g). Default 0.7, domain [0, inf).
-        smooth: added to numerator and denominator. Default 1.0, domain [0, inf).
+        alpha: weight of the false positives, sum(p * (1 - g)). Default 0.3; allowed: [0, inf).
+        beta: weight of the false negatives, sum((1 - p) * g). Default 0.7; allowed: [0, inf).
+        smooth: added to numerator and denominator. Default 1.0; allowed: [0, inf).
         activation: "auto" (sigmoid when C == 1, softmax over axis 1 when C > 1), "sigmoid", "softmax", or "none" (logit already holds probabilities).
         ignore_index: label value whose pixels take part in no sum, count or mean (integer labels only); None ignores nothing.
         include_background: when False and C > 1, class 0 is left out of every class-wise term.

@@ -36,7 +36,7 @@ def test_signature_is_the_spec_params_then_the_common_keywords(name):
     assert defaults["activation"] == "auto" and defaults["ignore_index"] == 255
     assert defaults["include_background"] is True and defaults["batch"] is False and defaults["reduction"] == "mean"
     for p in REGISTRY[name].params:
-        assert defaults[p.name] == float(p.default)
+        assert defaults[p.name] == (float(p.default) if p.kind == "scalar" else p.default)
     layer_sig = inspect.signature(LOSSES[name].__init__)
     assert list(layer_sig.parameters)[1:] == params + COMMON
 
@@ -112,12 +112,22 @@ def test_bad_input_names_the_argument(make, kw, message):
         FUNCTIONS["dice"](*make(x, y), **kw)
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if REGISTRY[n].params])
+@pytest.mark.parametrize("name", [n for n in NAMES if REGISTRY[n].scalars])
 def test_parameter_outside_its_domain_is_rejected(name):
-    prm = REGISTRY[name].params[0]
+    prm = REGISTRY[name].scalars[0]
     bad = float(prm.domain.inf) - 1.0 if prm.domain.inf.is_finite else float(prm.domain.sup) + 1.0
     x, y = inputs()
     with pytest.raises(ValueError, match=f"{prm.name} got"):
         FUNCTIONS[name](x, y, **{prm.name: bad})
     with pytest.raises(ValueError, match=f"{prm.name} got"):
         LOSSES[name](**{prm.name: bad})
+
+
+def test_choice_and_class_weights_are_checked():
+    x, y = inputs()
+    with pytest.raises(ValueError, match="classes got 'some'"):
+        FUNCTIONS["lovasz_softmax"](x, y, classes="some")
+    with pytest.raises(ValueError, match="weight got 2 weights"):
+        FUNCTIONS["cross_entropy"](x, y, weight=[1.0, 2.0])
+    with pytest.raises(ValueError, match="non-negative"):
+        LOSSES["cross_entropy"](weight=[1.0, -2.0, 1.0])

@@ -18,7 +18,11 @@ RTOL, ATOL = 1e-8, 1e-10
 SPATIAL = [(4,), (3,), (2, 3), (1, 4), (2, 2, 1), (1, 2, 2)]
 
 
-def param_strategy(prm):
+def param_strategy(prm, classes):
+    if prm.kind == "choice":
+        return st.sampled_from(prm.options)
+    if prm.kind == "class_weights":
+        return st.none() | st.lists(st.floats(0.1, 3.0), min_size=classes, max_size=classes)
     lo = float(prm.domain.inf) if prm.domain.inf.is_finite else -3.0
     hi = float(prm.domain.sup) if prm.domain.sup.is_finite else lo + 3.0
     return st.floats(lo, hi, exclude_min=bool(prm.domain.left_open), exclude_max=bool(prm.domain.right_open))
@@ -54,7 +58,7 @@ def cases(draw, loss):
     )
     if options.ignore_index is None and label.dtype.kind == "i":
         label = np.where(label == 255, 0, label)
-    params = {prm.name: draw(param_strategy(prm)) for prm in loss.params}
+    params = {prm.name: draw(param_strategy(prm, c)) for prm in loss.params}
     return logit, label, options, params
 
 

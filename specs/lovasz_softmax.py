@@ -1,0 +1,30 @@
+"""Lovász-softmax loss (Berman et al., 2018): the Lovász extension of the Jaccard loss, per class."""
+from symloss.compiler.dsl import Abs, Choice, Identity, Indicator, Loss, Property, Sum, c, g, i, p, ref
+from symloss.compiler.primitives import LovaszWeights
+
+classes = Choice("classes", "present", ("present", "all"),
+                 doc="average over the classes present in each unit's target (Berman's default), or over all")
+
+errors = Abs(g[c, i] - p[c, i])
+
+LOSS = Loss(
+    name="lovasz_softmax",
+    title="Lovász-softmax",
+    family="region",
+    paper="arXiv:1705.08790",
+    summary="Per class, the Lovász extension of the Jaccard loss at the pixel errors |g - p|: a convex, "
+            "tight surrogate of 1 - IoU.",
+    params=[classes],
+    expr=Sum(errors * LovaszWeights(errors, g[c, i]), i),  # free c: one loss per class
+    mean_weight=classes.pick(present=Indicator(Sum(g[c, i], i)), all=1),
+    notes="The pixels are sorted by error once for all classes and units; the sort is a constant of the "
+          "gradient. batch=False is Berman's per_image=True.",
+    claims=[
+        Identity(ref("lovasz_softmax"), ref("jaccard", smooth=0), inputs="hard",
+                 note="on a hard prediction the Lovász extension equals the Jaccard loss 1 - IoU"),
+        Property.nonnegative(),
+        Property.bounded(0, 1),
+        Property.zero_at_perfect(),
+        Property.permutation_invariant(),
+    ],
+)
