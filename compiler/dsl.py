@@ -167,7 +167,8 @@ class Ref(sp.Function):
 
 def ref(name: str, **bindings) -> Ref:
     """Refer to the spec registered as `name`, with parameters bound by keyword."""
-    pairs = [sp.Tuple(sp.Symbol(k), sp.sympify(v)) for k, v in sorted(bindings.items())]
+    pairs = [sp.Tuple(sp.Symbol(k), sp.Symbol(v) if isinstance(v, str) else sp.sympify(v))
+             for k, v in sorted(bindings.items())]  # a string binds a Choice
     return Ref(sp.Symbol(name), sp.Tuple(*pairs))
 
 
@@ -187,7 +188,9 @@ class Loss:
     expr: sp.Expr = None
     claims: list = field(default_factory=list)
     notes: str = ""
-    mean_weight: sp.Expr = None  # reduction="mean" weights entry e by this (same free indices as expr)
+    # reduction="mean" divides the sum of the valid entries by the sum of this over them (default: their
+    # count); same free indices as expr; a constant of the gradient.
+    mean_denominator: sp.Expr = None
     class_name: str = None
     path: str = field(default=None, repr=False)
     line: int = field(default=None, repr=False)
@@ -205,8 +208,8 @@ class Loss:
         if self.family not in FAMILIES:
             raise SpecError(f"family {self.family!r} is not one of {', '.join(FAMILIES)}")
         self.expr = sp.sympify(self.expr)
-        if self.mean_weight is not None:
-            self.mean_weight = sp.sympify(self.mean_weight)
+        if self.mean_denominator is not None:
+            self.mean_denominator = sp.sympify(self.mean_denominator)
         for prm in self.params:
             if not isinstance(prm, (Param, ClassWeights, Choice)):
                 raise SpecError(f"params lists {prm!r}, which is not a Param: write Param(\"name\", default, ...)")
@@ -245,7 +248,7 @@ COMMON_KEYWORDS = {
 
 # Names the generated code uses for itself; a parameter may not take one.
 RESERVED = set(COMMON_KEYWORDS) | {
-    "logit", "label", "x", "p", "g", "m", "logp", "log1mp", "ctx", "loss", "mean_weight", "paddle", "F",
+    "logit", "label", "x", "p", "g", "m", "logp", "log1mp", "ctx", "loss", "mean_denominator", "paddle", "F",
     "math", "types", "c", "i", "n", "C",
 }
 

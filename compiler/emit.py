@@ -235,7 +235,7 @@ def render_loss(loss, registry: dict, optimize: bool = True, standalone: bool = 
         body=body,
         per_class=per_class,
         per_pixel=per_pixel,
-        mean_weight=loss.mean_weight is not None,
+        mean_denominator=loss.mean_denominator is not None,
         runtime=runtime_body() if standalone else "",
     )
     return format_code(text)

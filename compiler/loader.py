@@ -84,7 +84,7 @@ def validate(loss: Loss, registry: dict) -> None:
     """Check a loaded Loss against the registry: references, symbols, indices, sums."""
     try:
         expr = resolve(loss.expr, registry)
-        weight = resolve(loss.mean_weight, registry) if loss.mean_weight is not None else None
+        weight = resolve(loss.mean_denominator, registry) if loss.mean_denominator is not None else None
     except SpecError as err:
         raise err.located(loss.path, loss.line) from None
     options = [[(ch.name, o) for o in ch.options] for ch in loss.choices]
@@ -93,9 +93,9 @@ def validate(loss: Loss, registry: dict) -> None:
         _validate_formula(loss, chosen, "expr")
         if weight is not None:
             chosen_weight = choose(weight, dict(combo))
-            _validate_formula(loss, chosen_weight, "mean_weight")
+            _validate_formula(loss, chosen_weight, "mean_denominator")
             if not set(free_indices(chosen_weight)) <= set(free_indices(chosen)):
-                _fail(loss, "mean_weight leaves free an index that expr does not: it must weigh expr's entries")
+                _fail(loss, "mean_denominator leaves free an index that expr does not: it must weigh expr's entries")
 
 
 def _fail(loss: Loss, message: str, word: str | None = None):

@@ -25,7 +25,7 @@ ACTIVATIONS = ("sigmoid", "softmax", "none")
 @dataclass
 class Lowered:
     """Straight-line code for one activation (and one value of each Choice): temporaries, the
-    outputs (`loss`, and `mean_weight` if the spec weighs its mean), and the fields they read."""
+    outputs (`loss`, and `mean_denominator` if the spec weighs its mean), and the fields they read."""
 
     activation: str
     temps: list = field(default_factory=list)  # [(symbol, expr)]
@@ -117,8 +117,8 @@ def lower(loss, registry: dict, activation: str, choices: dict | None = None, op
     literal translation (no shared statistics, no stability rewrites, no CSE)."""
     choices = choices or {ch.name: ch.default for ch in loss.choices}
     outputs = {"loss": choose(resolve(loss.expr, registry), choices)}
-    if loss.mean_weight is not None:
-        outputs["mean_weight"] = choose(resolve(loss.mean_weight, registry), choices)
+    if loss.mean_denominator is not None:
+        outputs["mean_denominator"] = choose(resolve(loss.mean_denominator, registry), choices)
     fired: list[str] = []
     for name, expr in outputs.items():
         outputs[name], rules = lower_formula(expr, activation, optimize)

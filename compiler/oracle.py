@@ -64,7 +64,7 @@ class Oracle:
     def __init__(self, loss, registry: dict):
         self.loss = loss
         self.expr = resolve(loss.expr, registry)
-        self.mean_weight = resolve(loss.mean_weight, registry) if loss.mean_weight is not None else None
+        self.mean_denominator = resolve(loss.mean_denominator, registry) if loss.mean_denominator is not None else None
         self.per_class, self.per_pixel = granularity(loss, registry)
 
     def __call__(self, logit: np.ndarray, label: np.ndarray, params: dict | None = None,
@@ -74,7 +74,7 @@ class Oracle:
         params = {p.name: (None if p.default is None else p.default if isinstance(p.default, str)
                            else float(p.default)) for p in self.loss.params} | (params or {})
         expr = choose(self.expr, params)
-        mean_weight = choose(self.mean_weight, params)
+        mean_denominator = choose(self.mean_denominator, params)
         N, C = logit.shape[:2]
         spatial = tuple(logit.shape[2:])
         x = logit.reshape(N, C, -1).astype(np.float64)
@@ -107,14 +107,14 @@ class Oracle:
             keep_batch = self.per_pixel or not options.batch
             out_shape = ([N] if keep_batch else []) + ([C - first] if self.per_class else [])
             out = np.zeros(out_shape + ([P] if self.per_pixel else []))
-            entries = []  # (unit, key, position, mean weight)
+            entries = []  # (unit, key, position, its share of the mean's denominator)
             for u, pixels in enumerate(units):
                 if not pixels:
                     continue
                 unit_fields = self._gather(fields | image_fields, pixels)
                 keys = evaluator(expr, C - first, len(pixels)).keys
-                weights = (evaluator(mean_weight, C - first, len(pixels))(unit_fields, params)
-                           if mean_weight is not None else {})
+                weights = (evaluator(mean_denominator, C - first, len(pixels))(unit_fields, params)
+                           if mean_denominator is not None else {})
                 for key in keys:
                     entries.append((u, key, self._position(u, key, pixels, keep_batch),
                                     float(weights.get(key, 1))))
@@ -122,7 +122,7 @@ class Oracle:
 
             def seed(u, key, pos, w):
                 if options.reduction == "mean":
-                    return w / total_weight
+                    return 1.0 / total_weight
                 if options.reduction == "sum" or cotangent is None:
                     return 1.0
                 return float(cotangent.reshape(out.shape)[pos])
@@ -147,8 +147,8 @@ class Oracle:
         grad = grad.reshape(logit.shape)
         if options.reduction == "none":
             return out.reshape(out_shape + (list(spatial) if self.per_pixel else [])), grad
-        weighted = sum(out[pos] * w for _, _, pos, w in entries)
-        return (weighted / total_weight if options.reduction == "mean" else float(np.sum(out))), grad
+        total = sum(out[pos] for _, _, pos, _ in entries)
+        return (total / total_weight if options.reduction == "mean" else float(np.sum(out))), grad
 
     @staticmethod
     def _gather(fields: dict, pixels) -> dict:

@@ -259,11 +259,11 @@ class Context:
         """Sum over the valid pixels of each unit."""
         return self.psum(t if self.m is None else t * self.m)
 
-    def reduce(self, loss, per_class, per_pixel, reduction, weight=None):
+    def reduce(self, loss, per_class, per_pixel, reduction, denominator=None):
         """Apply `reduction` to a loss whose free axes are classes and/or pixels.
 
-        With `weight` (the spec's mean_weight, a constant of the gradient), "mean" is the weighted
-        mean sum(weight * loss) / sum(weight) over the valid entries.
+        With `denominator` (the spec's mean_denominator, a constant of the gradient), "mean" is
+        sum(loss) / sum(denominator) over the valid entries instead of sum(loss) / count.
         """
         keep_batch = per_pixel or not self.batch
         shape = [
@@ -282,16 +282,14 @@ class Context:
             return loss.reshape(out + (self.spatial if per_pixel else []))
         if reduction == "sum":
             return paddle.sum(loss)
-        if weight is not None and not isinstance(weight, paddle.Tensor):
-            weight = None  # a constant weight cancels out of the mean
-        if weight is not None:
-            weight = paddle.broadcast_to(weight.detach(), shape)
+        if denominator is not None and not isinstance(denominator, paddle.Tensor):
+            denominator = None  # a constant 1 per entry: the plain count
+        if denominator is not None:
+            denominator = paddle.broadcast_to(denominator.detach(), shape)
             if valid is not None:
-                weight = paddle.where(valid, weight, paddle.zeros_like(weight))
-            total = paddle.sum(weight)
-            return paddle.sum(weight * loss) / paddle.where(
-                total > 0, total, paddle.ones_like(total)
-            )
+                denominator = paddle.where(valid, denominator, paddle.zeros_like(denominator))
+            total = paddle.sum(denominator)
+            return paddle.sum(loss) / paddle.where(total > 0, total, paddle.ones_like(total))
         if valid is None:
             return paddle.sum(loss) / float(math.prod(shape))
         return paddle.sum(loss) / paddle.clip(paddle.sum(valid.astype(loss.dtype)), min=1.0)

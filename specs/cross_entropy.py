@@ -12,7 +12,7 @@ LOSS = Loss(
     summary="Negative log-likelihood of each pixel's class under the predicted distribution.",
     params=[weight],
     expr=-Sum(weight[c] * g[c, i] * log(p[c, i]), c),  # free i: one loss per pixel
-    mean_weight=Sum(weight[c] * g[c, i], c),  # reduction="mean" divides by the weights of the targets
+    mean_denominator=Sum(weight[c] * g[c, i], c),  # reduction="mean" divides by the weights of the targets
     notes="With class weights, reduction='mean' divides by the sum of the target classes' weights, exactly "
           "as paddle.nn.functional.cross_entropy does, so the two agree on every reduction.",
     claims=[

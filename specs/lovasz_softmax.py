@@ -6,6 +6,8 @@ classes = Choice("classes", "present", ("present", "all"),
                  doc="average over the classes present in each unit's target (Berman's default), or over all")
 
 errors = Abs(g[c, i] - p[c, i])
+present = Indicator(Sum(g[c, i], i))  # 1 if the class occurs in the unit's target
+lovasz = Sum(errors * LovaszWeights(errors, g[c, i]), i)
 
 LOSS = Loss(
     name="lovasz_softmax",
@@ -15,12 +17,13 @@ LOSS = Loss(
     summary="Per class, the Lovász extension of the Jaccard loss at the pixel errors |g - p|: a convex, "
             "tight surrogate of 1 - IoU.",
     params=[classes],
-    expr=Sum(errors * LovaszWeights(errors, g[c, i]), i),  # free c: one loss per class
-    mean_weight=classes.pick(present=Indicator(Sum(g[c, i], i)), all=1),
+    expr=classes.pick(present=present * lovasz, all=lovasz),  # free c: one loss per class
+    mean_denominator=classes.pick(present=present, all=1),  # "present": the mean over present classes
     notes="The pixels are sorted by error once for all classes and units; the sort is a constant of the "
-          "gradient. batch=False is Berman's per_image=True.",
+          "gradient. batch=False is Berman's per_image=True. With classes='present', a class absent from a "
+          "unit's target scores 0 and is left out of the mean.",
     claims=[
-        Identity(ref("lovasz_softmax"), ref("jaccard", smooth=0), inputs="hard",
+        Identity(ref("lovasz_softmax", classes="all"), ref("jaccard", smooth=0), inputs="hard",
                  note="on a hard prediction the Lovász extension equals the Jaccard loss 1 - IoU"),
         Property.nonnegative(),
         Property.bounded(0, 1),
