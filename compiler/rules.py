@@ -31,7 +31,22 @@ class Rule:
     algebra: str
 
     def apply(self, expr: sp.Expr) -> sp.Expr:
-        return expr.replace(self.lhs, self.rhs)
+        """Replace every match; cheap tests first (the heads the pattern needs), SymPy's matcher last."""
+        heads = self._heads
+        if not all(expr.has(head) for head in heads):
+            return expr
+        kind = type(self.lhs)
+
+        def matches(e) -> bool:
+            return isinstance(e, kind) and all(e.has(h) for h in heads) and e.match(self.lhs) is not None
+
+        return expr.replace(matches, lambda e: self.rhs.xreplace(e.match(self.lhs)))
+
+    @property
+    def _heads(self) -> set:
+        functions = {type(f) for f in self.lhs.atoms(sp.Function)}
+        bases = {ind.base for ind in self.lhs.atoms(sp.Indexed)}
+        return functions | bases
 
     def obligation(self, y: sp.Symbol) -> tuple[sp.Expr, sp.Expr]:
         """The identity this rule relies on, instantiated at a real symbol `y`."""

@@ -6,6 +6,8 @@ expands into six sums), so each sum is split only if the total cost of distinct 
 """
 from __future__ import annotations
 
+import functools
+
 import sympy as sp
 
 from .expand import collapse_constant_sums, split_sum
@@ -21,6 +23,7 @@ def _polynomial(s: sp.Sum) -> bool:
     return not body.atoms(sp.Sum) and body.is_polynomial(*body.atoms(sp.Indexed))
 
 
+@functools.lru_cache(maxsize=256)
 def share_statistics(expr: sp.Expr) -> sp.Expr:
     """Greedily split the polynomial sums whose splitting lowers `cost`."""
     expr = collapse_constant_sums(expr)
