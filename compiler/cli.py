@@ -169,6 +169,45 @@ def cmd_show(args) -> int:
     return 0
 
 
+def cmd_docs(args) -> int:
+    from .check import Checker
+    from .docs import plot, render_docs
+    from .loader import bundled_dir
+
+    root = Path(args.root) if args.root else bundled_dir().parent
+    readme = root / "README.md"
+    if not readme.exists():
+        raise SpecError(f"no README.md in {root}: run from a checkout, or name it with --root")
+    registry = _registry()
+    checker = Checker(registry)
+    outcomes = {}
+    for name in sorted(registry):
+        outcomes[name] = checker.check(registry[name])
+        _say(f"  checked {name}")
+    texts, plots = render_docs(registry, outcomes, readme.read_text(encoding="utf-8"))
+    stale = [p for p, t in texts.items() if not (root / p).exists() or (root / p).read_text(encoding="utf-8") != t]
+    missing = [p for p in plots if not (root / p).exists()]
+    if args.check:
+        for p in stale + missing:
+            _say(f"  out of date: {root / p}")
+        if stale or missing:
+            _say("docs are out of date: run `symloss docs` and commit the result")
+            return 1
+        _say(f"docs are up to date ({len(texts)} pages, {len(plots)} plots)")
+        return 0
+    for p in stale:
+        (root / p).parent.mkdir(parents=True, exist_ok=True)
+        (root / p).write_text(texts[p], encoding="utf-8")
+        _say(f"  wrote {root / p}")
+    for p, (data, title) in sorted(plots.items()):
+        page = p[: -len(".png")] + ".md"
+        if p in missing or page in stale or args.plots:
+            plot(data, title, root / p)
+            _say(f"  drew  {root / p}")
+    _say(f"{len(stale)} pages written, {len(texts) - len(stale)} unchanged")
+    return 0
+
+
 SKELETON = '''"""{title} loss: one line on what it does and who proposed it."""
 # A spec builds one `LOSS = Loss(...)` from the symloss DSL. Run `symloss check {name}` to prove
 # its claims and `symloss build` to compile it into symloss.paddle.{name}_loss.
@@ -256,6 +295,12 @@ def parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("experiment", help="train the same U-Net with each loss and compare")
     experiment_cli.add_arguments(exp)
     exp.set_defaults(run=experiment_cli.run)
+
+    d = sub.add_parser("docs", help="regenerate the README catalog and docs/losses/ (pages and plots)")
+    d.add_argument("--check", action="store_true", help="write nothing; exit 1 if a page is out of date")
+    d.add_argument("--plots", action="store_true", help="redraw every plot, even for unchanged pages")
+    d.add_argument("--root", help="the checkout to write into (default: the one holding the bundled specs)")
+    d.set_defaults(run=cmd_docs)
 
     n = sub.add_parser("new", help="write a commented spec skeleton")
     n.add_argument("name")
