@@ -243,12 +243,13 @@ COMMON_KEYWORDS = {
     "ignore_index": "255",
     "include_background": "True",
     "batch": "False",
+    "sync": "False",
     "reduction": '"mean"',
 }
 
 # Names the generated code uses for itself; a parameter may not take one.
 RESERVED = set(COMMON_KEYWORDS) | {
-    "logit", "label", "x", "p", "g", "m", "logp", "log1mp", "ctx", "loss", "mean_denominator", "paddle", "F",
+    "logit", "label", "x", "p", "g", "m", "dist", "logp", "log1mp", "ctx", "loss", "mean_denominator", "paddle", "F",
     "math", "types", "c", "i", "n", "C",
 }
 

@@ -30,6 +30,8 @@ COMMON_DOCS = {
                     "None ignores nothing.",
     "include_background": "when False and C > 1, class 0 is left out of every class-wise term.",
     "batch": "False: pixel statistics per sample; True: summed over the whole batch first.",
+    "sync": "with batch=True, all-reduce the statistics (and the mean's totals) across data-parallel ranks, "
+            "so every rank computes the loss of the global batch; a no-op in a single process.",
     "reduction": '"none" keeps the free axes ({free}); "mean" averages the valid entries; "sum" sums them.',
 }
 
@@ -236,6 +238,7 @@ def render_loss(loss, registry: dict, optimize: bool = True, standalone: bool = 
         per_class=per_class,
         per_pixel=per_pixel,
         mean_denominator=loss.mean_denominator is not None,
+        common=list(COMMON_KEYWORDS.items()),
         runtime=runtime_body() if standalone else "",
     )
     return format_code(text)

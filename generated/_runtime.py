@@ -62,7 +62,9 @@ def check_weights(function, name, value):
     return values
 
 
-def check_options(function, activation, ignore_index, include_background, batch, reduction):
+def check_options(
+    function, *, activation, ignore_index, include_background, batch, sync, reduction
+):
     """Reject a common keyword outside its documented values."""
     if activation not in ACTIVATIONS:
         _fail(
@@ -74,9 +76,42 @@ def check_options(function, activation, ignore_index, include_background, batch,
         isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
     ):
         _fail(function, "ignore_index", repr(ignore_index), "an int or None")
-    for name, value in (("include_background", include_background), ("batch", batch)):
+    for name, value in (
+        ("include_background", include_background),
+        ("batch", batch),
+        ("sync", sync),
+    ):
         if not isinstance(value, bool):
             _fail(function, name, repr(value), "True or False")
+
+
+def _world_size():
+    import paddle.distributed as dist
+
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def _all_reduce(t):
+    """Sum of a tensor over data-parallel ranks (no gradient)."""
+    import paddle.distributed as dist
+
+    out = t.detach().clone()
+    dist.all_reduce(out)
+    return out
+
+
+class _AllReduceSum(paddle.autograd.PyLayer):
+    """Sum over data-parallel ranks. The backward sums the ranks' gradients too: every rank holds the
+    same global loss, so each rank's share gets the gradient of every copy (N times the single-process
+    gradient, which paddle.DataParallel's averaging divides by N again)."""
+
+    @staticmethod
+    def forward(ctx, t):
+        return _all_reduce(t)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _all_reduce(grad)
 
 
 class Context:
@@ -87,10 +122,29 @@ class Context:
     """
 
     def __init__(
-        self, function, logit, label, activation, ignore_index, include_background, batch, reduction
+        self,
+        function,
+        logit,
+        label,
+        *,
+        activation,
+        ignore_index,
+        include_background,
+        batch,
+        sync,
+        reduction,
     ):
-        check_options(function, activation, ignore_index, include_background, batch, reduction)
+        check_options(
+            function,
+            activation=activation,
+            ignore_index=ignore_index,
+            include_background=include_background,
+            batch=batch,
+            sync=sync,
+            reduction=reduction,
+        )
         self.function = function
+        self.sync = sync and _world_size() > 1
         if not isinstance(logit, paddle.Tensor):
             _fail(
                 function, "logit", type(logit).__name__, "a paddle.Tensor of shape (N, C, *spatial)"
@@ -134,13 +188,27 @@ class Context:
         self.batch = batch
         self.pixel_axes = [0, 2] if batch else [2]
         self.g, self.m = self._target(label, ignore_index)
-        if self.m is None:
-            self.n_pixels = float(self.P * (self.N if batch else 1))
-        else:
+        self.n_pixels = self._count(self.m)
+        if self.m is not None:
             # A unit with no valid pixel has all its sums at zero; counting it as 1 keeps means finite.
-            self.n_pixels = paddle.clip(
-                paddle.sum(self.m, axis=self.pixel_axes, keepdim=True), min=1.0
-            )
+            self.n_pixels = paddle.clip(self.n_pixels, min=1.0)
+
+    def _count(self, mask):
+        """Valid pixels per unit (over every rank's batch when synchronised)."""
+        if mask is None:
+            count = float(self.P * (self.N if self.batch else 1))
+            if not (self.sync and self.batch):
+                return count
+            return _all_reduce(paddle.full([1, 1, 1], count, dtype=self.dtype))
+        return self._across_ranks(
+            paddle.sum(mask, axis=self.pixel_axes, keepdim=True), gradient=False
+        )
+
+    def _across_ranks(self, t, gradient=True):
+        """Sum over data-parallel ranks when synchronised and the statistic spans the batch."""
+        if not (self.sync and self.batch):
+            return t
+        return _AllReduceSum.apply(t) if gradient else _all_reduce(t)
 
     def _target(self, label, ignore_index):
         """(target, mask): the target as (N, C, P) floats, the mask (N, 1, P) or None if nothing is ignored."""
@@ -253,7 +321,7 @@ class Context:
     # reductions ----------------------------------------------------------------------------
     def psum(self, t):
         """Sum over the pixels of each unit, of a term that is already zero at ignored pixels."""
-        return paddle.sum(t, axis=self.pixel_axes, keepdim=True)
+        return self._across_ranks(paddle.sum(t, axis=self.pixel_axes, keepdim=True))
 
     def msum(self, t):
         """Sum over the valid pixels of each unit."""
@@ -280,19 +348,29 @@ class Context:
         if reduction == "none":
             out = ([self.N] if keep_batch else []) + ([self.n_classes] if per_class else [])
             return loss.reshape(out + (self.spatial if per_pixel else []))
+        total = self._total(paddle.sum(loss), per_pixel, gradient=True)
         if reduction == "sum":
-            return paddle.sum(loss)
+            return total
         if denominator is not None and not isinstance(denominator, paddle.Tensor):
             denominator = None  # a constant 1 per entry: the plain count
         if denominator is not None:
             denominator = paddle.broadcast_to(denominator.detach(), shape)
             if valid is not None:
                 denominator = paddle.where(valid, denominator, paddle.zeros_like(denominator))
-            total = paddle.sum(denominator)
-            return paddle.sum(loss) / paddle.where(total > 0, total, paddle.ones_like(total))
+            count = self._total(paddle.sum(denominator), per_pixel, gradient=False)
+            return total / paddle.where(count > 0, count, paddle.ones_like(count))
         if valid is None:
-            return paddle.sum(loss) / float(math.prod(shape))
-        return paddle.sum(loss) / paddle.clip(paddle.sum(valid.astype(loss.dtype)), min=1.0)
+            count = paddle.full([], float(math.prod(shape)), dtype=loss.dtype)
+        else:
+            count = paddle.sum(valid.astype(loss.dtype))
+        return total / paddle.clip(self._total(count, per_pixel, gradient=False), min=1.0)
+
+    def _total(self, t, per_pixel, gradient):
+        """A reduction's total over every rank's entries when synchronised (entries that a global
+        batch statistic already made identical on every rank are counted once)."""
+        if not self.sync or (self.batch and not per_pixel):
+            return t
+        return _AllReduceSum.apply(t) if gradient else _all_reduce(t)
 
     def _valid_entries(self, per_pixel):
         """Which entries hold a loss: valid pixels, or units with at least one valid pixel."""
@@ -300,7 +378,7 @@ class Context:
             return None
         if per_pixel:
             return self.m > 0
-        return paddle.sum(self.m, axis=self.pixel_axes, keepdim=True) > 0
+        return self._count(self.m) > 0
 
     # primitives: fields computed without gradient from whole units or images --------------
     def lovasz_weights(self, errors, target):
@@ -314,6 +392,13 @@ class Context:
             t = paddle.broadcast_to(target.detach().astype(self.dtype), e.shape)
             if self.m is not None:
                 e = paddle.where(self.m > 0, e, paddle.full_like(e, -float("inf")))
+            if self.sync and self.batch:
+                _fail(
+                    self.function,
+                    "sync",
+                    "True with batch=True",
+                    "sync=False or batch=False (the Lovasz sort cannot span data-parallel ranks)",
+                )
             if self.batch:  # one unit: the whole batch, per class
                 e, t = (a.transpose([1, 0, 2]).reshape([1, self.n_classes, -1]) for a in (e, t))
             order = paddle.argsort(e, axis=-1, descending=True)

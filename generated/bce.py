@@ -18,6 +18,7 @@ def bce_loss(
     ignore_index=255,
     include_background=True,
     batch=False,
+    sync=False,
     reduction="mean",
 ):
     r"""Binary cross-entropy loss. Negative log-likelihood of each pixel's target under an independent Bernoulli prediction.
@@ -35,6 +36,7 @@ def bce_loss(
         ignore_index: label value whose pixels take part in no sum, count or mean (integer labels only); None ignores nothing.
         include_background: when False and C > 1, class 0 is left out of every class-wise term.
         batch: False: pixel statistics per sample; True: summed over the whole batch first.
+        sync: with batch=True, all-reduce the statistics (and the mean's totals) across data-parallel ranks, so every rank computes the loss of the global batch; a no-op in a single process.
         reduction: "none" keeps the free axes (N, classes, *spatial); "mean" averages the valid entries; "sum" sums them.
 
     Returns:
@@ -45,7 +47,15 @@ def bce_loss(
         - the loss = 0 at a perfect prediction (every class present)
     """
     ctx = _runtime.Context(
-        "bce_loss", logit, label, activation, ignore_index, include_background, batch, reduction
+        "bce_loss",
+        logit,
+        label,
+        activation=activation,
+        ignore_index=ignore_index,
+        include_background=include_background,
+        batch=batch,
+        sync=sync,
+        reduction=reduction,
     )
     if ctx.activation == "sigmoid":
         # rewritten: log_sigmoid, one_minus_sigmoid
@@ -81,16 +91,24 @@ class BCELoss(paddle.nn.Layer):
         ignore_index=255,
         include_background=True,
         batch=False,
+        sync=False,
         reduction="mean",
     ):
         super().__init__()
         _runtime.check_options(
-            "BCELoss", activation, ignore_index, include_background, batch, reduction
+            "BCELoss",
+            activation=activation,
+            ignore_index=ignore_index,
+            include_background=include_background,
+            batch=batch,
+            sync=sync,
+            reduction=reduction,
         )
         self.activation = activation
         self.ignore_index = ignore_index
         self.include_background = include_background
         self.batch = batch
+        self.sync = sync
         self.reduction = reduction
 
     def forward(self, logit, label):
@@ -101,11 +119,19 @@ class BCELoss(paddle.nn.Layer):
             ignore_index=self.ignore_index,
             include_background=self.include_background,
             batch=self.batch,
+            sync=self.sync,
             reduction=self.reduction,
         )
 
     def extra_repr(self):
         return ", ".join(
             f"{k}={getattr(self, k)!r}"
-            for k in ("activation", "ignore_index", "include_background", "batch", "reduction")
+            for k in (
+                "activation",
+                "ignore_index",
+                "include_background",
+                "batch",
+                "sync",
+                "reduction",
+            )
         )

@@ -21,6 +21,7 @@ def combo_loss(
     ignore_index=255,
     include_background=True,
     batch=False,
+    sync=False,
     reduction="mean",
 ):
     r"""Combo loss. alpha times a beta-balanced cross-entropy plus (1 - alpha) times the Dice loss, per class.
@@ -43,6 +44,7 @@ def combo_loss(
         ignore_index: label value whose pixels take part in no sum, count or mean (integer labels only); None ignores nothing.
         include_background: when False and C > 1, class 0 is left out of every class-wise term.
         batch: False: pixel statistics per sample; True: summed over the whole batch first.
+        sync: with batch=True, all-reduce the statistics (and the mean's totals) across data-parallel ranks, so every rank computes the loss of the global batch; a no-op in a single process.
         reduction: "none" keeps the free axes (N unless batch=True, classes); "mean" averages the valid entries; "sum" sums them.
 
     Returns:
@@ -58,7 +60,15 @@ def combo_loss(
     beta = _runtime.check_param("combo_loss", "beta", beta, 0.0, 1.0, False, False)
     smooth = _runtime.check_param("combo_loss", "smooth", smooth, 0.0, None, False, True)
     ctx = _runtime.Context(
-        "combo_loss", logit, label, activation, ignore_index, include_background, batch, reduction
+        "combo_loss",
+        logit,
+        label,
+        activation=activation,
+        ignore_index=ignore_index,
+        include_background=include_background,
+        batch=batch,
+        sync=sync,
+        reduction=reduction,
     )
     if ctx.activation == "sigmoid":
         # rewritten: log_sigmoid, one_minus_sigmoid
@@ -108,6 +118,7 @@ class ComboLoss(paddle.nn.Layer):
         ignore_index=255,
         include_background=True,
         batch=False,
+        sync=False,
         reduction="mean",
     ):
         super().__init__()
@@ -115,12 +126,19 @@ class ComboLoss(paddle.nn.Layer):
         self.beta = _runtime.check_param("ComboLoss", "beta", beta, 0.0, 1.0, False, False)
         self.smooth = _runtime.check_param("ComboLoss", "smooth", smooth, 0.0, None, False, True)
         _runtime.check_options(
-            "ComboLoss", activation, ignore_index, include_background, batch, reduction
+            "ComboLoss",
+            activation=activation,
+            ignore_index=ignore_index,
+            include_background=include_background,
+            batch=batch,
+            sync=sync,
+            reduction=reduction,
         )
         self.activation = activation
         self.ignore_index = ignore_index
         self.include_background = include_background
         self.batch = batch
+        self.sync = sync
         self.reduction = reduction
 
     def forward(self, logit, label):
@@ -134,6 +152,7 @@ class ComboLoss(paddle.nn.Layer):
             ignore_index=self.ignore_index,
             include_background=self.include_background,
             batch=self.batch,
+            sync=self.sync,
             reduction=self.reduction,
         )
 
@@ -148,6 +167,7 @@ class ComboLoss(paddle.nn.Layer):
                 "ignore_index",
                 "include_background",
                 "batch",
+                "sync",
                 "reduction",
             )
         )

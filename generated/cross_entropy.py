@@ -19,6 +19,7 @@ def cross_entropy_loss(
     ignore_index=255,
     include_background=True,
     batch=False,
+    sync=False,
     reduction="mean",
 ):
     r"""Cross-entropy loss. Negative log-likelihood of each pixel's class under the predicted distribution.
@@ -39,6 +40,7 @@ def cross_entropy_loss(
         ignore_index: label value whose pixels take part in no sum, count or mean (integer labels only); None ignores nothing.
         include_background: when False and C > 1, class 0 is left out of every class-wise term.
         batch: False: pixel statistics per sample; True: summed over the whole batch first.
+        sync: with batch=True, all-reduce the statistics (and the mean's totals) across data-parallel ranks, so every rank computes the loss of the global batch; a no-op in a single process.
         reduction: "none" keeps the free axes (N, *spatial); "mean" averages the valid entries; "sum" sums them.
 
     Returns:
@@ -53,11 +55,12 @@ def cross_entropy_loss(
         "cross_entropy_loss",
         logit,
         label,
-        activation,
-        ignore_index,
-        include_background,
-        batch,
-        reduction,
+        activation=activation,
+        ignore_index=ignore_index,
+        include_background=include_background,
+        batch=batch,
+        sync=sync,
+        reduction=reduction,
     )
     if ctx.activation == "sigmoid":
         # rewritten: log_sigmoid
@@ -102,17 +105,25 @@ class CrossEntropyLoss(paddle.nn.Layer):
         ignore_index=255,
         include_background=True,
         batch=False,
+        sync=False,
         reduction="mean",
     ):
         super().__init__()
         self.weight = _runtime.check_weights("CrossEntropyLoss", "weight", weight)
         _runtime.check_options(
-            "CrossEntropyLoss", activation, ignore_index, include_background, batch, reduction
+            "CrossEntropyLoss",
+            activation=activation,
+            ignore_index=ignore_index,
+            include_background=include_background,
+            batch=batch,
+            sync=sync,
+            reduction=reduction,
         )
         self.activation = activation
         self.ignore_index = ignore_index
         self.include_background = include_background
         self.batch = batch
+        self.sync = sync
         self.reduction = reduction
 
     def forward(self, logit, label):
@@ -124,6 +135,7 @@ class CrossEntropyLoss(paddle.nn.Layer):
             ignore_index=self.ignore_index,
             include_background=self.include_background,
             batch=self.batch,
+            sync=self.sync,
             reduction=self.reduction,
         )
 
@@ -136,6 +148,7 @@ class CrossEntropyLoss(paddle.nn.Layer):
                 "ignore_index",
                 "include_background",
                 "batch",
+                "sync",
                 "reduction",
             )
         )

@@ -18,6 +18,7 @@ def dice_loss(
     ignore_index=255,
     include_background=True,
     batch=False,
+    sync=False,
     reduction="mean",
 ):
     r"""Dice loss. One minus the soft Dice coefficient 2|P∩G| / (|P| + |G|) of each class.
@@ -36,6 +37,7 @@ def dice_loss(
         ignore_index: label value whose pixels take part in no sum, count or mean (integer labels only); None ignores nothing.
         include_background: when False and C > 1, class 0 is left out of every class-wise term.
         batch: False: pixel statistics per sample; True: summed over the whole batch first.
+        sync: with batch=True, all-reduce the statistics (and the mean's totals) across data-parallel ranks, so every rank computes the loss of the global batch; a no-op in a single process.
         reduction: "none" keeps the free axes (N unless batch=True, classes); "mean" averages the valid entries; "sum" sums them.
 
     Returns:
@@ -49,7 +51,15 @@ def dice_loss(
     """
     smooth = _runtime.check_param("dice_loss", "smooth", smooth, 0.0, None, False, True)
     ctx = _runtime.Context(
-        "dice_loss", logit, label, activation, ignore_index, include_background, batch, reduction
+        "dice_loss",
+        logit,
+        label,
+        activation=activation,
+        ignore_index=ignore_index,
+        include_background=include_background,
+        batch=batch,
+        sync=sync,
+        reduction=reduction,
     )
     p = ctx.probs()
     g = ctx.g
@@ -71,17 +81,25 @@ class DiceLoss(paddle.nn.Layer):
         ignore_index=255,
         include_background=True,
         batch=False,
+        sync=False,
         reduction="mean",
     ):
         super().__init__()
         self.smooth = _runtime.check_param("DiceLoss", "smooth", smooth, 0.0, None, False, True)
         _runtime.check_options(
-            "DiceLoss", activation, ignore_index, include_background, batch, reduction
+            "DiceLoss",
+            activation=activation,
+            ignore_index=ignore_index,
+            include_background=include_background,
+            batch=batch,
+            sync=sync,
+            reduction=reduction,
         )
         self.activation = activation
         self.ignore_index = ignore_index
         self.include_background = include_background
         self.batch = batch
+        self.sync = sync
         self.reduction = reduction
 
     def forward(self, logit, label):
@@ -93,6 +111,7 @@ class DiceLoss(paddle.nn.Layer):
             ignore_index=self.ignore_index,
             include_background=self.include_background,
             batch=self.batch,
+            sync=self.sync,
             reduction=self.reduction,
         )
 
@@ -105,6 +124,7 @@ class DiceLoss(paddle.nn.Layer):
                 "ignore_index",
                 "include_background",
                 "batch",
+                "sync",
                 "reduction",
             )
         )

@@ -18,6 +18,7 @@ def distance_map_ce_loss(
     ignore_index=255,
     include_background=True,
     batch=False,
+    sync=False,
     reduction="mean",
 ):
     r"""Distance-map cross-entropy loss. Binary cross-entropy per class and pixel, weighted by 1 + Phi: Phi is 1 at the target's boundary and falls to 0 at the deepest point of each region, so errors near edges cost up to twice.
@@ -37,6 +38,7 @@ def distance_map_ce_loss(
         ignore_index: label value whose pixels take part in no sum, count or mean (integer labels only); None ignores nothing.
         include_background: when False and C > 1, class 0 is left out of every class-wise term.
         batch: False: pixel statistics per sample; True: summed over the whole batch first.
+        sync: with batch=True, all-reduce the statistics (and the mean's totals) across data-parallel ranks, so every rank computes the loss of the global batch; a no-op in a single process.
         reduction: "none" keeps the free axes (N, classes, *spatial); "mean" averages the valid entries; "sum" sums them.
 
     Returns:
@@ -52,11 +54,12 @@ def distance_map_ce_loss(
         "distance_map_ce_loss",
         logit,
         label,
-        activation,
-        ignore_index,
-        include_background,
-        batch,
-        reduction,
+        activation=activation,
+        ignore_index=ignore_index,
+        include_background=include_background,
+        batch=batch,
+        sync=sync,
+        reduction=reduction,
     )
     if ctx.activation == "sigmoid":
         # rewritten: log_sigmoid, one_minus_sigmoid
@@ -99,16 +102,24 @@ class DistanceMapCELoss(paddle.nn.Layer):
         ignore_index=255,
         include_background=True,
         batch=False,
+        sync=False,
         reduction="mean",
     ):
         super().__init__()
         _runtime.check_options(
-            "DistanceMapCELoss", activation, ignore_index, include_background, batch, reduction
+            "DistanceMapCELoss",
+            activation=activation,
+            ignore_index=ignore_index,
+            include_background=include_background,
+            batch=batch,
+            sync=sync,
+            reduction=reduction,
         )
         self.activation = activation
         self.ignore_index = ignore_index
         self.include_background = include_background
         self.batch = batch
+        self.sync = sync
         self.reduction = reduction
 
     def forward(self, logit, label):
@@ -119,11 +130,19 @@ class DistanceMapCELoss(paddle.nn.Layer):
             ignore_index=self.ignore_index,
             include_background=self.include_background,
             batch=self.batch,
+            sync=self.sync,
             reduction=self.reduction,
         )
 
     def extra_repr(self):
         return ", ".join(
             f"{k}={getattr(self, k)!r}"
-            for k in ("activation", "ignore_index", "include_background", "batch", "reduction")
+            for k in (
+                "activation",
+                "ignore_index",
+                "include_background",
+                "batch",
+                "sync",
+                "reduction",
+            )
         )

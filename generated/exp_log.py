@@ -23,6 +23,7 @@ def exp_log_loss(
     ignore_index=255,
     include_background=True,
     batch=False,
+    sync=False,
     reduction="mean",
 ):
     r"""Exponential logarithmic loss. w_dice * mean over classes of (-log Dice)^gamma_dice + w_cross * mean over pixels of w_l (-log p_l)^gamma_cross.
@@ -47,6 +48,7 @@ def exp_log_loss(
         ignore_index: label value whose pixels take part in no sum, count or mean (integer labels only); None ignores nothing.
         include_background: when False and C > 1, class 0 is left out of every class-wise term.
         batch: False: pixel statistics per sample; True: summed over the whole batch first.
+        sync: with batch=True, all-reduce the statistics (and the mean's totals) across data-parallel ranks, so every rank computes the loss of the global batch; a no-op in a single process.
         reduction: "none" keeps the free axes (N unless batch=True); "mean" averages the valid entries; "sum" sums them.
 
     Returns:
@@ -67,7 +69,15 @@ def exp_log_loss(
     )
     smooth = _runtime.check_param("exp_log_loss", "smooth", smooth, 0.0, None, False, True)
     ctx = _runtime.Context(
-        "exp_log_loss", logit, label, activation, ignore_index, include_background, batch, reduction
+        "exp_log_loss",
+        logit,
+        label,
+        activation=activation,
+        ignore_index=ignore_index,
+        include_background=include_background,
+        batch=batch,
+        sync=sync,
+        reduction=reduction,
     )
     if ctx.activation == "sigmoid":
         # rewritten: log_sigmoid, clamp_log, clamp_power
@@ -198,6 +208,7 @@ class ExpLogLoss(paddle.nn.Layer):
         ignore_index=255,
         include_background=True,
         batch=False,
+        sync=False,
         reduction="mean",
     ):
         super().__init__()
@@ -213,12 +224,19 @@ class ExpLogLoss(paddle.nn.Layer):
         )
         self.smooth = _runtime.check_param("ExpLogLoss", "smooth", smooth, 0.0, None, False, True)
         _runtime.check_options(
-            "ExpLogLoss", activation, ignore_index, include_background, batch, reduction
+            "ExpLogLoss",
+            activation=activation,
+            ignore_index=ignore_index,
+            include_background=include_background,
+            batch=batch,
+            sync=sync,
+            reduction=reduction,
         )
         self.activation = activation
         self.ignore_index = ignore_index
         self.include_background = include_background
         self.batch = batch
+        self.sync = sync
         self.reduction = reduction
 
     def forward(self, logit, label):
@@ -234,6 +252,7 @@ class ExpLogLoss(paddle.nn.Layer):
             ignore_index=self.ignore_index,
             include_background=self.include_background,
             batch=self.batch,
+            sync=self.sync,
             reduction=self.reduction,
         )
 
@@ -250,6 +269,7 @@ class ExpLogLoss(paddle.nn.Layer):
                 "ignore_index",
                 "include_background",
                 "batch",
+                "sync",
                 "reduction",
             )
         )

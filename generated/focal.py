@@ -20,6 +20,7 @@ def focal_loss(
     ignore_index=255,
     include_background=True,
     batch=False,
+    sync=False,
     reduction="mean",
 ):
     r"""Focal loss. Binary cross-entropy scaled by (1 - p_t)^gamma and balanced by alpha, per class and pixel.
@@ -41,6 +42,7 @@ def focal_loss(
         ignore_index: label value whose pixels take part in no sum, count or mean (integer labels only); None ignores nothing.
         include_background: when False and C > 1, class 0 is left out of every class-wise term.
         batch: False: pixel statistics per sample; True: summed over the whole batch first.
+        sync: with batch=True, all-reduce the statistics (and the mean's totals) across data-parallel ranks, so every rank computes the loss of the global batch; a no-op in a single process.
         reduction: "none" keeps the free axes (N, classes, *spatial); "mean" averages the valid entries; "sum" sums them.
 
     Returns:
@@ -54,7 +56,15 @@ def focal_loss(
     alpha = _runtime.check_param("focal_loss", "alpha", alpha, 0.0, 1.0, False, False)
     gamma = _runtime.check_param("focal_loss", "gamma", gamma, 0.0, None, False, True)
     ctx = _runtime.Context(
-        "focal_loss", logit, label, activation, ignore_index, include_background, batch, reduction
+        "focal_loss",
+        logit,
+        label,
+        activation=activation,
+        ignore_index=ignore_index,
+        include_background=include_background,
+        batch=batch,
+        sync=sync,
+        reduction=reduction,
     )
     if ctx.activation == "sigmoid":
         # rewritten: log_sigmoid, one_minus_sigmoid, clamp_power
@@ -104,18 +114,26 @@ class FocalLoss(paddle.nn.Layer):
         ignore_index=255,
         include_background=True,
         batch=False,
+        sync=False,
         reduction="mean",
     ):
         super().__init__()
         self.alpha = _runtime.check_param("FocalLoss", "alpha", alpha, 0.0, 1.0, False, False)
         self.gamma = _runtime.check_param("FocalLoss", "gamma", gamma, 0.0, None, False, True)
         _runtime.check_options(
-            "FocalLoss", activation, ignore_index, include_background, batch, reduction
+            "FocalLoss",
+            activation=activation,
+            ignore_index=ignore_index,
+            include_background=include_background,
+            batch=batch,
+            sync=sync,
+            reduction=reduction,
         )
         self.activation = activation
         self.ignore_index = ignore_index
         self.include_background = include_background
         self.batch = batch
+        self.sync = sync
         self.reduction = reduction
 
     def forward(self, logit, label):
@@ -128,6 +146,7 @@ class FocalLoss(paddle.nn.Layer):
             ignore_index=self.ignore_index,
             include_background=self.include_background,
             batch=self.batch,
+            sync=self.sync,
             reduction=self.reduction,
         )
 
@@ -141,6 +160,7 @@ class FocalLoss(paddle.nn.Layer):
                 "ignore_index",
                 "include_background",
                 "batch",
+                "sync",
                 "reduction",
             )
         )

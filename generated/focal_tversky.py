@@ -21,6 +21,7 @@ def focal_tversky_loss(
     ignore_index=255,
     include_background=True,
     batch=False,
+    sync=False,
     reduction="mean",
 ):
     r"""Focal Tversky loss. (1 - Tversky index)^(1/gamma) per class: gamma > 1 focuses on classes that are still poorly segmented.
@@ -44,6 +45,7 @@ def focal_tversky_loss(
         ignore_index: label value whose pixels take part in no sum, count or mean (integer labels only); None ignores nothing.
         include_background: when False and C > 1, class 0 is left out of every class-wise term.
         batch: False: pixel statistics per sample; True: summed over the whole batch first.
+        sync: with batch=True, all-reduce the statistics (and the mean's totals) across data-parallel ranks, so every rank computes the loss of the global batch; a no-op in a single process.
         reduction: "none" keeps the free axes (N unless batch=True, classes); "mean" averages the valid entries; "sum" sums them.
 
     Returns:
@@ -63,11 +65,12 @@ def focal_tversky_loss(
         "focal_tversky_loss",
         logit,
         label,
-        activation,
-        ignore_index,
-        include_background,
-        batch,
-        reduction,
+        activation=activation,
+        ignore_index=ignore_index,
+        include_background=include_background,
+        batch=batch,
+        sync=sync,
+        reduction=reduction,
     )
     # rewritten: clamp_power
     p = ctx.probs()
@@ -97,6 +100,7 @@ class FocalTverskyLoss(paddle.nn.Layer):
         ignore_index=255,
         include_background=True,
         batch=False,
+        sync=False,
         reduction="mean",
     ):
         super().__init__()
@@ -109,12 +113,19 @@ class FocalTverskyLoss(paddle.nn.Layer):
             "FocalTverskyLoss", "smooth", smooth, 0.0, None, False, True
         )
         _runtime.check_options(
-            "FocalTverskyLoss", activation, ignore_index, include_background, batch, reduction
+            "FocalTverskyLoss",
+            activation=activation,
+            ignore_index=ignore_index,
+            include_background=include_background,
+            batch=batch,
+            sync=sync,
+            reduction=reduction,
         )
         self.activation = activation
         self.ignore_index = ignore_index
         self.include_background = include_background
         self.batch = batch
+        self.sync = sync
         self.reduction = reduction
 
     def forward(self, logit, label):
@@ -129,6 +140,7 @@ class FocalTverskyLoss(paddle.nn.Layer):
             ignore_index=self.ignore_index,
             include_background=self.include_background,
             batch=self.batch,
+            sync=self.sync,
             reduction=self.reduction,
         )
 
@@ -144,6 +156,7 @@ class FocalTverskyLoss(paddle.nn.Layer):
                 "ignore_index",
                 "include_background",
                 "batch",
+                "sync",
                 "reduction",
             )
         )

@@ -18,6 +18,7 @@ def hausdorff_dt_loss(
     ignore_index=255,
     include_background=True,
     batch=False,
+    sync=False,
     reduction="mean",
 ):
     r"""Hausdorff distance (DT) loss. Mean over pixels of (p - g)^2 (d_p^alpha + d_g^alpha), d the distance to the boundary of the thresholded prediction and of the target: errors far from either boundary cost most.
@@ -38,6 +39,7 @@ def hausdorff_dt_loss(
         ignore_index: label value whose pixels take part in no sum, count or mean (integer labels only); None ignores nothing.
         include_background: when False and C > 1, class 0 is left out of every class-wise term.
         batch: False: pixel statistics per sample; True: summed over the whole batch first.
+        sync: with batch=True, all-reduce the statistics (and the mean's totals) across data-parallel ranks, so every rank computes the loss of the global batch; a no-op in a single process.
         reduction: "none" keeps the free axes (N unless batch=True, classes); "mean" averages the valid entries; "sum" sums them.
 
     Returns:
@@ -53,11 +55,12 @@ def hausdorff_dt_loss(
         "hausdorff_dt_loss",
         logit,
         label,
-        activation,
-        ignore_index,
-        include_background,
-        batch,
-        reduction,
+        activation=activation,
+        ignore_index=ignore_index,
+        include_background=include_background,
+        batch=batch,
+        sync=sync,
+        reduction=reduction,
     )
     p = ctx.probs()
     g = ctx.g
@@ -88,17 +91,25 @@ class HausdorffDTLoss(paddle.nn.Layer):
         ignore_index=255,
         include_background=True,
         batch=False,
+        sync=False,
         reduction="mean",
     ):
         super().__init__()
         self.alpha = _runtime.check_param("HausdorffDTLoss", "alpha", alpha, 0.0, None, False, True)
         _runtime.check_options(
-            "HausdorffDTLoss", activation, ignore_index, include_background, batch, reduction
+            "HausdorffDTLoss",
+            activation=activation,
+            ignore_index=ignore_index,
+            include_background=include_background,
+            batch=batch,
+            sync=sync,
+            reduction=reduction,
         )
         self.activation = activation
         self.ignore_index = ignore_index
         self.include_background = include_background
         self.batch = batch
+        self.sync = sync
         self.reduction = reduction
 
     def forward(self, logit, label):
@@ -110,6 +121,7 @@ class HausdorffDTLoss(paddle.nn.Layer):
             ignore_index=self.ignore_index,
             include_background=self.include_background,
             batch=self.batch,
+            sync=self.sync,
             reduction=self.reduction,
         )
 
@@ -122,6 +134,7 @@ class HausdorffDTLoss(paddle.nn.Layer):
                 "ignore_index",
                 "include_background",
                 "batch",
+                "sync",
                 "reduction",
             )
         )

@@ -20,6 +20,7 @@ def log_cosh_dice_loss(
     ignore_index=255,
     include_background=True,
     batch=False,
+    sync=False,
     reduction="mean",
 ):
     r"""Log-cosh Dice loss. log(cosh(DL)) of each class's Dice loss DL: about DL^2/2 near zero, smoother than DL.
@@ -40,6 +41,7 @@ def log_cosh_dice_loss(
         ignore_index: label value whose pixels take part in no sum, count or mean (integer labels only); None ignores nothing.
         include_background: when False and C > 1, class 0 is left out of every class-wise term.
         batch: False: pixel statistics per sample; True: summed over the whole batch first.
+        sync: with batch=True, all-reduce the statistics (and the mean's totals) across data-parallel ranks, so every rank computes the loss of the global batch; a no-op in a single process.
         reduction: "none" keeps the free axes (N unless batch=True, classes); "mean" averages the valid entries; "sum" sums them.
 
     Returns:
@@ -56,11 +58,12 @@ def log_cosh_dice_loss(
         "log_cosh_dice_loss",
         logit,
         label,
-        activation,
-        ignore_index,
-        include_background,
-        batch,
-        reduction,
+        activation=activation,
+        ignore_index=ignore_index,
+        include_background=include_background,
+        batch=batch,
+        sync=sync,
+        reduction=reduction,
     )
     # rewritten: log_cosh
     p = ctx.probs()
@@ -84,6 +87,7 @@ class LogCoshDiceLoss(paddle.nn.Layer):
         ignore_index=255,
         include_background=True,
         batch=False,
+        sync=False,
         reduction="mean",
     ):
         super().__init__()
@@ -91,12 +95,19 @@ class LogCoshDiceLoss(paddle.nn.Layer):
             "LogCoshDiceLoss", "smooth", smooth, 0.0, None, False, True
         )
         _runtime.check_options(
-            "LogCoshDiceLoss", activation, ignore_index, include_background, batch, reduction
+            "LogCoshDiceLoss",
+            activation=activation,
+            ignore_index=ignore_index,
+            include_background=include_background,
+            batch=batch,
+            sync=sync,
+            reduction=reduction,
         )
         self.activation = activation
         self.ignore_index = ignore_index
         self.include_background = include_background
         self.batch = batch
+        self.sync = sync
         self.reduction = reduction
 
     def forward(self, logit, label):
@@ -108,6 +119,7 @@ class LogCoshDiceLoss(paddle.nn.Layer):
             ignore_index=self.ignore_index,
             include_background=self.include_background,
             batch=self.batch,
+            sync=self.sync,
             reduction=self.reduction,
         )
 
@@ -120,6 +132,7 @@ class LogCoshDiceLoss(paddle.nn.Layer):
                 "ignore_index",
                 "include_background",
                 "batch",
+                "sync",
                 "reduction",
             )
         )

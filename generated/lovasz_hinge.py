@@ -17,6 +17,7 @@ def lovasz_hinge_loss(
     ignore_index=255,
     include_background=True,
     batch=False,
+    sync=False,
     reduction="mean",
 ):
     r"""Lovász hinge loss. Per channel, the Lovász extension of the Jaccard loss at the hinge errors max(0, 1 - x s) of the logits x, s = +1 on the target and -1 off it.
@@ -36,6 +37,7 @@ def lovasz_hinge_loss(
         ignore_index: label value whose pixels take part in no sum, count or mean (integer labels only); None ignores nothing.
         include_background: when False and C > 1, class 0 is left out of every class-wise term.
         batch: False: pixel statistics per sample; True: summed over the whole batch first.
+        sync: with batch=True, all-reduce the statistics (and the mean's totals) across data-parallel ranks, so every rank computes the loss of the global batch; a no-op in a single process.
         reduction: "none" keeps the free axes (N unless batch=True, classes); "mean" averages the valid entries; "sum" sums them.
 
     Returns:
@@ -51,11 +53,12 @@ def lovasz_hinge_loss(
         "lovasz_hinge_loss",
         logit,
         label,
-        activation,
-        ignore_index,
-        include_background,
-        batch,
-        reduction,
+        activation=activation,
+        ignore_index=ignore_index,
+        include_background=include_background,
+        batch=batch,
+        sync=sync,
+        reduction=reduction,
     )
     x = ctx.logits()
     g = ctx.g
@@ -77,16 +80,24 @@ class LovaszHingeLoss(paddle.nn.Layer):
         ignore_index=255,
         include_background=True,
         batch=False,
+        sync=False,
         reduction="mean",
     ):
         super().__init__()
         _runtime.check_options(
-            "LovaszHingeLoss", activation, ignore_index, include_background, batch, reduction
+            "LovaszHingeLoss",
+            activation=activation,
+            ignore_index=ignore_index,
+            include_background=include_background,
+            batch=batch,
+            sync=sync,
+            reduction=reduction,
         )
         self.activation = activation
         self.ignore_index = ignore_index
         self.include_background = include_background
         self.batch = batch
+        self.sync = sync
         self.reduction = reduction
 
     def forward(self, logit, label):
@@ -97,11 +108,19 @@ class LovaszHingeLoss(paddle.nn.Layer):
             ignore_index=self.ignore_index,
             include_background=self.include_background,
             batch=self.batch,
+            sync=self.sync,
             reduction=self.reduction,
         )
 
     def extra_repr(self):
         return ", ".join(
             f"{k}={getattr(self, k)!r}"
-            for k in ("activation", "ignore_index", "include_background", "batch", "reduction")
+            for k in (
+                "activation",
+                "ignore_index",
+                "include_background",
+                "batch",
+                "sync",
+                "reduction",
+            )
         )

@@ -18,6 +18,7 @@ def lovasz_softmax_loss(
     ignore_index=255,
     include_background=True,
     batch=False,
+    sync=False,
     reduction="mean",
 ):
     r"""Lovász-softmax loss. Per class, the Lovász extension of the Jaccard loss at the pixel errors |g - p|: a convex, tight surrogate of 1 - IoU.
@@ -38,6 +39,7 @@ def lovasz_softmax_loss(
         ignore_index: label value whose pixels take part in no sum, count or mean (integer labels only); None ignores nothing.
         include_background: when False and C > 1, class 0 is left out of every class-wise term.
         batch: False: pixel statistics per sample; True: summed over the whole batch first.
+        sync: with batch=True, all-reduce the statistics (and the mean's totals) across data-parallel ranks, so every rank computes the loss of the global batch; a no-op in a single process.
         reduction: "none" keeps the free axes (N unless batch=True, classes); "mean" averages the valid entries; "sum" sums them.
 
     Returns:
@@ -55,11 +57,12 @@ def lovasz_softmax_loss(
         "lovasz_softmax_loss",
         logit,
         label,
-        activation,
-        ignore_index,
-        include_background,
-        batch,
-        reduction,
+        activation=activation,
+        ignore_index=ignore_index,
+        include_background=include_background,
+        batch=batch,
+        sync=sync,
+        reduction=reduction,
     )
     if classes == "present":
         p = ctx.probs()
@@ -93,6 +96,7 @@ class LovaszSoftmaxLoss(paddle.nn.Layer):
         ignore_index=255,
         include_background=True,
         batch=False,
+        sync=False,
         reduction="mean",
     ):
         super().__init__()
@@ -100,12 +104,19 @@ class LovaszSoftmaxLoss(paddle.nn.Layer):
             "LovaszSoftmaxLoss", "classes", classes, ("present", "all")
         )
         _runtime.check_options(
-            "LovaszSoftmaxLoss", activation, ignore_index, include_background, batch, reduction
+            "LovaszSoftmaxLoss",
+            activation=activation,
+            ignore_index=ignore_index,
+            include_background=include_background,
+            batch=batch,
+            sync=sync,
+            reduction=reduction,
         )
         self.activation = activation
         self.ignore_index = ignore_index
         self.include_background = include_background
         self.batch = batch
+        self.sync = sync
         self.reduction = reduction
 
     def forward(self, logit, label):
@@ -117,6 +128,7 @@ class LovaszSoftmaxLoss(paddle.nn.Layer):
             ignore_index=self.ignore_index,
             include_background=self.include_background,
             batch=self.batch,
+            sync=self.sync,
             reduction=self.reduction,
         )
 
@@ -129,6 +141,7 @@ class LovaszSoftmaxLoss(paddle.nn.Layer):
                 "ignore_index",
                 "include_background",
                 "batch",
+                "sync",
                 "reduction",
             )
         )

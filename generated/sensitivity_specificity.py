@@ -19,6 +19,7 @@ def sensitivity_specificity_loss(
     ignore_index=255,
     include_background=True,
     batch=False,
+    sync=False,
     reduction="mean",
 ):
     r"""Sensitivity-specificity loss. r times the mean squared error on positive pixels plus 1 - r times that on negative pixels, per class.
@@ -40,6 +41,7 @@ def sensitivity_specificity_loss(
         ignore_index: label value whose pixels take part in no sum, count or mean (integer labels only); None ignores nothing.
         include_background: when False and C > 1, class 0 is left out of every class-wise term.
         batch: False: pixel statistics per sample; True: summed over the whole batch first.
+        sync: with batch=True, all-reduce the statistics (and the mean's totals) across data-parallel ranks, so every rank computes the loss of the global batch; a no-op in a single process.
         reduction: "none" keeps the free axes (N unless batch=True, classes); "mean" averages the valid entries; "sum" sums them.
 
     Returns:
@@ -60,11 +62,12 @@ def sensitivity_specificity_loss(
         "sensitivity_specificity_loss",
         logit,
         label,
-        activation,
-        ignore_index,
-        include_background,
-        batch,
-        reduction,
+        activation=activation,
+        ignore_index=ignore_index,
+        include_background=include_background,
+        batch=batch,
+        sync=sync,
+        reduction=reduction,
     )
     p = ctx.probs()
     g = ctx.g
@@ -91,6 +94,7 @@ class SensitivitySpecificityLoss(paddle.nn.Layer):
         ignore_index=255,
         include_background=True,
         batch=False,
+        sync=False,
         reduction="mean",
     ):
         super().__init__()
@@ -100,16 +104,18 @@ class SensitivitySpecificityLoss(paddle.nn.Layer):
         )
         _runtime.check_options(
             "SensitivitySpecificityLoss",
-            activation,
-            ignore_index,
-            include_background,
-            batch,
-            reduction,
+            activation=activation,
+            ignore_index=ignore_index,
+            include_background=include_background,
+            batch=batch,
+            sync=sync,
+            reduction=reduction,
         )
         self.activation = activation
         self.ignore_index = ignore_index
         self.include_background = include_background
         self.batch = batch
+        self.sync = sync
         self.reduction = reduction
 
     def forward(self, logit, label):
@@ -122,6 +128,7 @@ class SensitivitySpecificityLoss(paddle.nn.Layer):
             ignore_index=self.ignore_index,
             include_background=self.include_background,
             batch=self.batch,
+            sync=self.sync,
             reduction=self.reduction,
         )
 
@@ -135,6 +142,7 @@ class SensitivitySpecificityLoss(paddle.nn.Layer):
                 "ignore_index",
                 "include_background",
                 "batch",
+                "sync",
                 "reduction",
             )
         )

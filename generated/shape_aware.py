@@ -18,6 +18,7 @@ def shape_aware_loss(
     ignore_index=255,
     include_background=True,
     batch=False,
+    sync=False,
     reduction="mean",
 ):
     r"""Shape-aware loss. Binary cross-entropy per class and pixel, scaled by 1 + E, E the mean distance (in pixels) from the predicted contour to the target contour of that class and image.
@@ -37,6 +38,7 @@ def shape_aware_loss(
         ignore_index: label value whose pixels take part in no sum, count or mean (integer labels only); None ignores nothing.
         include_background: when False and C > 1, class 0 is left out of every class-wise term.
         batch: False: pixel statistics per sample; True: summed over the whole batch first.
+        sync: with batch=True, all-reduce the statistics (and the mean's totals) across data-parallel ranks, so every rank computes the loss of the global batch; a no-op in a single process.
         reduction: "none" keeps the free axes (N, classes, *spatial); "mean" averages the valid entries; "sum" sums them.
 
     Returns:
@@ -51,11 +53,12 @@ def shape_aware_loss(
         "shape_aware_loss",
         logit,
         label,
-        activation,
-        ignore_index,
-        include_background,
-        batch,
-        reduction,
+        activation=activation,
+        ignore_index=ignore_index,
+        include_background=include_background,
+        batch=batch,
+        sync=sync,
+        reduction=reduction,
     )
     if ctx.activation == "sigmoid":
         # rewritten: log_sigmoid, one_minus_sigmoid
@@ -94,16 +97,24 @@ class ShapeAwareLoss(paddle.nn.Layer):
         ignore_index=255,
         include_background=True,
         batch=False,
+        sync=False,
         reduction="mean",
     ):
         super().__init__()
         _runtime.check_options(
-            "ShapeAwareLoss", activation, ignore_index, include_background, batch, reduction
+            "ShapeAwareLoss",
+            activation=activation,
+            ignore_index=ignore_index,
+            include_background=include_background,
+            batch=batch,
+            sync=sync,
+            reduction=reduction,
         )
         self.activation = activation
         self.ignore_index = ignore_index
         self.include_background = include_background
         self.batch = batch
+        self.sync = sync
         self.reduction = reduction
 
     def forward(self, logit, label):
@@ -114,11 +125,19 @@ class ShapeAwareLoss(paddle.nn.Layer):
             ignore_index=self.ignore_index,
             include_background=self.include_background,
             batch=self.batch,
+            sync=self.sync,
             reduction=self.reduction,
         )
 
     def extra_repr(self):
         return ", ".join(
             f"{k}={getattr(self, k)!r}"
-            for k in ("activation", "ignore_index", "include_background", "batch", "reduction")
+            for k in (
+                "activation",
+                "ignore_index",
+                "include_background",
+                "batch",
+                "sync",
+                "reduction",
+            )
         )

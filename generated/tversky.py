@@ -20,6 +20,7 @@ def tversky_loss(
     ignore_index=255,
     include_background=True,
     batch=False,
+    sync=False,
     reduction="mean",
 ):
     r"""Tversky loss. One minus the Tversky index TP / (TP + alpha FP + beta FN) of each class.
@@ -40,6 +41,7 @@ def tversky_loss(
         ignore_index: label value whose pixels take part in no sum, count or mean (integer labels only); None ignores nothing.
         include_background: when False and C > 1, class 0 is left out of every class-wise term.
         batch: False: pixel statistics per sample; True: summed over the whole batch first.
+        sync: with batch=True, all-reduce the statistics (and the mean's totals) across data-parallel ranks, so every rank computes the loss of the global batch; a no-op in a single process.
         reduction: "none" keeps the free axes (N unless batch=True, classes); "mean" averages the valid entries; "sum" sums them.
 
     Returns:
@@ -57,7 +59,15 @@ def tversky_loss(
     beta = _runtime.check_param("tversky_loss", "beta", beta, 0.0, None, False, True)
     smooth = _runtime.check_param("tversky_loss", "smooth", smooth, 0.0, None, False, True)
     ctx = _runtime.Context(
-        "tversky_loss", logit, label, activation, ignore_index, include_background, batch, reduction
+        "tversky_loss",
+        logit,
+        label,
+        activation=activation,
+        ignore_index=ignore_index,
+        include_background=include_background,
+        batch=batch,
+        sync=sync,
+        reduction=reduction,
     )
     p = ctx.probs()
     g = ctx.g
@@ -83,6 +93,7 @@ class TverskyLoss(paddle.nn.Layer):
         ignore_index=255,
         include_background=True,
         batch=False,
+        sync=False,
         reduction="mean",
     ):
         super().__init__()
@@ -90,12 +101,19 @@ class TverskyLoss(paddle.nn.Layer):
         self.beta = _runtime.check_param("TverskyLoss", "beta", beta, 0.0, None, False, True)
         self.smooth = _runtime.check_param("TverskyLoss", "smooth", smooth, 0.0, None, False, True)
         _runtime.check_options(
-            "TverskyLoss", activation, ignore_index, include_background, batch, reduction
+            "TverskyLoss",
+            activation=activation,
+            ignore_index=ignore_index,
+            include_background=include_background,
+            batch=batch,
+            sync=sync,
+            reduction=reduction,
         )
         self.activation = activation
         self.ignore_index = ignore_index
         self.include_background = include_background
         self.batch = batch
+        self.sync = sync
         self.reduction = reduction
 
     def forward(self, logit, label):
@@ -109,6 +127,7 @@ class TverskyLoss(paddle.nn.Layer):
             ignore_index=self.ignore_index,
             include_background=self.include_background,
             batch=self.batch,
+            sync=self.sync,
             reduction=self.reduction,
         )
 
@@ -123,6 +142,7 @@ class TverskyLoss(paddle.nn.Layer):
                 "ignore_index",
                 "include_background",
                 "batch",
+                "sync",
                 "reduction",
             )
         )

@@ -19,6 +19,7 @@ def weighted_bce_loss(
     ignore_index=255,
     include_background=True,
     batch=False,
+    sync=False,
     reduction="mean",
 ):
     r"""Weighted binary cross-entropy loss. Binary cross-entropy whose positive term is weighted by beta.
@@ -39,6 +40,7 @@ def weighted_bce_loss(
         ignore_index: label value whose pixels take part in no sum, count or mean (integer labels only); None ignores nothing.
         include_background: when False and C > 1, class 0 is left out of every class-wise term.
         batch: False: pixel statistics per sample; True: summed over the whole batch first.
+        sync: with batch=True, all-reduce the statistics (and the mean's totals) across data-parallel ranks, so every rank computes the loss of the global batch; a no-op in a single process.
         reduction: "none" keeps the free axes (N, classes, *spatial); "mean" averages the valid entries; "sum" sums them.
 
     Returns:
@@ -54,11 +56,12 @@ def weighted_bce_loss(
         "weighted_bce_loss",
         logit,
         label,
-        activation,
-        ignore_index,
-        include_background,
-        batch,
-        reduction,
+        activation=activation,
+        ignore_index=ignore_index,
+        include_background=include_background,
+        batch=batch,
+        sync=sync,
+        reduction=reduction,
     )
     if ctx.activation == "sigmoid":
         # rewritten: log_sigmoid, one_minus_sigmoid
@@ -95,17 +98,25 @@ class WeightedBCELoss(paddle.nn.Layer):
         ignore_index=255,
         include_background=True,
         batch=False,
+        sync=False,
         reduction="mean",
     ):
         super().__init__()
         self.beta = _runtime.check_param("WeightedBCELoss", "beta", beta, 0.0, None, False, True)
         _runtime.check_options(
-            "WeightedBCELoss", activation, ignore_index, include_background, batch, reduction
+            "WeightedBCELoss",
+            activation=activation,
+            ignore_index=ignore_index,
+            include_background=include_background,
+            batch=batch,
+            sync=sync,
+            reduction=reduction,
         )
         self.activation = activation
         self.ignore_index = ignore_index
         self.include_background = include_background
         self.batch = batch
+        self.sync = sync
         self.reduction = reduction
 
     def forward(self, logit, label):
@@ -117,6 +128,7 @@ class WeightedBCELoss(paddle.nn.Layer):
             ignore_index=self.ignore_index,
             include_background=self.include_background,
             batch=self.batch,
+            sync=self.sync,
             reduction=self.reduction,
         )
 
@@ -129,6 +141,7 @@ class WeightedBCELoss(paddle.nn.Layer):
                 "ignore_index",
                 "include_background",
                 "batch",
+                "sync",
                 "reduction",
             )
         )

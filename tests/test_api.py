@@ -10,7 +10,9 @@ paddle = pytest.importorskip("paddle")
 import symloss.paddle as sp_paddle  # noqa: E402
 from symloss.paddle import FUNCTIONS, LOSSES  # noqa: E402
 
-COMMON = ["activation", "ignore_index", "include_background", "batch", "reduction"]
+from symloss.compiler.dsl import COMMON_KEYWORDS  # noqa: E402
+
+COMMON = list(COMMON_KEYWORDS)
 
 
 def inputs(n=2, c=3, spatial=(4, 5), seed=0):
@@ -35,6 +37,7 @@ def test_signature_is_the_spec_params_then_the_common_keywords(name):
     defaults = {k: v.default for k, v in sig.parameters.items()}
     assert defaults["activation"] == "auto" and defaults["ignore_index"] == 255
     assert defaults["include_background"] is True and defaults["batch"] is False and defaults["reduction"] == "mean"
+    assert defaults["sync"] is False
     for p in REGISTRY[name].params:
         assert defaults[p.name] == (float(p.default) if p.kind == "scalar" else p.default)
     layer_sig = inspect.signature(LOSSES[name].__init__)
