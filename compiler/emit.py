@@ -277,11 +277,14 @@ def format_code(text: str) -> str:
 
 
 def render_package(registry: dict, names=None) -> dict[str, str]:
-    """Every file of the generated package: one module per loss, _runtime.py and __init__.py."""
+    """Every file of the generated package: one module per loss, _runtime.py, __init__.py and the
+    PaddleSeg registration (paddleseg.py)."""
     chosen = [registry[n] for n in (names or sorted(registry))]
     files = {f"{loss.name}.py": render_loss(loss, registry) for loss in chosen}
     files["_runtime.py"] = render_runtime()
     files["__init__.py"] = render_init(chosen)
+    files["paddleseg.py"] = format_code(_environment().get_template("paddleseg.py.j2").render(
+        header=header("compiler/templates/paddleseg.py.j2")))
     return files
 
 
