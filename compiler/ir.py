@@ -61,3 +61,15 @@ class Clamp(sp.Function):
 
     def _eval_is_real(self):
         return True
+
+
+class SoftmaxCrossEntropy(sp.Function):
+    """-sum_c w_c g_c log softmax(x)_c over classes (keepdim): Paddle's fused cross-entropy kernel."""
+
+    nargs = 1
+
+
+class SigmoidBCE(sp.Function):
+    """w g softplus(-x) + (1 - g) softplus(x): Paddle's fused binary cross-entropy with logits (pos_weight w)."""
+
+    nargs = 1

@@ -16,7 +16,7 @@ from .functions import sigmoid
 from .ir import (CLASSES, FIELD_TENSOR, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, SOFTMAX, TENSORS,
                  ReduceSum, TensorVar)
 from .primitives import Primitive
-from .rules import guard, rewrite
+from .rules import guard, rewrite, specialize
 from .statistics import share_statistics
 
 ACTIVATIONS = ("sigmoid", "softmax", "none")
@@ -107,9 +107,12 @@ def lower_formula(expr: sp.Expr, activation: str, optimize: bool) -> tuple[sp.Ex
         expr = activate(expr, activation)
     expr, guards = guard(expr)
     expr = to_tensors(to_reductions(expr))
+    kernels: list[str] = []
+    if optimize:
+        expr, kernels = specialize(expr)
     if activation == "sigmoid":
         expr = expr.xreplace({sigmoid(TENSORS["x"]): TENSORS["p"]})
-    return expr, fired + guards
+    return expr, fired + guards + kernels
 
 
 def lower(loss, registry: dict, activation: str, choices: dict | None = None, optimize: bool = True) -> Lowered:

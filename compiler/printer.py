@@ -103,6 +103,12 @@ class PaddlePrinter(PythonCodePrinter):
             text = f"paddle.clip({text}, {clip_keyword}={bound})"
         return text
 
+    def _print_SoftmaxCrossEntropy(self, expr):
+        return f"ctx.softmax_cross_entropy({self._print(expr.args[0])})"
+
+    def _print_SigmoidBCE(self, expr):
+        return f"ctx.sigmoid_bce({self._print(expr.args[0])})"
+
     def _print_Indicator(self, expr):
         return f"ctx.indicator({self._print(expr.args[0])})"
 

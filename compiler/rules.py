@@ -126,3 +126,70 @@ def guard(expr: sp.Expr) -> tuple[sp.Expr, list[str]]:
         expr = expr.replace(_needs_clamp_pow, lambda e: sp.Pow(Clamp(e.base, EPS), e.exp))
         fired.append("clamp_power")
     return expr, fired
+
+
+# ******** specialize: fused Paddle kernels, matched on the tensor IR ********
+# Each replaces a lowered expression by a kernel whose definition it is; tests/test_rules.py checks
+# every kernel against the expression it replaces, on hard and soft targets.
+
+def _split_factor(term: sp.Expr, factor: sp.Expr):
+    """term / factor if `factor` divides the product `term` exactly once, else None."""
+    factors = sp.Mul.make_args(term)
+    if factors.count(factor) != 1:
+        return None
+    return sp.Mul(*[f for f in factors if f != factor])
+
+
+def _fields_free(e: sp.Expr) -> bool:
+    from .ir import TENSORS
+
+    return not (e.free_symbols & set(TENSORS.values()))
+
+
+def _cross_entropy(e):
+    """ReduceSum(w * g * logp, classes) -> -SoftmaxCrossEntropy(w)."""
+    from .ir import CLASSES, TENSORS, ReduceSum, SoftmaxCrossEntropy
+
+    if not (isinstance(e, ReduceSum) and e.args[1] == CLASSES):
+        return None
+    rest = _split_factor(e.args[0], TENSORS["logp"])
+    rest = _split_factor(rest, TENSORS["g"]) if rest is not None else None
+    if rest is None or not _fields_free(rest):
+        return None
+    return -SoftmaxCrossEntropy(rest)
+
+
+def _binary_cross_entropy(e):
+    """w g softplus(-x) + (1 - g) softplus(x) -> SigmoidBCE(w)."""
+    from .ir import TENSORS, SigmoidBCE
+
+    if not isinstance(e, sp.Add) or len(e.args) != 2:
+        return None
+    x, g = TENSORS["x"], TENSORS["g"]
+    for first, second in (e.args, e.args[::-1]):
+        positive = _split_factor(first, softplus(-x))
+        negative = _split_factor(second, softplus(x))
+        if positive is None or negative is None or sp.expand(negative - (1 - g)) != 0:
+            continue
+        weight = _split_factor(positive, g)
+        if weight is not None and _fields_free(weight):
+            return SigmoidBCE(weight)
+    return None
+
+
+KERNELS = (("softmax_cross_entropy", _cross_entropy), ("sigmoid_bce", _binary_cross_entropy))
+
+
+def specialize(expr: sp.Expr) -> tuple[sp.Expr, list[str]]:
+    """Replace every subexpression that is exactly a fused kernel's definition by the kernel."""
+    fired = []
+    for name, match in KERNELS:
+        found = {}
+        for e in sp.preorder_traversal(expr):
+            kernel = match(e)
+            if kernel is not None:
+                found[e] = kernel
+        if found:
+            expr = expr.xreplace(found)
+            fired.append(name)
+    return expr, fired

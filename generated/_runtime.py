@@ -223,6 +223,7 @@ class Context:
                     f"the logit's shape {self.shape} (soft targets), or integer class indices",
                 )
             g = label.astype(self.dtype).reshape([self.N, self.C, self.P])
+            self.labels = None  # soft targets: no class indices
             return self._drop(g), None
         if dtype not in _INTEGERS:
             _fail(f, "label", f"dtype {dtype}", "integer class indices or float targets")
@@ -261,6 +262,7 @@ class Context:
                 self.dtype
             )
         mask = None if valid is None else valid.astype(self.dtype)
+        self.labels = label  # class indices, -1 where ignored: for Paddle's fused cross-entropy
         return self._drop(g), mask
 
     def _drop(self, t):
@@ -290,6 +292,26 @@ class Context:
                 f"one weight per class: {self.C} (background included)",
             )
         return w[self.first :].reshape([1, self.n_classes, 1])
+
+    # fused kernels: the compiler emits these where the lowered formula is exactly their definition --
+    def softmax_cross_entropy(self, weight):
+        """-sum_c weight_c g_c log softmax(x)_c per pixel, (N, 1, P): Paddle's fused kernel for class
+        indices over all classes; the same formula written out for soft targets or a dropped background.
+        """
+        if self.labels is not None and self.first == 0 and self.C > 1:
+            w = weight.reshape([self.C]) if isinstance(weight, paddle.Tensor) else None
+            return F.cross_entropy(
+                self.x, self.labels, weight=w, axis=1, ignore_index=-1, reduction="none"
+            )
+        return -paddle.sum(weight * self.g * self.log_probs(), axis=1, keepdim=True)
+
+    def sigmoid_bce(self, pos_weight):
+        """pos_weight g softplus(-x) + (1 - g) softplus(x): Paddle's fused binary cross-entropy with logits."""
+        if not isinstance(pos_weight, paddle.Tensor):
+            pos_weight = None if pos_weight == 1 else paddle.full([1], pos_weight, dtype=self.dtype)
+        return F.binary_cross_entropy_with_logits(
+            self.logits(), self.g, reduction="none", pos_weight=pos_weight
+        )
 
     def indicator(self, t):
         """1 where t > 0, else 0 (no gradient)."""
@@ -321,7 +343,11 @@ class Context:
     # reductions ----------------------------------------------------------------------------
     def psum(self, t):
         """Sum over the pixels of each unit, of a term that is already zero at ignored pixels."""
-        return self._across_ranks(paddle.sum(t, axis=self.pixel_axes, keepdim=True))
+        if self.batch and t.shape[1] == 1:  # one class, whole batch: a full-tensor sum is faster
+            total = paddle.sum(t).reshape([1, 1, 1])
+        else:
+            total = paddle.sum(t, axis=self.pixel_axes, keepdim=True)
+        return self._across_ranks(total)
 
     def msum(self, t):
         """Sum over the valid pixels of each unit."""

@@ -3,7 +3,6 @@
 r"""Binary cross-entropy loss (arXiv:2006.14822), compiled by symloss."""
 
 import paddle
-import paddle.nn.functional as F
 
 from . import _runtime
 
@@ -58,10 +57,8 @@ def bce_loss(
         reduction=reduction,
     )
     if ctx.activation == "sigmoid":
-        # rewritten: log_sigmoid, one_minus_sigmoid
-        x = ctx.logits()
-        g = ctx.g
-        loss = g * F.softplus(-x) + (1 - g) * F.softplus(x)
+        # rewritten: log_sigmoid, one_minus_sigmoid, sigmoid_bce
+        loss = ctx.sigmoid_bce(1)
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, log1m_softmax
         g = ctx.g

@@ -71,13 +71,11 @@ def cross_entropy_loss(
         loss = -paddle.sum(-t0 * F.softplus(-x), axis=1, keepdim=True)
         mean_denominator = paddle.sum(t0, axis=1, keepdim=True)
     elif ctx.activation == "softmax":
-        # rewritten: log_softmax
+        # rewritten: log_softmax, softmax_cross_entropy
         g = ctx.g
-        logp = ctx.log_probs()
         weight = ctx.class_weights("weight", weight)
-        t0 = g * weight
-        loss = -paddle.sum(logp * t0, axis=1, keepdim=True)
-        mean_denominator = paddle.sum(t0, axis=1, keepdim=True)
+        loss = ctx.softmax_cross_entropy(weight)
+        mean_denominator = paddle.sum(g * weight, axis=1, keepdim=True)
     else:
         # rewritten: clamp_log
         p = ctx.probs()

@@ -3,7 +3,6 @@
 r"""Shape-aware loss (doi:10.1007/978-3-319-74113-0_3), compiled by symloss."""
 
 import paddle
-import paddle.nn.functional as F
 
 from . import _runtime
 
@@ -61,11 +60,10 @@ def shape_aware_loss(
         reduction=reduction,
     )
     if ctx.activation == "sigmoid":
-        # rewritten: log_sigmoid, one_minus_sigmoid
-        x = ctx.logits()
+        # rewritten: log_sigmoid, one_minus_sigmoid, sigmoid_bce
         p = ctx.probs()
         g = ctx.g
-        loss = (g * F.softplus(-x) + (1 - g) * F.softplus(x)) * (ctx.contour_distance(p, g) + 1)
+        loss = (ctx.contour_distance(p, g) + 1) * ctx.sigmoid_bce(1)
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, log1m_softmax
         p = ctx.probs()

@@ -50,3 +50,45 @@ def test_guard_clamps_only_logs_and_fractional_powers_of_fields():
     guarded, fired = guard(sp.log(p) + (1 - p) ** sp.Rational(3, 4) + p**2 + sp.log(2))
     assert guarded == sp.log(Clamp(p, EPS)) + Clamp(1 - p, EPS) ** sp.Rational(3, 4) + p**2 + sp.log(2)
     assert fired == ["clamp_log", "clamp_power"]
+
+
+@pytest.mark.parametrize("labels", ["indices", "ignored", "soft", "no_background"])
+def test_fused_kernels_equal_the_expressions_they_replace(labels):
+    paddle = pytest.importorskip("paddle")
+    import numpy as np
+    import paddle.nn.functional as F
+    from symloss.paddle import _runtime
+
+    rng = np.random.default_rng(3)
+    for classes in (1, 4):
+        x = paddle.to_tensor(rng.normal(0, 4, size=(2, classes, 3, 5)))
+        if labels == "soft":
+            y = paddle.to_tensor(rng.uniform(0, 1, size=(2, classes, 3, 5)))
+        else:
+            raw = rng.integers(0, max(classes, 2), size=(2, 3, 5))
+            if labels == "ignored":
+                raw[rng.random(raw.shape) < 0.3] = 255
+            y = paddle.to_tensor(raw)
+        options = dict(activation="auto", ignore_index=255, include_background=labels != "no_background",
+                       batch=False, sync=False, reduction="none")
+        ctx = _runtime.Context("test", x, y, **options)
+        g, weight = ctx.g, ctx.class_weights("weight", list(rng.uniform(0.5, 2, size=classes)))
+        if classes > 1:
+            expected = -paddle.sum(weight * g * ctx.log_probs(), axis=1, keepdim=True)
+            got = ctx.softmax_cross_entropy(weight)
+            masked = (lambda t: t if ctx.m is None else t * ctx.m)
+            np.testing.assert_allclose(masked(got).numpy(), masked(expected).numpy(), rtol=1e-12, atol=1e-12)
+        z = ctx.logits()
+        for b in (1, 2.5):
+            expected = b * g * F.softplus(-z) + (1 - g) * F.softplus(z)
+            np.testing.assert_allclose(ctx.sigmoid_bce(b).numpy(), expected.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_kernels_are_chosen_only_when_optimising():
+    from registry_names import REGISTRY
+    from symloss.compiler.emit import render_loss
+
+    assert "ctx.softmax_cross_entropy(" in render_loss(REGISTRY["cross_entropy"], REGISTRY)
+    assert "ctx.sigmoid_bce(beta)" in render_loss(REGISTRY["weighted_bce"], REGISTRY)
+    literal = render_loss(REGISTRY["bce"], REGISTRY, optimize=False)
+    assert "ctx.sigmoid_bce" not in literal and "paddle.log(" in literal
