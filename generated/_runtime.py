@@ -12,6 +12,10 @@ import paddle
 import paddle.nn.functional as F
 
 ACTIVATIONS = ("auto", "sigmoid", "softmax", "none")
+# Tensors in eager mode, and their graph values under paddle.jit.to_static.
+TENSORS = (paddle.Tensor,) + (
+    (paddle.pir.Value,) if hasattr(paddle, "pir") and hasattr(paddle.pir, "Value") else ()
+)
 REDUCTIONS = ("none", "mean", "sum")
 _FLOATS = ("float16", "bfloat16", "float32", "float64")
 _INTEGERS = ("int8", "int16", "int32", "int64", "uint8", "bool")
@@ -27,7 +31,7 @@ def _fail(function, argument, got, expected):
 
 def check_param(function, name, value, low, high, low_open=False, high_open=False):
     """Reject a parameter outside its domain (tensors, e.g. learnable ones, are not checked)."""
-    if isinstance(value, paddle.Tensor):
+    if isinstance(value, TENSORS):
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
         _fail(function, name, repr(value), "a real number")
@@ -51,7 +55,7 @@ def check_choice(function, name, value, options):
 
 def check_weights(function, name, value):
     """Accept None or a sequence (list, tuple, array, tensor) of class weights; its length is checked per call."""
-    if value is None or isinstance(value, paddle.Tensor):
+    if value is None or isinstance(value, TENSORS):
         return value
     try:
         values = [float(v) for v in value]
@@ -145,11 +149,11 @@ class Context:
         )
         self.function = function
         self.sync = sync and _world_size() > 1
-        if not isinstance(logit, paddle.Tensor):
+        if not isinstance(logit, TENSORS):
             _fail(
                 function, "logit", type(logit).__name__, "a paddle.Tensor of shape (N, C, *spatial)"
             )
-        if not isinstance(label, paddle.Tensor):
+        if not isinstance(label, TENSORS):
             _fail(
                 function,
                 "label",
@@ -271,9 +275,7 @@ class Context:
 
     def scalar(self, value):
         """A 0-d tensor in the compute dtype (Paddle rounds Python-float exponents to float32)."""
-        return (
-            value if isinstance(value, paddle.Tensor) else paddle.full([], value, dtype=self.dtype)
-        )
+        return value if isinstance(value, TENSORS) else paddle.full([], value, dtype=self.dtype)
 
     def class_weights(self, name, value):
         """A ClassWeights parameter as a (1, classes, 1) tensor (ones when None)."""
@@ -281,7 +283,7 @@ class Context:
             return paddle.ones([1, self.n_classes, 1], dtype=self.dtype)
         w = (
             value.astype(self.dtype)
-            if isinstance(value, paddle.Tensor)
+            if isinstance(value, TENSORS)
             else paddle.to_tensor(value, dtype=self.dtype)
         )
         if list(w.shape) != [self.C]:
@@ -299,7 +301,7 @@ class Context:
         indices over all classes; the same formula written out for soft targets or a dropped background.
         """
         if self.labels is not None and self.first == 0 and self.C > 1:
-            w = weight.reshape([self.C]) if isinstance(weight, paddle.Tensor) else None
+            w = weight.reshape([self.C]) if isinstance(weight, TENSORS) else None
             return F.cross_entropy(
                 self.x, self.labels, weight=w, axis=1, ignore_index=-1, reduction="none"
             )
@@ -307,7 +309,7 @@ class Context:
 
     def sigmoid_bce(self, pos_weight):
         """pos_weight g softplus(-x) + (1 - g) softplus(x): Paddle's fused binary cross-entropy with logits."""
-        if not isinstance(pos_weight, paddle.Tensor):
+        if not isinstance(pos_weight, TENSORS):
             pos_weight = None if pos_weight == 1 else paddle.full([1], pos_weight, dtype=self.dtype)
         return F.binary_cross_entropy_with_logits(
             self.logits(), self.g, reduction="none", pos_weight=pos_weight
@@ -377,7 +379,7 @@ class Context:
         total = self._total(paddle.sum(loss), per_pixel, gradient=True)
         if reduction == "sum":
             return total
-        if denominator is not None and not isinstance(denominator, paddle.Tensor):
+        if denominator is not None and not isinstance(denominator, TENSORS):
             denominator = None  # a constant 1 per entry: the plain count
         if denominator is not None:
             denominator = paddle.broadcast_to(denominator.detach(), shape)
@@ -438,28 +440,125 @@ class Context:
                 w = w.reshape([self.n_classes, self.N, self.P]).transpose([1, 0, 2])
         return w
 
-    def _per_image(self, function, *fields):
-        """A NumPy function of (class, image) masks, applied to every image and class; no gradient."""
+    def _per_image(self, name, *fields):
+        """A distance map of (class, image) masks for every image and class; no gradient.
+
+        Eager mode runs the NumPy/SciPy version (fast on the CPU); a static graph runs the Paddle
+        version below, which gives the same numbers (exact squared distances).
+        """
         shape = [self.N, -1] + self.spatial
-        arrays = [f.detach().astype("float64").reshape(shape).numpy() for f in fields]
-        n_classes = max(a.shape[1] for a in arrays)
-        arrays = [np.broadcast_to(a, (self.N, n_classes) + a.shape[2:]) for a in arrays]
-        out = np.stack(
-            [
-                np.stack([function(*(a[b, k] for a in arrays)) for k in range(n_classes)])
-                for b in range(self.N)
-            ]
-        )
-        return paddle.to_tensor(out.reshape([self.N, n_classes, self.P]), dtype=self.dtype)
+        fields = [f.detach().astype(self.dtype).reshape(shape) for f in fields]
+        n_classes = max(f.shape[1] for f in fields)
+        fields = [paddle.broadcast_to(f, [self.N, n_classes] + self.spatial) for f in fields]
+        if paddle.in_dynamic_mode():
+            function = {
+                "distance_field": distance_field,
+                "boundary_weight": boundary_weight,
+                "contour_distance": contour_distance,
+            }[name]
+            arrays = [f.numpy() for f in fields]
+            out = np.stack(
+                [
+                    np.stack([function(*(a[b, k] for a in arrays)) for k in range(n_classes)])
+                    for b in range(self.N)
+                ]
+            )
+            return paddle.to_tensor(out.reshape([self.N, n_classes, self.P]), dtype=self.dtype)
+        images = [f.reshape([-1] + self.spatial) for f in fields]
+        out = GRAPH_MAPS[name](*images)
+        return out.reshape([self.N, n_classes, self.P]).astype(self.dtype)
 
     def distance_field(self, mask):
-        return self._per_image(distance_field, mask)
+        return self._per_image("distance_field", mask)
 
     def boundary_weight(self, mask):
-        return self._per_image(boundary_weight, mask)
+        return self._per_image("boundary_weight", mask)
 
     def contour_distance(self, prediction, target):
-        return self._per_image(contour_distance, prediction, target)
+        return self._per_image("contour_distance", prediction, target)
+
+
+# ---- distance maps as Paddle ops, for static graphs: images are (B, *spatial) ----
+def _min_plus(f, axis):
+    """min over k of f[..k..] + (j - k)^2 along `axis`: one pass of the exact squared distance transform."""
+    f = paddle.moveaxis(f, axis, -1)
+    shape = f.shape
+    length = shape[-1]
+    rows = f.reshape([-1, length])
+    k = paddle.arange(length, dtype=f.dtype)
+    cost = (k.unsqueeze(1) - k.unsqueeze(0)) ** 2
+    chunk = max(1, 2**24 // (length * length))
+    parts = [
+        paddle.min(rows[s : s + chunk].unsqueeze(-1) + cost, axis=1)
+        for s in range(0, rows.shape[0], chunk)
+    ]
+    return paddle.moveaxis(paddle.concat(parts, axis=0).reshape(shape), -1, axis)
+
+
+def _edt(inside):
+    """Euclidean distance from each `inside` pixel to the nearest pixel outside (0 outside); exact."""
+    spatial = inside.shape[1:]
+    big = float(sum(s * s for s in spatial) + 1)
+    f = paddle.where(
+        inside, paddle.full(inside.shape, big, "float32"), paddle.zeros(inside.shape, "float32")
+    )
+    for axis in range(1, inside.ndim):
+        f = _min_plus(f, axis)
+    return paddle.sqrt(f)
+
+
+def _any(mask):
+    axes = list(range(1, mask.ndim))
+    return paddle.any(mask, axis=axes, keepdim=True)
+
+
+def _graph_distance_field(values):
+    fg = values > 0.5
+    both = _any(fg) & _any(~fg)
+    return paddle.where(both, _edt(fg) + _edt(~fg), paddle.zeros(fg.shape, "float32"))
+
+
+def _graph_boundary_weight(values):
+    region = values > 0.5
+    d = _edt(region)
+    axes = list(range(1, region.ndim))
+    top = paddle.max(paddle.where(region, d, paddle.zeros_like(d)), axis=axes, keepdim=True)
+    keep = region & _any(region) & _any(~region)
+    safe = paddle.where(top > 0, top, paddle.ones_like(top))
+    return paddle.where(keep, (top - d) / safe, paddle.zeros_like(d))
+
+
+def _graph_contour(values):
+    fg = values > 0.5
+    eroded = fg
+    for axis in range(1, fg.ndim):
+        edge = paddle.ones_like(
+            paddle.slice(fg, [axis], [0], [1])
+        )  # outside the image counts as foreground
+        before = paddle.concat(
+            [edge, paddle.slice(fg, [axis], [0], [fg.shape[axis] - 1])], axis=axis
+        )
+        after = paddle.concat([paddle.slice(fg, [axis], [1], [fg.shape[axis]]), edge], axis=axis)
+        eroded = eroded & before & after
+    return fg & ~eroded
+
+
+def _graph_contour_distance(prediction, target):
+    pred, true = _graph_contour(prediction), _graph_contour(target)
+    d = _edt(~true)
+    axes = list(range(1, pred.ndim))
+    count = paddle.sum(pred.astype("float32"), axis=axes, keepdim=True)
+    total = paddle.sum(paddle.where(pred, d, paddle.zeros_like(d)), axis=axes, keepdim=True)
+    mean = total / paddle.clip(count, min=1.0)
+    keep = (count > 0) & _any(true)
+    return paddle.broadcast_to(paddle.where(keep, mean, paddle.zeros_like(mean)), pred.shape)
+
+
+GRAPH_MAPS = {
+    "distance_field": _graph_distance_field,
+    "boundary_weight": _graph_boundary_weight,
+    "contour_distance": _graph_contour_distance,
+}
 
 
 # ---- distance maps (rendered from compiler/distance_maps.py) ----
