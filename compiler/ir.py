@@ -73,3 +73,10 @@ class SigmoidBCE(sp.Function):
     """w g softplus(-x) + (1 - g) softplus(x): Paddle's fused binary cross-entropy with logits (pos_weight w)."""
 
     nargs = 1
+
+
+class Const(sp.Function):
+    """A parameter-valued scalar entering a tensor expression. Eager Paddle keeps Python floats exact;
+    a static graph stores them as float32 attributes, so there they become tensors (ctx.const)."""
+
+    nargs = 1

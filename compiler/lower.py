@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import sympy as sp
 
 from .dsl import C, c, choose, g, i, n, p, x
 from .expand import free_indices, resolve
 from .functions import sigmoid
-from .ir import (CLASSES, FIELD_TENSOR, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, SOFTMAX, TENSORS,
+from .ir import (CLASSES, Const, FIELD_TENSOR, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, SOFTMAX, TENSORS,
                  ReduceSum, TensorVar)
 from .primitives import Primitive
 from .rules import guard, rewrite, specialize
@@ -33,6 +34,7 @@ class Lowered:
     fields: tuple = ()  # tensors the code reads: subset of x, p, g, logp, log1mp
     weights: tuple = ()  # ClassWeights tensors the code reads
     rules: list = field(default_factory=list)
+    maps: list = field(default_factory=list)  # [(name, primitive over tensors)]: target maps, or dist_map=
 
 
 def activate(expr: sp.Expr, activation: str) -> sp.Expr:
@@ -97,9 +99,30 @@ def common_subexpressions(exprs: list, reserved: set) -> tuple[list, list]:
     return temps, [f.xreplace(renames) for f in finals]
 
 
-def lower_formula(expr: sp.Expr, activation: str, optimize: bool) -> tuple[sp.Expr, list[str]]:
+def target_maps(loss, registry: dict) -> list:
+    """Image-scope primitives that read only the target (distance maps of g), in a fixed order: these
+    are what `dist_map=` can supply, computed once in the data pipeline."""
+    found = set()
+    for expr in (loss.expr, loss.mean_denominator):
+        if expr is None:
+            continue
+        for prim in resolve(expr, registry).atoms(Primitive):
+            bases = {ind.base.name for ind in prim.atoms(sp.Indexed)}
+            if prim.scope == "image" and bases == {"g"}:
+                found.add(prim)
+    return sorted(found, key=sp.default_sort_key)
+
+
+def map_names(maps: list) -> dict:
+    """Each target map's tensor in the generated code: dist0, dist1, ..."""
+    return {prim: TensorVar(f"dist{k}") for k, prim in enumerate(maps)}
+
+
+def lower_formula(expr: sp.Expr, activation: str, optimize: bool, maps: dict | None = None) -> tuple[sp.Expr, list[str]]:
     """One resolved, chosen formula down to the tensor IR (before CSE)."""
     fired: list[str] = []
+    if maps:
+        expr = expr.xreplace(maps)
     if optimize:
         expr = share_statistics(expr)  # before p becomes sigmoid(x), while sums are polynomials in p
         expr, fired = rewrite(activate(expr, activation))
@@ -123,8 +146,9 @@ def lower(loss, registry: dict, activation: str, choices: dict | None = None, op
     if loss.mean_denominator is not None:
         outputs["mean_denominator"] = choose(resolve(loss.mean_denominator, registry), choices)
     fired: list[str] = []
+    maps = map_names(target_maps(loss, registry))
     for name, expr in outputs.items():
-        outputs[name], rules = lower_formula(expr, activation, optimize)
+        outputs[name], rules = lower_formula(expr, activation, optimize, maps)
         fired += [r for r in rules if r not in fired]
     reserved = {prm.name for prm in loss.params}
     if optimize:
@@ -133,9 +157,29 @@ def lower(loss, registry: dict, activation: str, choices: dict | None = None, op
     else:
         temps = []
     used = set().union(*(v.free_symbols for _, v in temps), *(e.free_symbols for e in outputs.values()))
+    temps = [(sym, mark_constants(v)) for sym, v in temps]
+    outputs = {k: mark_constants(v) for k, v in outputs.items()}
+    dist = [(v.name, to_tensors(prim)) for prim, v in maps.items()] if set(maps.values()) & used else []
+    used |= set().union(*(e.free_symbols for _, e in dist))
     fields = tuple(nm for nm in TENSORS if TENSORS[nm] in used)
     weights = tuple(w.name for w in loss.weights if TensorVar(w.name) in used)
-    return Lowered(activation, temps, outputs, fields, weights, fired)
+    return Lowered(activation, temps, outputs, fields, weights, fired, dist)
+
+
+def _exact_in_float32(e: sp.Expr) -> bool:
+    return e.is_Number and float(e) == float(np.float32(float(e)))
+
+
+def mark_constants(expr: sp.Expr) -> sp.Expr:
+    """Wrap the scalar (non-tensor) terms and factors of tensor sums and products in Const, unless
+    they are numbers that float32 holds exactly."""
+    if expr.is_Atom:
+        return expr
+    args = [mark_constants(a) for a in expr.args]
+    if isinstance(expr, (sp.Add, sp.Mul)) and is_tensor(expr):
+        args = [a if is_tensor(a) or _exact_in_float32(a) else Const(a) for a in args]
+        return expr.func(*args, evaluate=False)
+    return expr.func(*args) if args != list(expr.args) else expr
 
 
 def granularity(loss, registry: dict) -> tuple[bool, bool]:

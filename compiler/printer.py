@@ -103,6 +103,9 @@ class PaddlePrinter(PythonCodePrinter):
             text = f"paddle.clip({text}, {clip_keyword}={bound})"
         return text
 
+    def _print_Const(self, expr):
+        return f"ctx.const({self._print(expr.args[0])})"
+
     def _print_SoftmaxCrossEntropy(self, expr):
         return f"ctx.softmax_cross_entropy({self._print(expr.args[0])})"
 

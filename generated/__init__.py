@@ -9,12 +9,12 @@ from .bce import BCELoss, bce_loss
 from .combo import ComboLoss, combo_loss
 from .cross_entropy import CrossEntropyLoss, cross_entropy_loss
 from .dice import DiceLoss, dice_loss
-from .distance_map_ce import DistanceMapCELoss, distance_map_ce_loss
+from .distance_map_ce import DistanceMapCELoss, distance_map_ce_loss, distance_map_ce_distance_maps
 from .exp_log import ExpLogLoss, exp_log_loss
 from .focal import FocalLoss, focal_loss
 from .focal_tversky import FocalTverskyLoss, focal_tversky_loss
 from .generalized_dice import GeneralizedDiceLoss, generalized_dice_loss
-from .hausdorff_dt import HausdorffDTLoss, hausdorff_dt_loss
+from .hausdorff_dt import HausdorffDTLoss, hausdorff_dt_loss, hausdorff_dt_distance_maps
 from .jaccard import JaccardLoss, jaccard_loss
 from .log_cosh_dice import LogCoshDiceLoss, log_cosh_dice_loss
 from .lovasz_hinge import LovaszHingeLoss, lovasz_hinge_loss
@@ -67,9 +67,41 @@ FUNCTIONS = {
     "weighted_bce": weighted_bce_loss,
 }
 
+# Losses that read distance maps of the target, and the function that computes them (see dist_map=).
+DISTANCE_MAPS = {
+    "distance_map_ce": distance_map_ce_distance_maps,
+    "hausdorff_dt": hausdorff_dt_distance_maps,
+}
+
+
+class DistanceMapTransform:
+    """Dataset-side transform: the target distance maps a loss reads, for one label.
+
+    `DistanceMapTransform("hausdorff_dt", num_classes=4)(label)` takes class indices (*spatial) and
+    returns a float32 array (K, C, *spatial); batch them and pass them as the loss's `dist_map=`.
+    """
+
+    def __init__(self, loss, num_classes, ignore_index=255):
+        if loss not in DISTANCE_MAPS:
+            raise ValueError(
+                f"DistanceMapTransform: loss got {loss!r}; expected one of {sorted(DISTANCE_MAPS)}"
+            )
+        self.loss, self.num_classes, self.ignore_index = loss, num_classes, ignore_index
+
+    def __call__(self, label):
+        import numpy as np
+
+        maps = DISTANCE_MAPS[self.loss](
+            np.asarray(label)[None], self.num_classes, ignore_index=self.ignore_index
+        )
+        return maps[0]
+
+
 __all__ = [
     "LOSSES",
     "FUNCTIONS",
+    "DISTANCE_MAPS",
+    "DistanceMapTransform",
     "BalancedBCELoss",
     "balanced_bce_loss",
     "BCELoss",
@@ -82,6 +114,7 @@ __all__ = [
     "dice_loss",
     "DistanceMapCELoss",
     "distance_map_ce_loss",
+    "distance_map_ce_distance_maps",
     "ExpLogLoss",
     "exp_log_loss",
     "FocalLoss",
@@ -92,6 +125,7 @@ __all__ = [
     "generalized_dice_loss",
     "HausdorffDTLoss",
     "hausdorff_dt_loss",
+    "hausdorff_dt_distance_maps",
     "JaccardLoss",
     "jaccard_loss",
     "LogCoshDiceLoss",

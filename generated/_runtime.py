@@ -214,6 +214,45 @@ class Context:
             return t
         return _AllReduceSum.apply(t) if gradient else _all_reduce(t)
 
+    @classmethod
+    def for_target(cls, function, label, num_classes, ignore_index):
+        """A context built from labels alone (for distance maps computed in the data pipeline)."""
+        label = label if isinstance(label, TENSORS) else paddle.to_tensor(np.asarray(label))
+        if not isinstance(num_classes, int) or num_classes < 1:
+            _fail(function, "num_classes", repr(num_classes), "a positive int")
+        logit = paddle.zeros([label.shape[0], num_classes] + list(label.shape[1:]), dtype="float32")
+        return cls(
+            function,
+            logit,
+            label,
+            activation="auto",
+            ignore_index=ignore_index,
+            include_background=True,
+            batch=False,
+            sync=False,
+            reduction="none",
+        )
+
+    def stack_maps(self, maps):
+        """Target maps as one float32 NumPy array (N, K, C, *spatial)."""
+        out = paddle.stack([paddle.broadcast_to(m, [self.N, self.C, self.P]) for m in maps], axis=1)
+        return out.reshape([self.N, len(maps), self.C] + self.spatial).astype("float32").numpy()
+
+    def target_maps(self, dist_map, count):
+        """The K maps of a `dist_map=` argument, each (N, classes, P) in the compute dtype."""
+        if not isinstance(dist_map, TENSORS):
+            dist_map = paddle.to_tensor(np.asarray(dist_map))
+        expected = [self.N, count, self.C] + self.spatial
+        if list(dist_map.shape) != expected:
+            _fail(
+                self.function,
+                "dist_map",
+                f"shape {list(dist_map.shape)}",
+                f"{expected} (N, maps, C, *spatial), as the loss's *_distance_maps function returns",
+            )
+        maps = dist_map.astype(self.dtype).reshape([self.N, count, self.C, self.P]).detach()
+        return [self._drop(maps[:, k]) for k in range(count)]
+
     def _target(self, label, ignore_index):
         """(target, mask): the target as (N, C, P) floats, the mask (N, 1, P) or None if nothing is ignored."""
         f = self.function
@@ -272,6 +311,13 @@ class Context:
     def _drop(self, t):
         """Leave out the background class (class 0) when asked to."""
         return t[:, self.first :] if self.first else t
+
+    def const(self, value):
+        """A parameter entering a tensor expression: as is in eager mode, a 0-d tensor in a static
+        graph (which would store a Python float as a float32 attribute)."""
+        if paddle.in_dynamic_mode() or isinstance(value, TENSORS):
+            return value
+        return paddle.full([], value, dtype=self.dtype)
 
     def scalar(self, value):
         """A 0-d tensor in the compute dtype (Paddle rounds Python-float exponents to float32)."""
@@ -500,7 +546,7 @@ def _edt(inside):
     spatial = inside.shape[1:]
     big = float(sum(s * s for s in spatial) + 1)
     f = paddle.where(
-        inside, paddle.full(inside.shape, big, "float32"), paddle.zeros(inside.shape, "float32")
+        inside, paddle.full(inside.shape, big, "float64"), paddle.zeros(inside.shape, "float64")
     )
     for axis in range(1, inside.ndim):
         f = _min_plus(f, axis)
@@ -515,7 +561,7 @@ def _any(mask):
 def _graph_distance_field(values):
     fg = values > 0.5
     both = _any(fg) & _any(~fg)
-    return paddle.where(both, _edt(fg) + _edt(~fg), paddle.zeros(fg.shape, "float32"))
+    return paddle.where(both, _edt(fg) + _edt(~fg), paddle.zeros(fg.shape, "float64"))
 
 
 def _graph_boundary_weight(values):
@@ -547,7 +593,7 @@ def _graph_contour_distance(prediction, target):
     pred, true = _graph_contour(prediction), _graph_contour(target)
     d = _edt(~true)
     axes = list(range(1, pred.ndim))
-    count = paddle.sum(pred.astype("float32"), axis=axes, keepdim=True)
+    count = paddle.sum(pred.astype("float64"), axis=axes, keepdim=True)
     total = paddle.sum(paddle.where(pred, d, paddle.zeros_like(d)), axis=axes, keepdim=True)
     mean = total / paddle.clip(count, min=1.0)
     keep = (count > 0) & _any(true)

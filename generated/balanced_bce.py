@@ -67,20 +67,20 @@ def balanced_bce_loss(
         # rewritten: log_sigmoid, one_minus_sigmoid
         x = ctx.logits()
         g = ctx.g
-        loss = beta * g * F.softplus(-x) + (1 - beta) * (1 - g) * F.softplus(x)
+        loss = g * ctx.const(beta) * F.softplus(-x) + (1 - g) * ctx.const(1 - beta) * F.softplus(x)
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, log1m_softmax
         g = ctx.g
         logp = ctx.log_probs()
         log1mp = ctx.log_one_minus_probs()
-        loss = -beta * g * logp - log1mp * (1 - beta) * (1 - g)
+        loss = -g * logp * ctx.const(beta) - log1mp * (1 - g) * ctx.const(1 - beta)
     else:
         # rewritten: clamp_log
         p = ctx.probs()
         g = ctx.g
-        loss = -beta * g * paddle.log(paddle.clip(p, min=ctx.tiny)) - (1 - beta) * (
+        loss = -g * paddle.log(paddle.clip(p, min=ctx.tiny)) * ctx.const(beta) - (
             1 - g
-        ) * paddle.log(paddle.clip(1 - p, min=ctx.tiny))
+        ) * paddle.log(paddle.clip(1 - p, min=ctx.tiny)) * ctx.const(1 - beta)
     return ctx.reduce(loss, per_class=True, per_pixel=True, reduction=reduction)
 
 

@@ -75,10 +75,12 @@ def combo_loss(
         x = ctx.logits()
         p = ctx.probs()
         g = ctx.g
-        loss = alpha * ctx.msum(
-            beta * g * F.softplus(-x) + (1 - beta) * (1 - g) * F.softplus(x)
-        ) / ctx.n_pixels + (1 - alpha) * (
-            -(smooth + 2 * ctx.psum(g * p)) / (smooth + ctx.psum(g) + ctx.msum(p)) + 1
+        loss = (
+            -(ctx.const(smooth) + 2 * ctx.psum(g * p))
+            / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
+            + 1
+        ) * ctx.const(1 - alpha) + ctx.const(alpha) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
+            g * ctx.const(beta) * F.softplus(-x) + (1 - g) * ctx.const(1 - beta) * F.softplus(x)
         )
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, log1m_softmax
@@ -86,18 +88,24 @@ def combo_loss(
         g = ctx.g
         logp = ctx.log_probs()
         log1mp = ctx.log_one_minus_probs()
-        loss = alpha * ctx.msum(-beta * g * logp - log1mp * (1 - beta) * (1 - g)) / ctx.n_pixels + (
-            1 - alpha
-        ) * (-(smooth + 2 * ctx.psum(g * p)) / (smooth + ctx.psum(g) + ctx.msum(p)) + 1)
+        loss = (
+            -(ctx.const(smooth) + 2 * ctx.psum(g * p))
+            / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
+            + 1
+        ) * ctx.const(1 - alpha) + ctx.const(alpha) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
+            -g * logp * ctx.const(beta) - log1mp * (1 - g) * ctx.const(1 - beta)
+        )
     else:
         # rewritten: clamp_log
         p = ctx.probs()
         g = ctx.g
-        loss = alpha * ctx.msum(
-            -beta * g * paddle.log(paddle.clip(p, min=ctx.tiny))
-            - (1 - beta) * (1 - g) * paddle.log(paddle.clip(1 - p, min=ctx.tiny))
-        ) / ctx.n_pixels + (1 - alpha) * (
-            -(smooth + 2 * ctx.psum(g * p)) / (smooth + ctx.psum(g) + ctx.msum(p)) + 1
+        loss = (
+            -(ctx.const(smooth) + 2 * ctx.psum(g * p))
+            / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
+            + 1
+        ) * ctx.const(1 - alpha) + ctx.const(alpha) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
+            -g * paddle.log(paddle.clip(p, min=ctx.tiny)) * ctx.const(beta)
+            - (1 - g) * paddle.log(paddle.clip(1 - p, min=ctx.tiny)) * ctx.const(1 - beta)
         )
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 

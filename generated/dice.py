@@ -63,7 +63,10 @@ def dice_loss(
     )
     p = ctx.probs()
     g = ctx.g
-    loss = -(smooth + 2 * ctx.psum(g * p)) / (smooth + ctx.psum(g) + ctx.msum(p)) + 1
+    loss = (
+        -(ctx.const(smooth) + 2 * ctx.psum(g * p)) / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
+        + 1
+    )
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 
 

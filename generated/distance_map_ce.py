@@ -7,13 +7,14 @@ import paddle.nn.functional as F
 
 from . import _runtime
 
-__all__ = ["distance_map_ce_loss", "DistanceMapCELoss"]
+__all__ = ["distance_map_ce_loss", "DistanceMapCELoss", "distance_map_ce_distance_maps"]
 
 
 def distance_map_ce_loss(
     logit,
     label,
     *,
+    dist_map=None,
     activation="auto",
     ignore_index=255,
     include_background=True,
@@ -34,6 +35,7 @@ def distance_map_ce_loss(
     Args:
         logit: float tensor (N, C, *spatial), 1 to 3 spatial dims; computed in at least float32.
         label: integer class indices (N, *spatial) or (N, 1, *spatial), or float targets shaped like logit.
+        dist_map: optional (N, K, C, *spatial) distance maps of the target, from distance_map_ce_distance_maps(label, C) in the data pipeline; None computes them here.
         activation: "auto" (sigmoid when C == 1, softmax over axis 1 when C > 1), "sigmoid", "softmax", or "none" (logit already holds probabilities).
         ignore_index: label value whose pixels take part in no sum, count or mean (integer labels only); None ignores nothing.
         include_background: when False and C > 1, class 0 is left out of every class-wise term.
@@ -65,28 +67,58 @@ def distance_map_ce_loss(
         # rewritten: log_sigmoid, one_minus_sigmoid
         x = ctx.logits()
         g = ctx.g
-        t0 = 1 - g
-        loss = g * (ctx.boundary_weight(g) + 1) * F.softplus(-x) + t0 * (
-            ctx.boundary_weight(t0) + 1
-        ) * F.softplus(x)
+        if dist_map is None:
+            dist0 = ctx.boundary_weight(1 - g)
+            dist1 = ctx.boundary_weight(g)
+        else:
+            dist0, dist1 = ctx.target_maps(dist_map, 2)
+        loss = g * (dist1 + 1) * F.softplus(-x) + (1 - g) * (dist0 + 1) * F.softplus(x)
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, log1m_softmax
         g = ctx.g
         logp = ctx.log_probs()
         log1mp = ctx.log_one_minus_probs()
-        t0 = 1 - g
-        loss = -g * logp * (ctx.boundary_weight(g) + 1) - log1mp * t0 * (
-            ctx.boundary_weight(t0) + 1
-        )
+        if dist_map is None:
+            dist0 = ctx.boundary_weight(1 - g)
+            dist1 = ctx.boundary_weight(g)
+        else:
+            dist0, dist1 = ctx.target_maps(dist_map, 2)
+        loss = -g * logp * (dist1 + 1) - log1mp * (1 - g) * (dist0 + 1)
     else:
         # rewritten: clamp_log
         p = ctx.probs()
         g = ctx.g
-        t0 = 1 - g
-        loss = -g * (ctx.boundary_weight(g) + 1) * paddle.log(paddle.clip(p, min=ctx.tiny)) - t0 * (
-            ctx.boundary_weight(t0) + 1
+        if dist_map is None:
+            dist0 = ctx.boundary_weight(1 - g)
+            dist1 = ctx.boundary_weight(g)
+        else:
+            dist0, dist1 = ctx.target_maps(dist_map, 2)
+        loss = -g * (dist1 + 1) * paddle.log(paddle.clip(p, min=ctx.tiny)) - (1 - g) * (
+            dist0 + 1
         ) * paddle.log(paddle.clip(1 - p, min=ctx.tiny))
     return ctx.reduce(loss, per_class=True, per_pixel=True, reduction=reduction)
+
+
+def distance_map_ce_distance_maps(label, num_classes, *, ignore_index=255):
+    r"""The target distance maps that :func:`distance_map_ce_loss` reads, as a float32 array
+    (N, 2, C, *spatial): compute them once in the data pipeline and pass them as `dist_map=`
+    (the fast path, and no host round trip inside a static graph).
+
+    Args:
+        label: integer class indices (N, *spatial), a NumPy array or a paddle.Tensor.
+        num_classes: C, the number of channels of the logits.
+        ignore_index: label value of ignored pixels (they belong to no class).
+    """
+    ctx = _runtime.Context.for_target(
+        "distance_map_ce_distance_maps", label, num_classes, ignore_index
+    )
+    g = ctx.g
+    return ctx.stack_maps(
+        [
+            ctx.boundary_weight(1 - g),
+            ctx.boundary_weight(g),
+        ]
+    )
 
 
 class DistanceMapCELoss(paddle.nn.Layer):
@@ -122,10 +154,11 @@ class DistanceMapCELoss(paddle.nn.Layer):
         self.sync = sync
         self.reduction = reduction
 
-    def forward(self, logit, label):
+    def forward(self, logit, label, dist_map=None):
         return distance_map_ce_loss(
             logit,
             label,
+            dist_map=dist_map,
             activation=self.activation,
             ignore_index=self.ignore_index,
             include_background=self.include_background,

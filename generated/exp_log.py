@@ -85,35 +85,29 @@ def exp_log_loss(
         p = ctx.probs()
         g = ctx.g
         t0 = ctx.psum(g)
-        loss = (
-            w_cross
-            * ctx.msum(
-                paddle.sum(
-                    g
-                    * paddle.sqrt(paddle.clip(paddle.sum(t0, axis=1, keepdim=True), min=ctx.tiny))
-                    * paddle.clip(F.softplus(-x), min=ctx.tiny) ** ctx.scalar(gamma_cross)
-                    / paddle.sqrt(paddle.clip(paddle.clip(t0, min=1), min=ctx.tiny)),
-                    axis=1,
-                    keepdim=True,
-                )
-            )
-            / ctx.n_pixels
-            + w_dice
-            * paddle.sum(
-                paddle.clip(
-                    -paddle.log(
-                        paddle.clip(
-                            (smooth + 2 * ctx.psum(g * p)) / (smooth + t0 + ctx.msum(p)),
-                            min=ctx.tiny,
-                        )
-                    ),
-                    min=ctx.tiny,
-                )
-                ** ctx.scalar(gamma_dice),
+        loss = ctx.const(w_cross) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
+            paddle.sum(
+                g
+                * paddle.sqrt(paddle.clip(paddle.sum(t0, axis=1, keepdim=True), min=ctx.tiny))
+                * paddle.clip(F.softplus(-x), min=ctx.tiny) ** ctx.scalar(gamma_cross)
+                / paddle.sqrt(paddle.clip(paddle.clip(t0, min=1), min=ctx.tiny)),
                 axis=1,
                 keepdim=True,
             )
-            / ctx.n_classes
+        ) + ctx.const(w_dice) * ctx.const(1 / ctx.n_classes) * paddle.sum(
+            paddle.clip(
+                -paddle.log(
+                    paddle.clip(
+                        (ctx.const(smooth) + 2 * ctx.psum(g * p))
+                        / (t0 + ctx.const(smooth) + ctx.msum(p)),
+                        min=ctx.tiny,
+                    )
+                ),
+                min=ctx.tiny,
+            )
+            ** ctx.scalar(gamma_dice),
+            axis=1,
+            keepdim=True,
         )
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, clamp_log, clamp_power
@@ -121,71 +115,59 @@ def exp_log_loss(
         g = ctx.g
         logp = ctx.log_probs()
         t0 = ctx.psum(g)
-        loss = (
-            w_cross
-            * ctx.msum(
-                paddle.sum(
-                    g
-                    * paddle.clip(-logp, min=ctx.tiny) ** ctx.scalar(gamma_cross)
-                    * paddle.sqrt(paddle.clip(paddle.sum(t0, axis=1, keepdim=True), min=ctx.tiny))
-                    / paddle.sqrt(paddle.clip(paddle.clip(t0, min=1), min=ctx.tiny)),
-                    axis=1,
-                    keepdim=True,
-                )
-            )
-            / ctx.n_pixels
-            + w_dice
-            * paddle.sum(
-                paddle.clip(
-                    -paddle.log(
-                        paddle.clip(
-                            (smooth + 2 * ctx.psum(g * p)) / (smooth + t0 + ctx.msum(p)),
-                            min=ctx.tiny,
-                        )
-                    ),
-                    min=ctx.tiny,
-                )
-                ** ctx.scalar(gamma_dice),
+        loss = ctx.const(w_cross) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
+            paddle.sum(
+                g
+                * paddle.clip(-logp, min=ctx.tiny) ** ctx.scalar(gamma_cross)
+                * paddle.sqrt(paddle.clip(paddle.sum(t0, axis=1, keepdim=True), min=ctx.tiny))
+                / paddle.sqrt(paddle.clip(paddle.clip(t0, min=1), min=ctx.tiny)),
                 axis=1,
                 keepdim=True,
             )
-            / ctx.n_classes
+        ) + ctx.const(w_dice) * ctx.const(1 / ctx.n_classes) * paddle.sum(
+            paddle.clip(
+                -paddle.log(
+                    paddle.clip(
+                        (ctx.const(smooth) + 2 * ctx.psum(g * p))
+                        / (t0 + ctx.const(smooth) + ctx.msum(p)),
+                        min=ctx.tiny,
+                    )
+                ),
+                min=ctx.tiny,
+            )
+            ** ctx.scalar(gamma_dice),
+            axis=1,
+            keepdim=True,
         )
     else:
         # rewritten: clamp_log, clamp_power
         p = ctx.probs()
         g = ctx.g
         t0 = ctx.psum(g)
-        loss = (
-            w_cross
-            * ctx.msum(
-                paddle.sum(
-                    g
-                    * paddle.clip(-paddle.log(paddle.clip(p, min=ctx.tiny)), min=ctx.tiny)
-                    ** ctx.scalar(gamma_cross)
-                    * paddle.sqrt(paddle.clip(paddle.sum(t0, axis=1, keepdim=True), min=ctx.tiny))
-                    / paddle.sqrt(paddle.clip(paddle.clip(t0, min=1), min=ctx.tiny)),
-                    axis=1,
-                    keepdim=True,
-                )
-            )
-            / ctx.n_pixels
-            + w_dice
-            * paddle.sum(
-                paddle.clip(
-                    -paddle.log(
-                        paddle.clip(
-                            (smooth + 2 * ctx.psum(g * p)) / (smooth + t0 + ctx.msum(p)),
-                            min=ctx.tiny,
-                        )
-                    ),
-                    min=ctx.tiny,
-                )
-                ** ctx.scalar(gamma_dice),
+        loss = ctx.const(w_cross) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
+            paddle.sum(
+                g
+                * paddle.clip(-paddle.log(paddle.clip(p, min=ctx.tiny)), min=ctx.tiny)
+                ** ctx.scalar(gamma_cross)
+                * paddle.sqrt(paddle.clip(paddle.sum(t0, axis=1, keepdim=True), min=ctx.tiny))
+                / paddle.sqrt(paddle.clip(paddle.clip(t0, min=1), min=ctx.tiny)),
                 axis=1,
                 keepdim=True,
             )
-            / ctx.n_classes
+        ) + ctx.const(w_dice) * ctx.const(1 / ctx.n_classes) * paddle.sum(
+            paddle.clip(
+                -paddle.log(
+                    paddle.clip(
+                        (ctx.const(smooth) + 2 * ctx.psum(g * p))
+                        / (t0 + ctx.const(smooth) + ctx.msum(p)),
+                        min=ctx.tiny,
+                    )
+                ),
+                min=ctx.tiny,
+            )
+            ** ctx.scalar(gamma_dice),
+            axis=1,
+            keepdim=True,
         )
     return ctx.reduce(loss, per_class=False, per_pixel=False, reduction=reduction)
 

@@ -71,10 +71,12 @@ def focal_loss(
         x = ctx.logits()
         p = ctx.probs()
         g = ctx.g
-        loss = alpha * g * paddle.clip(F.sigmoid(-x), min=ctx.tiny) ** ctx.scalar(
+        loss = g * paddle.clip(F.sigmoid(-x), min=ctx.tiny) ** ctx.scalar(gamma) * ctx.const(
+            alpha
+        ) * F.softplus(-x) + (1 - g) * paddle.clip(p, min=ctx.tiny) ** ctx.scalar(
             gamma
-        ) * F.softplus(-x) + (1 - alpha) * (1 - g) * paddle.clip(p, min=ctx.tiny) ** ctx.scalar(
-            gamma
+        ) * ctx.const(
+            1 - alpha
         ) * F.softplus(
             x
         )
@@ -84,18 +86,20 @@ def focal_loss(
         g = ctx.g
         logp = ctx.log_probs()
         log1mp = ctx.log_one_minus_probs()
-        loss = -alpha * g * logp * paddle.clip(1 - p, min=ctx.tiny) ** ctx.scalar(
-            gamma
-        ) - log1mp * (1 - alpha) * (1 - g) * paddle.clip(p, min=ctx.tiny) ** ctx.scalar(gamma)
+        loss = -g * logp * paddle.clip(1 - p, min=ctx.tiny) ** ctx.scalar(gamma) * ctx.const(
+            alpha
+        ) - log1mp * (1 - g) * paddle.clip(p, min=ctx.tiny) ** ctx.scalar(gamma) * ctx.const(
+            1 - alpha
+        )
     else:
         # rewritten: clamp_log, clamp_power
         p = ctx.probs()
         g = ctx.g
         t0 = paddle.clip(p, min=ctx.tiny)
         t1 = paddle.clip(1 - p, min=ctx.tiny)
-        loss = -alpha * g * t1 ** ctx.scalar(gamma) * paddle.log(t0) - t0 ** ctx.scalar(gamma) * (
-            1 - alpha
-        ) * (1 - g) * paddle.log(t1)
+        loss = -g * t1 ** ctx.scalar(gamma) * paddle.log(t0) * ctx.const(alpha) - t0 ** ctx.scalar(
+            gamma
+        ) * (1 - g) * paddle.log(t1) * ctx.const(1 - alpha)
     return ctx.reduce(loss, per_class=True, per_pixel=True, reduction=reduction)
 
 

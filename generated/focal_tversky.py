@@ -76,9 +76,11 @@ def focal_tversky_loss(
     p = ctx.probs()
     g = ctx.g
     t0 = ctx.psum(g * p)
-    t1 = smooth + t0
+    t1 = t0 + ctx.const(smooth)
     loss = paddle.clip(
-        -t1 / (alpha * (-t0 + ctx.msum(p)) + beta * (-t0 + ctx.psum(g)) + t1) + 1, min=ctx.tiny
+        -t1 / (t1 + (-t0 + ctx.psum(g)) * ctx.const(beta) + (-t0 + ctx.msum(p)) * ctx.const(alpha))
+        + 1,
+        min=ctx.tiny,
     ) ** ctx.scalar(1 / gamma)
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 

@@ -67,8 +67,8 @@ def generalized_dice_loss(
     g = ctx.g
     t0 = ctx.psum(g)
     t1 = 1 / paddle.clip(t0, min=1) ** 2
-    loss = 1 - (smooth + 2 * paddle.sum(t1 * ctx.psum(g * p), axis=1, keepdim=True)) / (
-        smooth + paddle.sum(t1 * (t0 + ctx.msum(p)), axis=1, keepdim=True)
+    loss = 1 - (ctx.const(smooth) + 2 * paddle.sum(t1 * ctx.psum(g * p), axis=1, keepdim=True)) / (
+        ctx.const(smooth) + paddle.sum(t1 * (t0 + ctx.msum(p)), axis=1, keepdim=True)
     )
     return ctx.reduce(loss, per_class=False, per_pixel=False, reduction=reduction)
 

@@ -6,7 +6,7 @@ import paddle
 
 from . import _runtime
 
-__all__ = ["hausdorff_dt_loss", "HausdorffDTLoss"]
+__all__ = ["hausdorff_dt_loss", "HausdorffDTLoss", "hausdorff_dt_distance_maps"]
 
 
 def hausdorff_dt_loss(
@@ -14,6 +14,7 @@ def hausdorff_dt_loss(
     label,
     *,
     alpha=2.0,
+    dist_map=None,
     activation="auto",
     ignore_index=255,
     include_background=True,
@@ -35,6 +36,7 @@ def hausdorff_dt_loss(
         logit: float tensor (N, C, *spatial), 1 to 3 spatial dims; computed in at least float32.
         label: integer class indices (N, *spatial) or (N, 1, *spatial), or float targets shaped like logit.
         alpha: exponent of the distance fields (the paper finds 1 to 3 work). Default 2.0; allowed: [0, inf).
+        dist_map: optional (N, K, C, *spatial) distance maps of the target, from hausdorff_dt_distance_maps(label, C) in the data pipeline; None computes them here.
         activation: "auto" (sigmoid when C == 1, softmax over axis 1 when C > 1), "sigmoid", "softmax", or "none" (logit already holds probabilities).
         ignore_index: label value whose pixels take part in no sum, count or mean (integer labels only); None ignores nothing.
         include_background: when False and C > 1, class 0 is left out of every class-wise term.
@@ -64,17 +66,35 @@ def hausdorff_dt_loss(
     )
     p = ctx.probs()
     g = ctx.g
-    loss = (
-        ctx.msum(
-            (-g + p) ** 2
-            * (
-                ctx.distance_field(g) ** ctx.scalar(alpha)
-                + ctx.distance_field(p) ** ctx.scalar(alpha)
-            )
-        )
-        / ctx.n_pixels
+    if dist_map is None:
+        dist0 = ctx.distance_field(g)
+    else:
+        (dist0,) = ctx.target_maps(dist_map, 1)
+    loss = ctx.const(1 / ctx.n_pixels) * ctx.msum(
+        (dist0 ** ctx.scalar(alpha) + ctx.distance_field(p) ** ctx.scalar(alpha)) * (-g + p) ** 2
     )
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
+
+
+def hausdorff_dt_distance_maps(label, num_classes, *, ignore_index=255):
+    r"""The target distance maps that :func:`hausdorff_dt_loss` reads, as a float32 array
+    (N, 1, C, *spatial): compute them once in the data pipeline and pass them as `dist_map=`
+    (the fast path, and no host round trip inside a static graph).
+
+    Args:
+        label: integer class indices (N, *spatial), a NumPy array or a paddle.Tensor.
+        num_classes: C, the number of channels of the logits.
+        ignore_index: label value of ignored pixels (they belong to no class).
+    """
+    ctx = _runtime.Context.for_target(
+        "hausdorff_dt_distance_maps", label, num_classes, ignore_index
+    )
+    g = ctx.g
+    return ctx.stack_maps(
+        [
+            ctx.distance_field(g),
+        ]
+    )
 
 
 class HausdorffDTLoss(paddle.nn.Layer):
@@ -112,10 +132,11 @@ class HausdorffDTLoss(paddle.nn.Layer):
         self.sync = sync
         self.reduction = reduction
 
-    def forward(self, logit, label):
+    def forward(self, logit, label, dist_map=None):
         return hausdorff_dt_loss(
             logit,
             label,
+            dist_map=dist_map,
             alpha=self.alpha,
             activation=self.activation,
             ignore_index=self.ignore_index,

@@ -63,7 +63,7 @@ def jaccard_loss(
     p = ctx.probs()
     g = ctx.g
     t0 = ctx.psum(g * p)
-    loss = -(smooth + t0) / (smooth - t0 + ctx.psum(g) + ctx.msum(p)) + 1
+    loss = -(t0 + ctx.const(smooth)) / (-t0 + ctx.const(smooth) + ctx.psum(g) + ctx.msum(p)) + 1
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 
 

@@ -68,8 +68,11 @@ def log_cosh_dice_loss(
     # rewritten: log_cosh
     p = ctx.probs()
     g = ctx.g
-    t0 = paddle.abs((smooth + 2 * ctx.psum(g * p)) / (smooth + ctx.psum(g) + ctx.msum(p)) - 1)
-    loss = t0 + F.softplus(-2 * t0) - math.log(2)
+    t0 = paddle.abs(
+        (ctx.const(smooth) + 2 * ctx.psum(g * p)) / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
+        - 1
+    )
+    loss = t0 + ctx.const(-math.log(2)) + F.softplus(-2 * t0)
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 
 

@@ -73,9 +73,9 @@ def sensitivity_specificity_loss(
     g = ctx.g
     t0 = ctx.psum(g)
     t1 = (g - p) ** 2
-    loss = r * ctx.psum(g * t1) / (smooth + t0) + (1 - r) * ctx.msum(t1 * (1 - g)) / (
-        smooth + ctx.n_pixels - t0
-    )
+    loss = ctx.const(1 - r) * ctx.msum(t1 * (1 - g)) / (
+        -t0 + ctx.const(smooth) + ctx.const(ctx.n_pixels)
+    ) + ctx.const(r) * ctx.psum(g * t1) / (t0 + ctx.const(smooth))
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 
 

@@ -72,8 +72,11 @@ def tversky_loss(
     p = ctx.probs()
     g = ctx.g
     t0 = ctx.psum(g * p)
-    t1 = smooth + t0
-    loss = -t1 / (alpha * (-t0 + ctx.msum(p)) + beta * (-t0 + ctx.psum(g)) + t1) + 1
+    t1 = t0 + ctx.const(smooth)
+    loss = (
+        -t1 / (t1 + (-t0 + ctx.psum(g)) * ctx.const(beta) + (-t0 + ctx.msum(p)) * ctx.const(alpha))
+        + 1
+    )
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 
 

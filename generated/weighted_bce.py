@@ -70,14 +70,14 @@ def weighted_bce_loss(
         g = ctx.g
         logp = ctx.log_probs()
         log1mp = ctx.log_one_minus_probs()
-        loss = -beta * g * logp - log1mp * (1 - g)
+        loss = -g * logp * ctx.const(beta) - log1mp * (1 - g)
     else:
         # rewritten: clamp_log
         p = ctx.probs()
         g = ctx.g
-        loss = -beta * g * paddle.log(paddle.clip(p, min=ctx.tiny)) - (1 - g) * paddle.log(
-            paddle.clip(1 - p, min=ctx.tiny)
-        )
+        loss = -g * paddle.log(paddle.clip(p, min=ctx.tiny)) * ctx.const(beta) - (
+            1 - g
+        ) * paddle.log(paddle.clip(1 - p, min=ctx.tiny))
     return ctx.reduce(loss, per_class=True, per_pixel=True, reduction=reduction)
 
 

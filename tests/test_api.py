@@ -31,9 +31,12 @@ def test_registries_cover_every_spec():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_signature_is_the_spec_params_then_the_common_keywords(name):
+    from symloss.paddle import DISTANCE_MAPS
+
     params = [p.name for p in REGISTRY[name].params]
+    maps = ["dist_map"] if name in DISTANCE_MAPS else []
     sig = inspect.signature(FUNCTIONS[name])
-    assert list(sig.parameters) == ["logit", "label"] + params + COMMON
+    assert list(sig.parameters) == ["logit", "label"] + params + maps + COMMON
     defaults = {k: v.default for k, v in sig.parameters.items()}
     assert defaults["activation"] == "auto" and defaults["ignore_index"] == 255
     assert defaults["include_background"] is True and defaults["batch"] is False and defaults["reduction"] == "mean"
