@@ -116,8 +116,7 @@ class PaddlePrinter(PythonCodePrinter):
         return f"ctx.indicator({self._print(expr.args[0])})"
 
     def _print_Clamp(self, expr):
-        value, low = expr.args
-        return f"paddle.clip({self._print(value)}, min={self._print(low)})"
+        return f"ctx.clamp({self._print(expr.args[0])})"
 
     def _print_Pow(self, expr, rational=False):
         base, exp = expr.args
@@ -135,8 +134,11 @@ class PaddlePrinter(PythonCodePrinter):
         base_text = self.parenthesize(base, precedence(expr), strict=False)
         if exp.is_Integer:
             return f"{base_text}**{self._print(exp)}"
-        # Paddle rounds a Python-float exponent to float32: pass it as a tensor of the compute dtype.
-        return f"{base_text}**ctx.scalar({self._print(exp)})"
+        # Paddle rounds a Python-float exponent to float32: ctx.power passes it exactly (and clamps a
+        # guarded base only where the exponent makes the gradient at 0 infinite).
+        if isinstance(base, Clamp):
+            return f"ctx.power({self._print(base.args[0])}, {self._print(exp)})"
+        return f"ctx.power({self._print(base)}, {self._print(exp)}, guard=False)"
 
 
 def paddle_code(expr) -> str:

@@ -279,23 +279,13 @@ class Context:
                 f"shape {list(label.shape)}",
                 f"{[self.N] + self.spatial} or {[self.N, 1] + self.spatial} (class indices) for logit {self.shape}",
             )
-        label = label.reshape([self.N, 1, self.P]).astype("int64")
+        label = label.reshape([self.N, 1, self.P])
+        if dtype != "int64":
+            label = label.astype("int64")
         classes = 2 if self.C == 1 else self.C
         valid = None if ignore_index is None else label != ignore_index
         if paddle.in_dynamic_mode():
-            outside = (label < 0) | (label >= classes)
-            if valid is not None:
-                outside = outside & valid
-            if bool(outside.any()):
-                bad = int(paddle.masked_select(label, outside)[0])
-                _fail(
-                    f,
-                    "label",
-                    f"value {bad}",
-                    f"class indices in [0, {classes}) or ignore_index={ignore_index!r}",
-                )
-            if valid is not None and bool(valid.all()):
-                valid = None
+            valid = self._checked(label, valid, classes, ignore_index)
         if valid is not None:
             label = paddle.where(valid, label, paddle.full_like(label, -1))  # matches no class
         if self.C == 1:
@@ -308,9 +298,55 @@ class Context:
         self.labels = label  # class indices, -1 where ignored: for Paddle's fused cross-entropy
         return self._drop(g), mask
 
+    def _checked(self, label, valid, classes, ignore_index):
+        """Reject labels outside [0, classes) that are not ignored; return the mask of kept pixels, or
+        None when no pixel is ignored. One host synchronisation; the common case costs two reductions.
+        """
+        low, high = (int(v) for v in paddle.stack([paddle.min(label), paddle.max(label)]).numpy())
+        in_range = low >= 0 and high < classes
+        if in_range and (ignore_index is None or not low <= ignore_index <= high):
+            return None  # nothing ignored, nothing out of range
+        outside = (label < 0) | (label >= classes)
+        if valid is not None:
+            outside = outside & valid
+        counts = (
+            paddle.stack([paddle.sum(outside.astype("int64")), paddle.sum(valid.astype("int64"))])
+            if valid is not None
+            else paddle.sum(outside.astype("int64")).reshape([1])
+        )
+        counts = [int(v) for v in counts.numpy()]
+        if counts[0]:
+            bad = int(paddle.masked_select(label, outside)[0])
+            _fail(
+                self.function,
+                "label",
+                f"value {bad}",
+                f"class indices in [0, {classes}) or ignore_index={ignore_index!r}",
+            )
+        return None if valid is None or counts[1] == label.size else valid
+
     def _drop(self, t):
         """Leave out the background class (class 0) when asked to."""
         return t[:, self.first :] if self.first else t
+
+    def clamp(self, t):
+        """max(t, smallest normal number), with no gradient below it: where no exact stable form exists."""
+        if paddle.in_dynamic_mode():
+            return paddle.clip(t, min=self.tiny)
+        return paddle.maximum(t, paddle.full([], self.tiny, dtype=t.dtype))
+
+    def power(self, base, exponent, guard=True):
+        """base ** exponent, the exponent exact in the compute dtype. With `guard`, an exponent below 1
+        first clamps the base at the smallest normal number (the gradient of 0 ** e is infinite)."""
+        if not isinstance(exponent, TENSORS):
+            if exponent == 1:
+                return base
+            if exponent == 2:
+                return base * base
+            if guard and exponent < 1:
+                base = self.clamp(base)
+            return base ** self.scalar(exponent)
+        return (self.clamp(base) if guard else base) ** exponent
 
     def const(self, value):
         """A parameter entering a tensor expression: as is in eager mode, a 0-d tensor in a static
@@ -380,13 +416,20 @@ class Context:
         return self._drop(F.log_softmax(self.x, axis=1))
 
     def log_one_minus_probs(self):
-        """log(1 - softmax(x)) from the logsumexp of the other classes: no cancellation near p = 1."""
+        """log(1 - softmax(x)) without cancellation near p = 1.
+
+        With e = exp(x - max), 1 - p_c = (sum(e) - e_c) / sum(e). For every class but each pixel's
+        top one, sum(e) - e_c >= e_top = 1, so the subtraction is harmless; for the top class the
+        numerator is summed directly over the other classes.
+        """
         x = self.x
-        others = [
-            paddle.logsumexp(paddle.concat([x[:, :k], x[:, k + 1 :]], axis=1), axis=1, keepdim=True)
-            for k in range(self.first, self.C)
-        ]
-        return paddle.concat(others, axis=1) - paddle.logsumexp(x, axis=1, keepdim=True)
+        e = paddle.exp(x - paddle.max(x, axis=1, keepdim=True))
+        total = paddle.sum(e, axis=1, keepdim=True)
+        classes = paddle.arange(self.C, dtype="int64").reshape([1, self.C, 1])
+        top = classes == paddle.argmax(x, axis=1, keepdim=True)
+        rest = paddle.sum(paddle.where(top, paddle.zeros_like(e), e), axis=1, keepdim=True)
+        others = paddle.where(top, rest, total - e)
+        return self._drop(paddle.log(self.clamp(others)) - paddle.log(total))
 
     # reductions ----------------------------------------------------------------------------
     def psum(self, t):
@@ -478,9 +521,21 @@ class Context:
             order = paddle.argsort(e, axis=-1, descending=True)
             ts = paddle.take_along_axis(t, order, axis=-1)
             positives = paddle.sum(ts, axis=-1, keepdim=True)
-            union = positives + paddle.cumsum(1 - ts, axis=-1)
-            jaccard = 1 - (positives - paddle.cumsum(ts, axis=-1)) / union
-            steps = paddle.concat([jaccard[..., :1], jaccard[..., 1:] - jaccard[..., :-1]], axis=-1)
+            # The step J_k - J_(k-1) of the Jaccard loss of the sorted prefix, as one fraction of
+            # non-negative terms (differencing J in float32 would lose the small steps):
+            # [(G - c_(k-1)) (1 - t_k) + t_k (G + n_(k-1))] / [(G + n_(k-1)) (G + n_k)],
+            # c and n the running counts of positives and negatives; 1 for the first pixel when G = 0.
+            hits = paddle.cumsum(ts, axis=-1)
+            misses = paddle.cumsum(1 - ts, axis=-1)
+            before = positives + misses - (1 - ts)
+            numerator = (positives - hits + ts) * (1 - ts) + ts * before
+            denominator = before * (positives + misses)
+            ok = denominator > 0
+            steps = paddle.where(
+                ok,
+                numerator / paddle.where(ok, denominator, paddle.ones_like(denominator)),
+                paddle.ones_like(denominator),
+            )
             w = paddle.put_along_axis(paddle.zeros_like(steps), order, steps, axis=-1)
             if self.batch:
                 w = w.reshape([self.n_classes, self.N, self.P]).transpose([1, 0, 2])

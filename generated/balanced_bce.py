@@ -78,9 +78,9 @@ def balanced_bce_loss(
         # rewritten: clamp_log
         p = ctx.probs()
         g = ctx.g
-        loss = -g * paddle.log(paddle.clip(p, min=ctx.tiny)) * ctx.const(beta) - (
-            1 - g
-        ) * paddle.log(paddle.clip(1 - p, min=ctx.tiny)) * ctx.const(1 - beta)
+        loss = -g * paddle.log(ctx.clamp(p)) * ctx.const(beta) - (1 - g) * paddle.log(
+            ctx.clamp(1 - p)
+        ) * ctx.const(1 - beta)
     return ctx.reduce(loss, per_class=True, per_pixel=True, reduction=reduction)
 
 

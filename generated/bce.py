@@ -69,9 +69,7 @@ def bce_loss(
         # rewritten: clamp_log
         p = ctx.probs()
         g = ctx.g
-        loss = -g * paddle.log(paddle.clip(p, min=ctx.tiny)) - (1 - g) * paddle.log(
-            paddle.clip(1 - p, min=ctx.tiny)
-        )
+        loss = -g * paddle.log(ctx.clamp(p)) - (1 - g) * paddle.log(ctx.clamp(1 - p))
     return ctx.reduce(loss, per_class=True, per_pixel=True, reduction=reduction)
 
 

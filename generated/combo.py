@@ -104,8 +104,8 @@ def combo_loss(
             / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
             + 1
         ) * ctx.const(1 - alpha) + ctx.const(alpha) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
-            -g * paddle.log(paddle.clip(p, min=ctx.tiny)) * ctx.const(beta)
-            - (1 - g) * paddle.log(paddle.clip(1 - p, min=ctx.tiny)) * ctx.const(1 - beta)
+            -g * paddle.log(ctx.clamp(p)) * ctx.const(beta)
+            - (1 - g) * paddle.log(ctx.clamp(1 - p)) * ctx.const(1 - beta)
         )
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 

@@ -82,7 +82,7 @@ def cross_entropy_loss(
         g = ctx.g
         weight = ctx.class_weights("weight", weight)
         t0 = g * weight
-        loss = -paddle.sum(t0 * paddle.log(paddle.clip(p, min=ctx.tiny)), axis=1, keepdim=True)
+        loss = -paddle.sum(t0 * paddle.log(ctx.clamp(p)), axis=1, keepdim=True)
         mean_denominator = paddle.sum(t0, axis=1, keepdim=True)
     return ctx.reduce(
         loss, per_class=False, per_pixel=True, reduction=reduction, denominator=mean_denominator

@@ -93,9 +93,9 @@ def distance_map_ce_loss(
             dist1 = ctx.boundary_weight(g)
         else:
             dist0, dist1 = ctx.target_maps(dist_map, 2)
-        loss = -g * (dist1 + 1) * paddle.log(paddle.clip(p, min=ctx.tiny)) - (1 - g) * (
-            dist0 + 1
-        ) * paddle.log(paddle.clip(1 - p, min=ctx.tiny))
+        loss = -g * (dist1 + 1) * paddle.log(ctx.clamp(p)) - (1 - g) * (dist0 + 1) * paddle.log(
+            ctx.clamp(1 - p)
+        )
     return ctx.reduce(loss, per_class=True, per_pixel=True, reduction=reduction)
 
 

@@ -88,24 +88,22 @@ def exp_log_loss(
         loss = ctx.const(w_cross) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
             paddle.sum(
                 g
-                * paddle.sqrt(paddle.clip(paddle.sum(t0, axis=1, keepdim=True), min=ctx.tiny))
-                * paddle.clip(F.softplus(-x), min=ctx.tiny) ** ctx.scalar(gamma_cross)
-                / paddle.sqrt(paddle.clip(paddle.clip(t0, min=1), min=ctx.tiny)),
+                * paddle.sqrt(ctx.clamp(paddle.sum(t0, axis=1, keepdim=True)))
+                * ctx.power(F.softplus(-x), gamma_cross)
+                / paddle.sqrt(ctx.clamp(paddle.clip(t0, min=1))),
                 axis=1,
                 keepdim=True,
             )
         ) + ctx.const(w_dice) * ctx.const(1 / ctx.n_classes) * paddle.sum(
-            paddle.clip(
+            ctx.power(
                 -paddle.log(
-                    paddle.clip(
+                    ctx.clamp(
                         (ctx.const(smooth) + 2 * ctx.psum(g * p))
-                        / (t0 + ctx.const(smooth) + ctx.msum(p)),
-                        min=ctx.tiny,
+                        / (t0 + ctx.const(smooth) + ctx.msum(p))
                     )
                 ),
-                min=ctx.tiny,
-            )
-            ** ctx.scalar(gamma_dice),
+                gamma_dice,
+            ),
             axis=1,
             keepdim=True,
         )
@@ -118,24 +116,22 @@ def exp_log_loss(
         loss = ctx.const(w_cross) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
             paddle.sum(
                 g
-                * paddle.clip(-logp, min=ctx.tiny) ** ctx.scalar(gamma_cross)
-                * paddle.sqrt(paddle.clip(paddle.sum(t0, axis=1, keepdim=True), min=ctx.tiny))
-                / paddle.sqrt(paddle.clip(paddle.clip(t0, min=1), min=ctx.tiny)),
+                * ctx.power(-logp, gamma_cross)
+                * paddle.sqrt(ctx.clamp(paddle.sum(t0, axis=1, keepdim=True)))
+                / paddle.sqrt(ctx.clamp(paddle.clip(t0, min=1))),
                 axis=1,
                 keepdim=True,
             )
         ) + ctx.const(w_dice) * ctx.const(1 / ctx.n_classes) * paddle.sum(
-            paddle.clip(
+            ctx.power(
                 -paddle.log(
-                    paddle.clip(
+                    ctx.clamp(
                         (ctx.const(smooth) + 2 * ctx.psum(g * p))
-                        / (t0 + ctx.const(smooth) + ctx.msum(p)),
-                        min=ctx.tiny,
+                        / (t0 + ctx.const(smooth) + ctx.msum(p))
                     )
                 ),
-                min=ctx.tiny,
-            )
-            ** ctx.scalar(gamma_dice),
+                gamma_dice,
+            ),
             axis=1,
             keepdim=True,
         )
@@ -147,25 +143,22 @@ def exp_log_loss(
         loss = ctx.const(w_cross) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
             paddle.sum(
                 g
-                * paddle.clip(-paddle.log(paddle.clip(p, min=ctx.tiny)), min=ctx.tiny)
-                ** ctx.scalar(gamma_cross)
-                * paddle.sqrt(paddle.clip(paddle.sum(t0, axis=1, keepdim=True), min=ctx.tiny))
-                / paddle.sqrt(paddle.clip(paddle.clip(t0, min=1), min=ctx.tiny)),
+                * ctx.power(-paddle.log(ctx.clamp(p)), gamma_cross)
+                * paddle.sqrt(ctx.clamp(paddle.sum(t0, axis=1, keepdim=True)))
+                / paddle.sqrt(ctx.clamp(paddle.clip(t0, min=1))),
                 axis=1,
                 keepdim=True,
             )
         ) + ctx.const(w_dice) * ctx.const(1 / ctx.n_classes) * paddle.sum(
-            paddle.clip(
+            ctx.power(
                 -paddle.log(
-                    paddle.clip(
+                    ctx.clamp(
                         (ctx.const(smooth) + 2 * ctx.psum(g * p))
-                        / (t0 + ctx.const(smooth) + ctx.msum(p)),
-                        min=ctx.tiny,
+                        / (t0 + ctx.const(smooth) + ctx.msum(p))
                     )
                 ),
-                min=ctx.tiny,
-            )
-            ** ctx.scalar(gamma_dice),
+                gamma_dice,
+            ),
             axis=1,
             keepdim=True,
         )

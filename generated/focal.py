@@ -71,35 +71,27 @@ def focal_loss(
         x = ctx.logits()
         p = ctx.probs()
         g = ctx.g
-        loss = g * paddle.clip(F.sigmoid(-x), min=ctx.tiny) ** ctx.scalar(gamma) * ctx.const(
-            alpha
-        ) * F.softplus(-x) + (1 - g) * paddle.clip(p, min=ctx.tiny) ** ctx.scalar(
-            gamma
-        ) * ctx.const(
-            1 - alpha
-        ) * F.softplus(
-            x
-        )
+        loss = g * ctx.power(F.sigmoid(-x), gamma) * ctx.const(alpha) * F.softplus(-x) + (
+            1 - g
+        ) * ctx.power(p, gamma) * ctx.const(1 - alpha) * F.softplus(x)
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, log1m_softmax, clamp_power
         p = ctx.probs()
         g = ctx.g
         logp = ctx.log_probs()
         log1mp = ctx.log_one_minus_probs()
-        loss = -g * logp * paddle.clip(1 - p, min=ctx.tiny) ** ctx.scalar(gamma) * ctx.const(
-            alpha
-        ) - log1mp * (1 - g) * paddle.clip(p, min=ctx.tiny) ** ctx.scalar(gamma) * ctx.const(
-            1 - alpha
-        )
+        loss = -g * logp * ctx.power(1 - p, gamma) * ctx.const(alpha) - log1mp * (
+            1 - g
+        ) * ctx.power(p, gamma) * ctx.const(1 - alpha)
     else:
         # rewritten: clamp_log, clamp_power
         p = ctx.probs()
         g = ctx.g
-        t0 = paddle.clip(p, min=ctx.tiny)
-        t1 = paddle.clip(1 - p, min=ctx.tiny)
-        loss = -g * t1 ** ctx.scalar(gamma) * paddle.log(t0) * ctx.const(alpha) - t0 ** ctx.scalar(
-            gamma
-        ) * (1 - g) * paddle.log(t1) * ctx.const(1 - alpha)
+        t0 = ctx.clamp(p)
+        t1 = ctx.clamp(1 - p)
+        loss = -g * ctx.power(t1, gamma, guard=False) * paddle.log(t0) * ctx.const(
+            alpha
+        ) - ctx.power(t0, gamma, guard=False) * (1 - g) * paddle.log(t1) * ctx.const(1 - alpha)
     return ctx.reduce(loss, per_class=True, per_pixel=True, reduction=reduction)
 
 

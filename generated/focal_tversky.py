@@ -77,11 +77,11 @@ def focal_tversky_loss(
     g = ctx.g
     t0 = ctx.psum(g * p)
     t1 = t0 + ctx.const(smooth)
-    loss = paddle.clip(
+    loss = ctx.power(
         -t1 / (t1 + (-t0 + ctx.psum(g)) * ctx.const(beta) + (-t0 + ctx.msum(p)) * ctx.const(alpha))
         + 1,
-        min=ctx.tiny,
-    ) ** ctx.scalar(1 / gamma)
+        1 / gamma,
+    )
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 
 

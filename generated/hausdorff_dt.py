@@ -71,7 +71,11 @@ def hausdorff_dt_loss(
     else:
         (dist0,) = ctx.target_maps(dist_map, 1)
     loss = ctx.const(1 / ctx.n_pixels) * ctx.msum(
-        (dist0 ** ctx.scalar(alpha) + ctx.distance_field(p) ** ctx.scalar(alpha)) * (-g + p) ** 2
+        (
+            ctx.power(dist0, alpha, guard=False)
+            + ctx.power(ctx.distance_field(p), alpha, guard=False)
+        )
+        * (-g + p) ** 2
     )
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 

@@ -75,10 +75,9 @@ def shape_aware_loss(
         # rewritten: clamp_log
         p = ctx.probs()
         g = ctx.g
-        loss = (
-            -g * paddle.log(paddle.clip(p, min=ctx.tiny))
-            - (1 - g) * paddle.log(paddle.clip(1 - p, min=ctx.tiny))
-        ) * (ctx.contour_distance(p, g) + 1)
+        loss = (-g * paddle.log(ctx.clamp(p)) - (1 - g) * paddle.log(ctx.clamp(1 - p))) * (
+            ctx.contour_distance(p, g) + 1
+        )
     return ctx.reduce(loss, per_class=True, per_pixel=True, reduction=reduction)
 
 
