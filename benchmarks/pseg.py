@@ -1,0 +1,126 @@
+"""PaddleSeg's losses as baselines: the real `paddleseg` package, patched in this process only.
+
+PaddleSeg 2.8.0 (the newest release) predates Paddle 3. Its CrossEntropyLoss multiplies a float
+mask by an int64 `ones_like(label)`, which Paddle 3's type promotion rejects; the one documented
+fix (shared/research/perf.md section 2) is applied here to a subclass, never to the installed
+package. DiceLoss writes into its label argument, so it gets a fresh copy per call.
+"""
+from __future__ import annotations
+
+import inspect
+import sys
+import textwrap
+from functools import lru_cache
+
+from .baselines import Baseline, NotApplicable
+
+BCE = "pseg.BCELoss"
+DICE = "pseg.DiceLoss"
+LOVASZ_SOFTMAX = "pseg.LovaszSoftmaxLoss"
+LOVASZ_HINGE = "pseg.LovaszHingeLoss"
+FOCAL = "pseg.FocalLoss"
+MULTI_CLASS_FOCAL = "pseg.MultiClassFocalLoss"
+CROSS_ENTROPY = "pseg.CrossEntropyLoss"
+
+INSTALL_HINT = 'not installed: pip install -e ".[bench]"'
+CE_PATCH = ("coef = paddle.ones_like(label)", "coef = paddle.ones_like(label, dtype='float32')")
+
+notes: list[str] = []  # what was patched or failed, for the report
+
+
+@lru_cache(maxsize=None)
+def load():
+    """(paddleseg.models.losses, version, None) or (None, None, why it is unavailable)."""
+    try:
+        import paddleseg
+        from paddleseg.models import losses
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] == "paddleseg":
+            return None, None, INSTALL_HINT
+        return None, None, f"not importable: {type(err).__name__}: {err}"[:200]
+    except Exception as err:  # numpy 2 with paddleseg's pinned OpenCV raises ImportError/RuntimeError
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        return None, None, f"not importable: {type(err).__name__}: {first}"[:200]
+    return losses, getattr(paddleseg, "__version__", "?"), None
+
+
+def _losses():
+    losses, _, why = load()
+    if losses is None:
+        raise NotApplicable(why)
+    return losses
+
+
+@lru_cache(maxsize=None)
+def cross_entropy_class():
+    """PaddleSeg's CrossEntropyLoss, patched only if its unpatched form fails on this Paddle."""
+    import paddle
+
+    base = _losses().CrossEntropyLoss
+    x = paddle.randn([1, 2, 4, 4])
+    label = paddle.randint(0, 2, [1, 4, 4])
+    try:
+        base()(x, label)
+        notes.append("pseg.CrossEntropyLoss runs unpatched on this Paddle.")
+        return base
+    except Exception as err:
+        first = str(err).strip().splitlines()[0]
+        failure = f"{type(err).__name__}: {first[:80]}{'...' if len(first) > 80 else ''}"
+    source = textwrap.dedent(inspect.getsource(base._post_process_loss))
+    old, new = CE_PATCH
+    if source.count(old) != 1:
+        raise NotApplicable(f"unpatched fails ({failure}) and the documented patch no longer applies")
+    namespace = {}
+    code = compile(source.replace(old, new), inspect.getsourcefile(base), "exec")
+    exec(code, vars(sys.modules[base.__module__]), namespace)  # the module's globals are read, not changed
+    notes.append(f"pseg.CrossEntropyLoss patched in the benchmark process only: `{old}` -> `{new}` "
+                 f"(unpatched it fails on Paddle 3: {failure}).")
+    return type("CrossEntropyLoss", (base,), {"_post_process_loss": namespace["_post_process_loss"]})
+
+
+def _module(name):
+    """A loss module of the package (MultiClassFocalLoss is registered but not exported)."""
+    import importlib
+
+    _losses()
+    return importlib.import_module(f"paddleseg.models.losses.{name}")
+
+
+def _layer(make_layer, check=None):
+    def make(C):
+        if check:
+            check(C)
+        layer = make_layer(_losses(), C)
+        return lambda x, label: layer(x, label)
+
+    return make
+
+
+def _need(condition, why):
+    def check(C):
+        if not condition(C):
+            raise NotApplicable(why)
+
+    return check
+
+
+PADDLESEG_BASELINES = {
+    b.id: b
+    for b in (
+        Baseline(BCE, _layer(lambda L, C: L.BCELoss()), "paddleseg"),
+        Baseline(DICE, _layer(lambda L, C: L.DiceLoss(), _need(lambda C: C >= 2, "needs C >= 2")),
+                 "paddleseg", fresh_label=True, note="writes into its label: a fresh copy per call"),
+        Baseline(LOVASZ_SOFTMAX, _layer(lambda L, C: L.LovaszSoftmaxLoss(),
+                                        _need(lambda C: C >= 2, "zero gradient at C = 1")), "paddleseg"),
+        Baseline(LOVASZ_HINGE, _layer(lambda L, C: L.LovaszHingeLoss(),
+                                      _need(lambda C: C == 1, "binary only (C = 1)")), "paddleseg"),
+        Baseline(FOCAL, _layer(lambda L, C: L.FocalLoss(), _need(lambda C: C == 2, "asserts C == 2")),
+                 "paddleseg"),
+        Baseline(MULTI_CLASS_FOCAL, _layer(lambda L, C: _module("focal_loss").MultiClassFocalLoss(num_class=C),
+                                           _need(lambda C: C >= 2, "needs C >= 2")), "paddleseg",
+                 note="softmax focal (alpha 1, gamma 2): a different formula, timed for scale"),
+        Baseline(CROSS_ENTROPY, _layer(lambda L, C: cross_entropy_class()(),
+                                       _need(lambda C: C >= 2, "needs C >= 2")), "paddleseg",
+                 note="int64 coef patched (see notes)"),
+    )
+}

@@ -1,0 +1,96 @@
+"""Smoke tests of the benchmark harness (`symloss bench`): the table's structure, never timings."""
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+TINY = [(2, 1, 8, 8), (2, 3, 8, 8)]
+
+
+def test_cli_module_does_not_import_paddle():
+    code = ("import sys, symloss.benchmarks.cli, symloss.benchmarks.cases; "
+            "assert 'paddle' not in sys.modules, 'benchmarks.cli imported paddle'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_plans_name_known_baselines_and_targets():
+    from symloss.benchmarks import cases
+    from symloss.benchmarks.runner import BASELINES
+
+    for name, plans in cases.PLANS.items():
+        for plan in plans:
+            assert set(plan.same + plan.reference) <= set(BASELINES), name
+            target = plan.target
+            assert target.against in (cases.BEST, cases.LITERAL, cases.FLOORS) or target.against in BASELINES
+            assert target.against != cases.BEST or plan.same, f"{name}: 'best' needs same-value baselines"
+            assert target.limit > 0
+
+
+def _positive(r):
+    return r is not None and math.isfinite(r[0]) and r[0] > 0
+
+
+@pytest.fixture(scope="module")
+def blocks():
+    from symloss.benchmarks.literal import load_literals
+    from symloss.benchmarks.runner import run_block
+    from symloss.paddle import FUNCTIONS
+
+    literals, missing = load_literals(sorted(FUNCTIONS))
+    return [run_block(s, dict(FUNCTIONS), literals, missing, repeats=2, warmup=1) for s in TINY]
+
+
+def test_every_registered_loss_has_a_row_with_positive_ratios(blocks):
+    from symloss.paddle import FUNCTIONS
+
+    assert {r.loss for b in blocks for r in b.rows} == set(FUNCTIONS)
+    for block in blocks:
+        assert block.measurements["floor: sum(x*y)"].ok
+        for row in block.rows:
+            assert row.gen.ok, f"{row.loss}: {row.gen.error}"
+            assert len(row.gen.times_ms) == 2
+            assert row.lit is not None and row.lit.ok, f"{row.loss}: no literal translation: {row.lit_missing}"
+            assert _positive(row.ratios["floor"]) and _positive(row.ratios["literal"]), row.loss
+            assert row.gen.peak_bytes is None or row.gen.peak_bytes >= 0
+            if row.best:
+                assert _positive(row.ratios["best"])
+            if row.met is not None:
+                assert _positive(row.ratios["target"])
+            else:
+                assert row.why_not
+
+
+def test_markdown_has_every_loss_and_keeps_prose_outside_markers(blocks, tmp_path):
+    from symloss.benchmarks import report
+    from symloss.paddle import FUNCTIONS
+
+    text = report.markdown(blocks, [], {"command": "test"})
+    for name in FUNCTIONS:
+        assert f"`{name}`" in text
+    path = tmp_path / "performance.md"
+    report.write_markdown(path, "PLACEHOLDER-TABLE", "# Title\n\nmethod")
+    path.write_text(path.read_text() + "\nhand-written analysis\n")
+    report.write_markdown(path, text, "unused")
+    written = path.read_text()
+    assert written.startswith("# Title") and "hand-written analysis" in written
+    assert "PLACEHOLDER-TABLE" not in written and written.count(report.BEGIN) == 1
+
+
+def test_command_line_reexecs_with_malloc_env_and_writes(tmp_path):
+    out, data = tmp_path / "perf.md", tmp_path / "bench.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "SYMLOSS_BENCH_CHILD"}
+    argv = [sys.executable, "-m", "symloss.benchmarks", "bce", "--shape", "1,1,8,8", "--repeats", "1",
+            "--warmup", "1", "--output", str(out), "--json", str(data)]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    from symloss.benchmarks.env import is_glibc
+
+    if is_glibc():
+        assert "re-running in a subprocess" in done.stdout
+        assert "glibc malloc variables set" in done.stdout
+    rows = json.loads(data.read_text())["blocks"][0]["rows"]
+    assert [r["loss"] for r in rows] == ["bce"] and rows[0]["generated"]["median_ms"] > 0
+    assert "`bce`" in out.read_text()
