@@ -149,6 +149,7 @@ class Context:
         )
         self.function = function
         self.sync = sync and _world_size() > 1
+        self._probs = None
         if not isinstance(logit, TENSORS):
             _fail(
                 function, "logit", type(logit).__name__, "a paddle.Tensor of shape (N, C, *spatial)"
@@ -286,14 +287,22 @@ class Context:
         valid = None if ignore_index is None else label != ignore_index
         if paddle.in_dynamic_mode():
             valid = self._checked(label, valid, classes, ignore_index)
+        checked = valid is None and paddle.in_dynamic_mode()  # every label is a class index
+        if self.C == 1:
+            g = label.astype(self.dtype) if checked else (label == 1).astype(self.dtype)
+        else:
+            # F.one_hot is far faster on the CPU than a broadcast comparison; ignored pixels get an
+            # extra class C that is sliced away, so their target is zero in every class.
+            index = (
+                label
+                if valid is None
+                else paddle.where(valid, label, paddle.full_like(label, self.C))
+            )
+            depth = self.C if valid is None else self.C + 1
+            g = F.one_hot(index.reshape([self.N, self.P]), depth).transpose([0, 2, 1])[:, : self.C]
+            g = g.astype(self.dtype) if self.dtype != "float32" else g
         if valid is not None:
             label = paddle.where(valid, label, paddle.full_like(label, -1))  # matches no class
-        if self.C == 1:
-            g = (label == 1).astype(self.dtype)
-        else:
-            g = (label == paddle.arange(self.C, dtype="int64").reshape([1, self.C, 1])).astype(
-                self.dtype
-            )
         mask = None if valid is None else valid.astype(self.dtype)
         self.labels = label  # class indices, -1 where ignored: for Paddle's fused cross-entropy
         return self._drop(g), mask
@@ -406,11 +415,18 @@ class Context:
         return self._drop(self.x)
 
     def probs(self):
-        if self.activation == "sigmoid":
-            return self._drop(F.sigmoid(self.x))
-        if self.activation == "softmax":
-            return self._drop(F.softmax(self.x, axis=1))
-        return self._drop(self.x)
+        return self._drop(self._full_probs())
+
+    def _full_probs(self):
+        """The activation of every class, computed once per call."""
+        if self._probs is None:
+            if self.activation == "sigmoid":
+                self._probs = F.sigmoid(self.x)
+            elif self.activation == "softmax":
+                self._probs = F.softmax(self.x, axis=1)
+            else:
+                self._probs = self.x
+        return self._probs
 
     def log_probs(self):
         return self._drop(F.log_softmax(self.x, axis=1))
@@ -418,18 +434,13 @@ class Context:
     def log_one_minus_probs(self):
         """log(1 - softmax(x)) without cancellation near p = 1.
 
-        With e = exp(x - max), 1 - p_c = (sum(e) - e_c) / sum(e). For every class but each pixel's
-        top one, sum(e) - e_c >= e_top = 1, so the subtraction is harmless; for the top class the
-        numerator is summed directly over the other classes.
+        At most one class per pixel has p > 1/2; for it, 1 - p is the sum of the other classes'
+        probabilities (each accurate), for every other class 1 - p >= 1/2 computes directly.
         """
-        x = self.x
-        e = paddle.exp(x - paddle.max(x, axis=1, keepdim=True))
-        total = paddle.sum(e, axis=1, keepdim=True)
-        classes = paddle.arange(self.C, dtype="int64").reshape([1, self.C, 1])
-        top = classes == paddle.argmax(x, axis=1, keepdim=True)
-        rest = paddle.sum(paddle.where(top, paddle.zeros_like(e), e), axis=1, keepdim=True)
-        others = paddle.where(top, rest, total - e)
-        return self._drop(paddle.log(self.clamp(others)) - paddle.log(total))
+        p = self._full_probs()
+        top = p > 0.5
+        rest = paddle.sum(paddle.where(top, paddle.zeros_like(p), p), axis=1, keepdim=True)
+        return self._drop(paddle.log(self.clamp(paddle.where(top, rest, 1 - p))))
 
     # reductions ----------------------------------------------------------------------------
     def psum(self, t):
@@ -548,7 +559,9 @@ class Context:
         version below, which gives the same numbers (exact squared distances).
         """
         shape = [self.N, -1] + self.spatial
-        fields = [f.detach().astype(self.dtype).reshape(shape) for f in fields]
+        # detach() in a static graph aliases its input (and made repeated runs nondeterministic here);
+        # the graph maps only compare values, so nothing flows back through them anyway.
+        fields = [(f.detach() if paddle.in_dynamic_mode() else f).reshape(shape) for f in fields]
         n_classes = max(f.shape[1] for f in fields)
         fields = [paddle.broadcast_to(f, [self.N, n_classes] + self.spatial) for f in fields]
         if paddle.in_dynamic_mode():
