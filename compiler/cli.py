@@ -25,20 +25,16 @@ def _registry(paths=()):
     return load_registry(paths)
 
 
-def _check_all(registry, names, quiet=False):
-    from .check import Checker
+def _compile(registry, names, render=None, jobs=None):
+    """Check (and render) specs on every core, printing one line per spec as it finishes."""
+    from .build import compile_specs
 
-    checker = Checker(registry)
-    outcomes = []
-    for name in names:
-        start = time.perf_counter()
-        results = checker.check(registry[name])
-        outcomes += results
-        if not quiet:
-            bad = sum(not o.ok for o in results)
-            state = "ok" if not bad else f"{bad} FAILED"
-            _say(f"  checked {name:<24} {len(results):>2} claims {state:<10} {time.perf_counter() - start:6.2f} s")
-    return outcomes
+    def report(done):
+        bad = sum(not o.ok for o in done.outcomes)
+        state = "ok" if not bad else f"{bad} FAILED"
+        _say(f"  checked {done.name:<24} {len(done.outcomes):>2} claims {state:<10} {done.seconds:6.2f} s")
+
+    return compile_specs(registry, names, render=render, jobs=jobs, on_result=report)
 
 
 def _unknown(registry, names):
@@ -66,7 +62,8 @@ def cmd_build(args) -> int:
     names = sorted(registry) if bundled_only or not extra else extra
     out_dir = Path(args.out) if args.out else package_dir()
     _say(f"symloss build: {len(names)} specs -> {out_dir}")
-    outcomes = _check_all(registry, names)
+    compiled = _compile(registry, names, render="standalone" if extra else "package", jobs=args.jobs)
+    outcomes = [o for c in compiled for o in c.outcomes]
     failed = [o for o in outcomes if not o.ok]
     if not args.quiet or failed:
         _say()
@@ -76,12 +73,11 @@ def cmd_build(args) -> int:
     if failed:
         _say(f"build stopped: {len(failed)} claims failed; {out_dir} is unchanged")
         return 1
+    modules = {c.name: c.module for c in compiled}
     if extra:
-        from .emit import render_standalone
-
-        files = {f"{name}.py": render_standalone(registry[name], registry) for name in names}
+        files = {f"{name}.py": modules[name] for name in names}
     else:
-        files = render_package(registry, names)
+        files = render_package(registry, names, modules)
     result = plan(files, out_dir, remove_orphans=not extra)
     for name in sorted(files):
         state = "changed" if name in result.changed else "unchanged"
@@ -108,7 +104,7 @@ def cmd_check(args) -> int:
     registry = _registry(args.spec)
     names = args.names or sorted(registry)
     _unknown(registry, names)
-    outcomes = _check_all(registry, names)
+    outcomes = [o for c in _compile(registry, names, jobs=args.jobs) for o in c.outcomes]
     _say()
     _say(proof_table(outcomes))
     _say()
@@ -170,7 +166,6 @@ def cmd_show(args) -> int:
 
 
 def cmd_docs(args) -> int:
-    from .check import Checker
     from .docs import plot, render_docs
     from .loader import bundled_dir
 
@@ -179,11 +174,7 @@ def cmd_docs(args) -> int:
     if not readme.exists():
         raise SpecError(f"no README.md in {root}: run from a checkout, or name it with --root")
     registry = _registry()
-    checker = Checker(registry)
-    outcomes = {}
-    for name in sorted(registry):
-        outcomes[name] = checker.check(registry[name])
-        _say(f"  checked {name}")
+    outcomes = {c.name: c.outcomes for c in _compile(registry, sorted(registry))}
     texts, plots = render_docs(registry, outcomes, readme.read_text(encoding="utf-8"))
     stale = [p for p, t in texts.items() if not (root / p).exists() or (root / p).read_text(encoding="utf-8") != t]
     missing = [p for p in plots if not (root / p).exists()]
@@ -269,11 +260,13 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--out", help="output folder (default: the symloss.paddle package)")
     b.add_argument("--check", action="store_true", help="write nothing; exit 1 if the output would change")
     b.add_argument("--quiet", action="store_true", help="omit the proof table unless a claim fails")
+    b.add_argument("--jobs", type=int, help="worker processes (default: one per core)")
     b.set_defaults(run=cmd_build)
 
     c = sub.add_parser("check", help="prove every claim and print the proof table")
     c.add_argument("names", nargs="*", help="losses to check (default: all)")
     c.add_argument("--spec", action="append", default=[], help="also load this spec file or folder")
+    c.add_argument("--jobs", type=int, help="worker processes (default: one per core)")
     c.set_defaults(run=cmd_check)
 
     ls = sub.add_parser("list", help="list the registered losses")

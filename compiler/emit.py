@@ -289,11 +289,12 @@ def format_code(text: str) -> str:
     return black.format_str(text, mode=black.Mode(line_length=LINE_LENGTH))
 
 
-def render_package(registry: dict, names=None) -> dict[str, str]:
-    """Every file of the generated package: one module per loss, _runtime.py, __init__.py and the
-    PaddleSeg registration (paddleseg.py)."""
+def render_package(registry: dict, names=None, modules: dict | None = None) -> dict[str, str]:
+    """Every file of the generated package: one module per loss (rendered here unless `modules`
+    holds them already), _runtime.py, __init__.py and the PaddleSeg registration (paddleseg.py)."""
     chosen = [registry[n] for n in (names or sorted(registry))]
-    files = {f"{loss.name}.py": render_loss(loss, registry) for loss in chosen}
+    modules = modules or {}
+    files = {f"{loss.name}.py": modules.get(loss.name) or render_loss(loss, registry) for loss in chosen}
     files["_runtime.py"] = render_runtime()
     files["__init__.py"] = render_init(chosen, registry)
     files["paddleseg.py"] = format_code(_environment().get_template("paddleseg.py.j2").render(

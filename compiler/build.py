@@ -1,0 +1,67 @@
+"""Checking and compiling many specs at once, on every core: the work behind `symloss build`.
+
+Each spec is checked and rendered independently, so specs are spread over forked worker processes
+(the registry is loaded once, before the fork). Results come back in name order, so the output does
+not depend on scheduling.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+_REGISTRY: dict = {}  # the registry, inherited by forked workers
+
+
+@dataclass
+class Compiled:
+    name: str
+    outcomes: list
+    module: str | None  # the rendered module, None if a claim failed or rendering was not asked for
+    seconds: float
+
+
+def _work(name: str, render: str | None) -> Compiled:
+    from .check import Checker
+    from .emit import render_loss
+
+    start = time.perf_counter()
+    registry = _REGISTRY
+    outcomes = Checker(registry).check(registry[name])
+    module = None
+    if render and all(o.ok for o in outcomes):
+        module = render_loss(registry[name], registry, standalone=render == "standalone")
+    return Compiled(name, outcomes, module, time.perf_counter() - start)
+
+
+def default_jobs() -> int:
+    """Every core, unless Paddle is already loaded in this process (forking it is not safe)."""
+    return 1 if "paddle" in sys.modules else max(1, os.cpu_count() or 1)
+
+
+def compile_specs(registry: dict, names, render: str | None = "package", jobs: int | None = None,
+                  on_result=None) -> list[Compiled]:
+    """Check (and render, if `render` is "package" or "standalone") each named spec.
+
+    `on_result(compiled)` is called for each spec, in name order, as soon as its result is known.
+    """
+    global _REGISTRY
+    _REGISTRY = registry
+    jobs = min(jobs or default_jobs(), len(names))
+    results = []
+    if jobs <= 1:
+        for name in names:
+            results.append(_work(name, render))
+            if on_result:
+                on_result(results[-1])
+        return results
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = [pool.submit(_work, name, render) for name in names]
+        for future in futures:
+            results.append(future.result())
+            if on_result:
+                on_result(results[-1])
+    return results
