@@ -80,3 +80,9 @@ class Const(sp.Function):
     a static graph stores them as float32 attributes, so there they become tensors (ctx.const)."""
 
     nargs = 1
+
+
+class TargetWeight(sp.Function):
+    """sum_c w_c g_c over classes (keepdim): each pixel's target class weight (a gather from class indices)."""
+
+    nargs = 1

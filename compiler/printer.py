@@ -109,6 +109,9 @@ class PaddlePrinter(PythonCodePrinter):
     def _print_SoftmaxCrossEntropy(self, expr):
         return f"ctx.softmax_cross_entropy({self._print(expr.args[0])})"
 
+    def _print_TargetWeight(self, expr):
+        return f"ctx.target_weight({self._print(expr.args[0])})"
+
     def _print_SigmoidBCE(self, expr):
         return f"ctx.sigmoid_bce({self._print(expr.args[0])})"
 

@@ -177,7 +177,20 @@ def _binary_cross_entropy(e):
     return None
 
 
-KERNELS = (("softmax_cross_entropy", _cross_entropy), ("sigmoid_bce", _binary_cross_entropy))
+def _target_weight(e):
+    """ReduceSum(w * g, classes) -> TargetWeight(w), w a class-weight tensor."""
+    from .ir import CLASSES, TENSORS, ReduceSum, TargetWeight, TensorVar
+
+    if not (isinstance(e, ReduceSum) and e.args[1] == CLASSES):
+        return None
+    rest = _split_factor(e.args[0], TENSORS["g"])
+    if rest is None or not isinstance(rest, TensorVar) or not _fields_free(rest):
+        return None
+    return TargetWeight(rest)
+
+
+KERNELS = (("softmax_cross_entropy", _cross_entropy), ("sigmoid_bce", _binary_cross_entropy),
+           ("target_weight", _target_weight))
 
 
 def specialize(expr: sp.Expr) -> tuple[sp.Expr, list[str]]:

@@ -192,7 +192,7 @@ class Context:
         self.n_classes = self.C - self.first
         self.batch = batch
         self.pixel_axes = [0, 2] if batch else [2]
-        self.g, self.m = self._target(label, ignore_index)
+        self.m = self._target(label, ignore_index)
         self.n_pixels = self._count(self.m)
         if self.m is not None:
             # A unit with no valid pixel has all its sums at zero; counting it as 1 keeps means finite.
@@ -255,9 +255,11 @@ class Context:
         return [self._drop(maps[:, k]) for k in range(count)]
 
     def _target(self, label, ignore_index):
-        """(target, mask): the target as (N, C, P) floats, the mask (N, 1, P) or None if nothing is ignored."""
+        """Validate the labels; keep class indices (-1 where ignored) or the soft target, and return
+        the mask (N, 1, P) of kept pixels, or None if nothing is ignored."""
         f = self.function
         dtype = _dtype_name(label)
+        self.labels, self._soft, self._g = None, None, None
         if dtype in _FLOATS:
             if list(label.shape) != self.shape:
                 _fail(
@@ -266,9 +268,8 @@ class Context:
                     f"float shape {list(label.shape)}",
                     f"the logit's shape {self.shape} (soft targets), or integer class indices",
                 )
-            g = label.astype(self.dtype).reshape([self.N, self.C, self.P])
-            self.labels = None  # soft targets: no class indices
-            return self._drop(g), None
+            self._soft = label.astype(self.dtype).reshape([self.N, self.C, self.P])
+            return None
         if dtype not in _INTEGERS:
             _fail(f, "label", f"dtype {dtype}", "integer class indices or float targets")
         if len(label.shape) == len(self.shape) and label.shape[1] == 1:
@@ -287,25 +288,44 @@ class Context:
         valid = None if ignore_index is None else label != ignore_index
         if paddle.in_dynamic_mode():
             valid = self._checked(label, valid, classes, ignore_index)
-        checked = valid is None and paddle.in_dynamic_mode()  # every label is a class index
-        if self.C == 1:
-            g = label.astype(self.dtype) if checked else (label == 1).astype(self.dtype)
-        else:
-            # F.one_hot is far faster on the CPU than a broadcast comparison; ignored pixels get an
-            # extra class C that is sliced away, so their target is zero in every class.
-            index = (
-                label
-                if valid is None
-                else paddle.where(valid, label, paddle.full_like(label, self.C))
-            )
-            depth = self.C if valid is None else self.C + 1
-            g = F.one_hot(index.reshape([self.N, self.P]), depth).transpose([0, 2, 1])[:, : self.C]
-            g = g.astype(self.dtype) if self.dtype != "float32" else g
+        self._checked_labels = (
+            valid is None and paddle.in_dynamic_mode()
+        )  # every label is a class index
         if valid is not None:
             label = paddle.where(valid, label, paddle.full_like(label, -1))  # matches no class
-        mask = None if valid is None else valid.astype(self.dtype)
-        self.labels = label  # class indices, -1 where ignored: for Paddle's fused cross-entropy
-        return self._drop(g), mask
+        self.labels = label
+        return None if valid is None else valid.astype(self.dtype)
+
+    @property
+    def g(self):
+        """The target (N, classes, P): one-hot class indices (zero where ignored), or the soft target.
+        Computed on first use: a fused kernel reading the class indices never needs it."""
+        if self._g is None:
+            if self._soft is not None:
+                g = self._soft
+            elif self.C == 1:
+                g = (
+                    self.labels.astype(self.dtype)
+                    if self._checked_labels
+                    else (self.labels == 1).astype(self.dtype)
+                )
+            else:
+                # F.one_hot is far faster on the CPU than a broadcast comparison; ignored pixels (-1)
+                # become an extra class C that is sliced away, so their target is zero in every class.
+                ignored = self.m is not None
+                index = (
+                    paddle.where(
+                        self.labels < 0, paddle.full_like(self.labels, self.C), self.labels
+                    )
+                    if ignored
+                    else self.labels
+                )
+                g = F.one_hot(index.reshape([self.N, self.P]), self.C + ignored).transpose(
+                    [0, 2, 1]
+                )[:, : self.C]
+                g = g.astype(self.dtype) if self.dtype != "float32" else g
+            self._g = self._drop(g)
+        return self._g
 
     def _checked(self, label, valid, classes, ignore_index):
         """Reject labels outside [0, classes) that are not ignored; return the mask of kept pixels, or
@@ -398,6 +418,15 @@ class Context:
             )
         return -paddle.sum(weight * self.g * self.log_probs(), axis=1, keepdim=True)
 
+    def target_weight(self, weight):
+        """sum_c weight_c g_c per pixel, (N, 1, P): each pixel's target class weight, gathered from the
+        class indices where there are some."""
+        if self.labels is not None and self.first == 0 and self.C > 1:
+            index = paddle.clip(self.labels, min=0).reshape([-1])  # ignored pixels read class 0 ...
+            w = paddle.gather(weight.reshape([self.C]), index).reshape(self.labels.shape)
+            return w if self.m is None else w * self.m  # ... and are masked out
+        return paddle.sum(weight * self.g, axis=1, keepdim=True)
+
     def sigmoid_bce(self, pos_weight):
         """pos_weight g softplus(-x) + (1 - g) softplus(x): Paddle's fused binary cross-entropy with logits."""
         if not isinstance(pos_weight, TENSORS):
@@ -447,8 +476,10 @@ class Context:
         """Sum over the pixels of each unit, of a term that is already zero at ignored pixels."""
         if self.batch and t.shape[1] == 1:  # one class, whole batch: a full-tensor sum is faster
             total = paddle.sum(t).reshape([1, 1, 1])
+        elif self.batch:  # pixels first, then images: shorter accumulation chains in float32
+            total = paddle.sum(paddle.sum(t, axis=2, keepdim=True), axis=0, keepdim=True)
         else:
-            total = paddle.sum(t, axis=self.pixel_axes, keepdim=True)
+            total = paddle.sum(t, axis=2, keepdim=True)
         return self._across_ranks(total)
 
     def msum(self, t):
@@ -529,7 +560,7 @@ class Context:
                 )
             if self.batch:  # one unit: the whole batch, per class
                 e, t = (a.transpose([1, 0, 2]).reshape([1, self.n_classes, -1]) for a in (e, t))
-            order = paddle.argsort(e, axis=-1, descending=True)
+            order = self._descending(e)
             ts = paddle.take_along_axis(t, order, axis=-1)
             positives = paddle.sum(ts, axis=-1, keepdim=True)
             # The step J_k - J_(k-1) of the Jaccard loss of the sorted prefix, as one fraction of
@@ -551,6 +582,14 @@ class Context:
             if self.batch:
                 w = w.reshape([self.n_classes, self.N, self.P]).transpose([1, 0, 2])
         return w
+
+    def _descending(self, t):
+        """Indices that sort the last axis in descending order. NumPy sorts about twice as fast as
+        Paddle on the CPU, and the permutation carries no gradient, so eager CPU calls sort there.
+        """
+        if paddle.in_dynamic_mode() and t.place.is_cpu_place():
+            return paddle.to_tensor(np.argsort(-t.numpy(), axis=-1))
+        return paddle.argsort(t, axis=-1, descending=True)
 
     def _per_image(self, name, *fields):
         """A distance map of (class, image) masks for every image and class; no gradient.

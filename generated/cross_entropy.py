@@ -63,27 +63,24 @@ def cross_entropy_loss(
         reduction=reduction,
     )
     if ctx.activation == "sigmoid":
-        # rewritten: log_sigmoid
+        # rewritten: log_sigmoid, target_weight
         x = ctx.logits()
         g = ctx.g
         weight = ctx.class_weights("weight", weight)
-        t0 = g * weight
-        loss = -paddle.sum(-t0 * F.softplus(-x), axis=1, keepdim=True)
-        mean_denominator = paddle.sum(t0, axis=1, keepdim=True)
+        loss = -paddle.sum(-g * weight * F.softplus(-x), axis=1, keepdim=True)
+        mean_denominator = ctx.target_weight(weight)
     elif ctx.activation == "softmax":
-        # rewritten: log_softmax, softmax_cross_entropy
-        g = ctx.g
+        # rewritten: log_softmax, softmax_cross_entropy, target_weight
         weight = ctx.class_weights("weight", weight)
         loss = ctx.softmax_cross_entropy(weight)
-        mean_denominator = paddle.sum(g * weight, axis=1, keepdim=True)
+        mean_denominator = ctx.target_weight(weight)
     else:
-        # rewritten: clamp_log
+        # rewritten: clamp_log, target_weight
         p = ctx.probs()
         g = ctx.g
         weight = ctx.class_weights("weight", weight)
-        t0 = g * weight
-        loss = -paddle.sum(t0 * paddle.log(ctx.clamp(p)), axis=1, keepdim=True)
-        mean_denominator = paddle.sum(t0, axis=1, keepdim=True)
+        loss = -paddle.sum(g * weight * paddle.log(ctx.clamp(p)), axis=1, keepdim=True)
+        mean_denominator = ctx.target_weight(weight)
     return ctx.reduce(
         loss, per_class=False, per_pixel=True, reduction=reduction, denominator=mean_denominator
     )

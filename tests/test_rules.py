@@ -92,3 +92,19 @@ def test_kernels_are_chosen_only_when_optimising():
     assert "ctx.sigmoid_bce(beta)" in render_loss(REGISTRY["weighted_bce"], REGISTRY)
     literal = render_loss(REGISTRY["bce"], REGISTRY, optimize=False)
     assert "ctx.sigmoid_bce" not in literal and "paddle.log(" in literal
+
+
+def test_target_weight_kernel_equals_the_class_sum():
+    paddle = pytest.importorskip("paddle")
+    import numpy as np
+    from symloss.paddle import _runtime
+
+    rng = np.random.default_rng(5)
+    raw = rng.integers(0, 4, size=(2, 3, 5))
+    raw[rng.random(raw.shape) < 0.3] = 255
+    ctx = _runtime.Context("test", paddle.to_tensor(rng.normal(size=(2, 4, 3, 5))), paddle.to_tensor(raw),
+                           activation="auto", ignore_index=255, include_background=True, batch=False, sync=False,
+                           reduction="none")
+    weight = ctx.class_weights("weight", [0.5, 2.0, 1.0, 3.0])
+    expected = paddle.sum(weight * ctx.g, axis=1, keepdim=True)
+    np.testing.assert_array_equal(ctx.target_weight(weight).numpy(), expected.numpy())
