@@ -545,51 +545,38 @@ class Context:
 
         One sort per call for every unit and class: pixels sorted by error, descending (ignored
         pixels last), w the increments of the Jaccard loss of the sorted prefix, put back in order.
+        The weights carry no gradient, so an eager CPU call computes them in NumPy, whose sort is
+        about twice as fast as Paddle's on the CPU.
         """
-        with paddle.no_grad():
-            e = errors.detach().astype(self.dtype)
-            t = paddle.broadcast_to(target.detach().astype(self.dtype), e.shape)
-            if self.m is not None:
-                e = paddle.where(self.m > 0, e, paddle.full_like(e, -float("inf")))
-            if self.sync and self.batch:
-                _fail(
-                    self.function,
-                    "sync",
-                    "True with batch=True",
-                    "sync=False or batch=False (the Lovasz sort cannot span data-parallel ranks)",
-                )
-            if self.batch:  # one unit: the whole batch, per class
-                e, t = (a.transpose([1, 0, 2]).reshape([1, self.n_classes, -1]) for a in (e, t))
-            order = self._descending(e)
-            ts = paddle.take_along_axis(t, order, axis=-1)
-            positives = paddle.sum(ts, axis=-1, keepdim=True)
-            # The step J_k - J_(k-1) of the Jaccard loss of the sorted prefix, as one fraction of
-            # non-negative terms (differencing J in float32 would lose the small steps):
-            # [(G - c_(k-1)) (1 - t_k) + t_k (G + n_(k-1))] / [(G + n_(k-1)) (G + n_k)],
-            # c and n the running counts of positives and negatives; 1 for the first pixel when G = 0.
-            hits = paddle.cumsum(ts, axis=-1)
-            misses = paddle.cumsum(1 - ts, axis=-1)
-            before = positives + misses - (1 - ts)
-            numerator = (positives - hits + ts) * (1 - ts) + ts * before
-            denominator = before * (positives + misses)
-            ok = denominator > 0
-            steps = paddle.where(
-                ok,
-                numerator / paddle.where(ok, denominator, paddle.ones_like(denominator)),
-                paddle.ones_like(denominator),
+        if self.sync and self.batch:
+            _fail(
+                self.function,
+                "sync",
+                "True with batch=True",
+                "sync=False or batch=False (the Lovasz sort cannot span data-parallel ranks)",
             )
-            w = paddle.put_along_axis(paddle.zeros_like(steps), order, steps, axis=-1)
-            if self.batch:
-                w = w.reshape([self.n_classes, self.N, self.P]).transpose([1, 0, 2])
+        e = errors.detach()
+        t = paddle.broadcast_to(target.detach().astype(e.dtype), e.shape)
+        if self.m is not None:
+            e = paddle.where(self.m > 0, e, paddle.full_like(e, -float("inf")))
+        if self.batch:  # one unit: the whole batch, per class
+            e, t = (a.transpose([1, 0, 2]).reshape([1, self.n_classes, -1]) for a in (e, t))
+        if paddle.in_dynamic_mode() and e.place.is_cpu_place():
+            w = paddle.to_tensor(_lovasz_weights_numpy(e.numpy(), t.numpy()), dtype=self.dtype)
+        else:
+            with paddle.no_grad():
+                order = paddle.argsort(e, axis=-1, descending=True)
+                ts = paddle.take_along_axis(t, order, axis=-1)
+                steps = _lovasz_steps(
+                    ts,
+                    lambda a: paddle.cumsum(a, axis=-1),
+                    lambda a: paddle.sum(a, axis=-1, keepdim=True),
+                    lambda c, a, b: paddle.where(c, a, paddle.full_like(a, b)),
+                )
+                w = paddle.put_along_axis(paddle.zeros_like(steps), order, steps, axis=-1)
+        if self.batch:
+            w = w.reshape([self.n_classes, self.N, self.P]).transpose([1, 0, 2])
         return w
-
-    def _descending(self, t):
-        """Indices that sort the last axis in descending order. NumPy sorts about twice as fast as
-        Paddle on the CPU, and the permutation carries no gradient, so eager CPU calls sort there.
-        """
-        if paddle.in_dynamic_mode() and t.place.is_cpu_place():
-            return paddle.to_tensor(np.argsort(-t.numpy(), axis=-1))
-        return paddle.argsort(t, axis=-1, descending=True)
 
     def _per_image(self, name, *fields):
         """A distance map of (class, image) masks for every image and class; no gradient.
@@ -629,6 +616,37 @@ class Context:
 
     def contour_distance(self, prediction, target):
         return self._per_image("contour_distance", prediction, target)
+
+
+def _lovasz_steps(ts, cumsum, row_sum, where):
+    """The step J_k - J_(k-1) of the Jaccard loss of each sorted prefix, for targets `ts` in sorted
+    order, written as one fraction of non-negative terms (differencing J would lose small steps):
+    [(G - c_(k-1)) (1 - t_k) + t_k (G + n_(k-1))] / [(G + n_(k-1)) (G + n_k)], with c and n the
+    running counts of positives and negatives and G all positives; 1 for the first pixel when G = 0.
+    """
+    positives = row_sum(ts)
+    hits, misses = cumsum(ts), cumsum(1 - ts)
+    before = positives + misses - (1 - ts)
+    numerator = (positives - hits + ts) * (1 - ts) + ts * before
+    denominator = before * (positives + misses)
+    ok = denominator > 0
+    return where(ok, numerator / where(ok, denominator, 1.0), 1.0)
+
+
+def _lovasz_weights_numpy(errors, targets):
+    """lovasz_weights in NumPy: rows sorted by error, descending."""
+    order = np.argsort(-errors, axis=-1)
+    rows = np.arange(errors.shape[0] * errors.shape[1]).reshape(errors.shape[:2] + (1,))
+    flat_order = (
+        order + rows * errors.shape[-1]
+    )  # fancy indexing on the flat array: the fastest gather
+    ts = targets.reshape(-1)[flat_order]
+    steps = _lovasz_steps(
+        ts, lambda a: np.cumsum(a, axis=-1), lambda a: a.sum(axis=-1, keepdims=True), np.where
+    )
+    weights = np.empty(errors.size, dtype=steps.dtype)
+    weights[flat_order] = steps
+    return weights.reshape(errors.shape)
 
 
 # ---- distance maps as Paddle ops, for static graphs: images are (B, *spatial) ----
