@@ -23,11 +23,11 @@ class RunSize(sp.Symbol):
 
 
 # Fields as tensors of the generated code, and where each comes from.
-TENSORS = {
+TENSORS = {  # in the order the generated code computes them (log p first: p = exp(log p) reuses it)
     "x": TensorVar("x", real=True),
+    "logp": TensorVar("logp", real=True),
     "p": TensorVar("p", positive=True),
     "g": TensorVar("g", nonnegative=True),
-    "logp": TensorVar("logp", real=True),
     "log1mp": TensorVar("log1mp", real=True),
 }
 FIELD_TENSOR = {"x": "x", "p": "p", "g": "g", "softmax": "p", "log_softmax": "logp", "log1m_softmax": "log1mp"}

@@ -149,7 +149,8 @@ class Context:
         )
         self.function = function
         self.sync = sync and _world_size() > 1
-        self._probs = None
+        self._probs = self._log_probs = None
+        self._unit_weights = None
         if not isinstance(logit, TENSORS):
             _fail(
                 function, "logit", type(logit).__name__, "a paddle.Tensor of shape (N, C, *spatial)"
@@ -390,8 +391,9 @@ class Context:
 
     def class_weights(self, name, value):
         """A ClassWeights parameter as a (1, classes, 1) tensor (ones when None)."""
-        if value is None:
-            return paddle.ones([1, self.n_classes, 1], dtype=self.dtype)
+        if value is None:  # remembered, so fused kernels can take their unweighted (faster) path
+            self._unit_weights = paddle.ones([1, self.n_classes, 1], dtype=self.dtype)
+            return self._unit_weights
         w = (
             value.astype(self.dtype)
             if isinstance(value, TENSORS)
@@ -412,7 +414,11 @@ class Context:
         indices over all classes; the same formula written out for soft targets or a dropped background.
         """
         if self.labels is not None and self.first == 0 and self.C > 1:
-            w = weight.reshape([self.C]) if isinstance(weight, TENSORS) else None
+            w = (
+                None
+                if weight is self._unit_weights or not isinstance(weight, TENSORS)
+                else weight.reshape([self.C])
+            )
             return F.cross_entropy(
                 self.x, self.labels, weight=w, axis=1, ignore_index=-1, reduction="none"
             )
@@ -421,6 +427,8 @@ class Context:
     def target_weight(self, weight):
         """sum_c weight_c g_c per pixel, (N, 1, P): each pixel's target class weight, gathered from the
         class indices where there are some."""
+        if weight is self._unit_weights:
+            return 1.0  # every target weighs 1: the plain count of valid entries
         if self.labels is not None and self.first == 0 and self.C > 1:
             index = paddle.clip(self.labels, min=0).reshape([-1])  # ignored pixels read class 0 ...
             w = paddle.gather(weight.reshape([self.C]), index).reshape(self.labels.shape)
@@ -428,12 +436,18 @@ class Context:
         return paddle.sum(weight * self.g, axis=1, keepdim=True)
 
     def sigmoid_bce(self, pos_weight):
-        """pos_weight g softplus(-x) + (1 - g) softplus(x): Paddle's fused binary cross-entropy with logits."""
+        """pos_weight g softplus(-x) + (1 - g) softplus(x): Paddle's fused binary cross-entropy with
+        logits on an accelerator; on the CPU the two softplus terms are faster than that kernel (and
+        than its pos_weight path by 2.5x), so they are written out there."""
+        x, g = self.logits(), self.g
+        if x.place.is_cpu_place() or not paddle.in_dynamic_mode():
+            positive = g * F.softplus(-x)
+            return (positive if pos_weight == 1 else self.const(pos_weight) * positive) + (
+                1 - g
+            ) * F.softplus(x)
         if not isinstance(pos_weight, TENSORS):
             pos_weight = None if pos_weight == 1 else paddle.full([1], pos_weight, dtype=self.dtype)
-        return F.binary_cross_entropy_with_logits(
-            self.logits(), self.g, reduction="none", pos_weight=pos_weight
-        )
+        return F.binary_cross_entropy_with_logits(x, g, reduction="none", pos_weight=pos_weight)
 
     def indicator(self, t):
         """1 where t > 0, else 0 (no gradient)."""
@@ -447,18 +461,25 @@ class Context:
         return self._drop(self._full_probs())
 
     def _full_probs(self):
-        """The activation of every class, computed once per call."""
+        """The activation of every class, computed once per call (from log_softmax if the loss has
+        already asked for it: one exp instead of a second softmax)."""
         if self._probs is None:
             if self.activation == "sigmoid":
                 self._probs = F.sigmoid(self.x)
             elif self.activation == "softmax":
-                self._probs = F.softmax(self.x, axis=1)
+                self._probs = (
+                    F.softmax(self.x, axis=1)
+                    if self._log_probs is None
+                    else paddle.exp(self._log_probs)
+                )
             else:
                 self._probs = self.x
         return self._probs
 
     def log_probs(self):
-        return self._drop(F.log_softmax(self.x, axis=1))
+        if self._log_probs is None:
+            self._log_probs = F.log_softmax(self.x, axis=1)
+        return self._drop(self._log_probs)
 
     def log_one_minus_probs(self):
         """log(1 - softmax(x)) without cancellation near p = 1.
@@ -469,7 +490,9 @@ class Context:
         p = self._full_probs()
         top = p > 0.5
         rest = paddle.sum(paddle.where(top, paddle.zeros_like(p), p), axis=1, keepdim=True)
-        return self._drop(paddle.log(self.clamp(paddle.where(top, rest, 1 - p))))
+        return self._drop(
+            paddle.log(paddle.where(top, self.clamp(rest), 1 - p))
+        )  # 1 - p >= 1/2 elsewhere
 
     # reductions ----------------------------------------------------------------------------
     def psum(self, t):

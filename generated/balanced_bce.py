@@ -70,8 +70,8 @@ def balanced_bce_loss(
         loss = g * ctx.const(beta) * F.softplus(-x) + (1 - g) * ctx.const(1 - beta) * F.softplus(x)
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, log1m_softmax
-        g = ctx.g
         logp = ctx.log_probs()
+        g = ctx.g
         log1mp = ctx.log_one_minus_probs()
         loss = -g * logp * ctx.const(beta) - log1mp * (1 - g) * ctx.const(1 - beta)
     else:

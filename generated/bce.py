@@ -61,8 +61,8 @@ def bce_loss(
         loss = ctx.sigmoid_bce(1)
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, log1m_softmax
-        g = ctx.g
         logp = ctx.log_probs()
+        g = ctx.g
         log1mp = ctx.log_one_minus_probs()
         loss = -g * logp - log1mp * (1 - g)
     else:

@@ -84,9 +84,9 @@ def combo_loss(
         )
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, log1m_softmax
+        logp = ctx.log_probs()
         p = ctx.probs()
         g = ctx.g
-        logp = ctx.log_probs()
         log1mp = ctx.log_one_minus_probs()
         loss = (
             -(ctx.const(smooth) + 2 * ctx.psum(g * p))

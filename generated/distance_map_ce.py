@@ -75,8 +75,8 @@ def distance_map_ce_loss(
         loss = g * (dist1 + 1) * F.softplus(-x) + (1 - g) * (dist0 + 1) * F.softplus(x)
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, log1m_softmax
-        g = ctx.g
         logp = ctx.log_probs()
+        g = ctx.g
         log1mp = ctx.log_one_minus_probs()
         if dist_map is None:
             dist0 = ctx.boundary_weight(1 - g)

@@ -109,9 +109,9 @@ def exp_log_loss(
         )
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, clamp_log, clamp_power
+        logp = ctx.log_probs()
         p = ctx.probs()
         g = ctx.g
-        logp = ctx.log_probs()
         t0 = ctx.psum(g)
         loss = ctx.const(w_cross) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
             paddle.sum(

@@ -76,9 +76,9 @@ def focal_loss(
         ) * ctx.power(p, gamma) * ctx.const(1 - alpha) * F.softplus(x)
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, log1m_softmax, clamp_power
+        logp = ctx.log_probs()
         p = ctx.probs()
         g = ctx.g
-        logp = ctx.log_probs()
         log1mp = ctx.log_one_minus_probs()
         loss = -g * logp * ctx.power(1 - p, gamma) * ctx.const(alpha) - log1mp * (
             1 - g

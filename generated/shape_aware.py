@@ -66,9 +66,9 @@ def shape_aware_loss(
         loss = (ctx.contour_distance(p, g) + 1) * ctx.const(ctx.sigmoid_bce(1))
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, log1m_softmax
+        logp = ctx.log_probs()
         p = ctx.probs()
         g = ctx.g
-        logp = ctx.log_probs()
         log1mp = ctx.log_one_minus_probs()
         loss = (-g * logp - log1mp * (1 - g)) * (ctx.contour_distance(p, g) + 1)
     else:

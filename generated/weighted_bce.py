@@ -67,8 +67,8 @@ def weighted_bce_loss(
         loss = ctx.sigmoid_bce(beta)
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, log1m_softmax
-        g = ctx.g
         logp = ctx.log_probs()
+        g = ctx.g
         log1mp = ctx.log_one_minus_probs()
         loss = -g * logp * ctx.const(beta) - log1mp * (1 - g)
     else:
