@@ -427,9 +427,9 @@ class Context:
     def target_weight(self, weight):
         """sum_c weight_c g_c per pixel, (N, 1, P): each pixel's target class weight, gathered from the
         class indices where there are some."""
-        if weight is self._unit_weights:
-            return 1.0  # every target weighs 1: the plain count of valid entries
         if self.labels is not None and self.first == 0 and self.C > 1:
+            if weight is self._unit_weights:
+                return 1.0  # one class per valid pixel, weighing 1: the plain count
             index = paddle.clip(self.labels, min=0).reshape([-1])  # ignored pixels read class 0 ...
             w = paddle.gather(weight.reshape([self.C]), index).reshape(self.labels.shape)
             return w if self.m is None else w * self.m  # ... and are masked out
