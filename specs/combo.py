@@ -28,5 +28,6 @@ LOSS = Loss(
         Property.zero_at_perfect(smooth=0),
         Property.minimal_at_perfect(survey_form, expect="refuted",
                                     note="with '- (1 - alpha) * DL' the loss rewards a worse Dice"),
+        Property.permutation_invariant(),
     ],
 )

@@ -30,5 +30,6 @@ LOSS = Loss(
         Property.nonnegative(),
         # (-log p)^gamma -> 0 as p -> 1 only for gamma > 0 (and slowly for small gamma): checked at the defaults.
         Property.zero_at_perfect(smooth=0, gamma_dice=0.3, gamma_cross=0.3),
+        Property.permutation_invariant(),
     ],
 )

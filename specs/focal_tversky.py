@@ -32,5 +32,6 @@ LOSS = Loss(
                  note="the survey's exponent gamma differs from the paper's 1/gamma except at gamma = 1"),
         Property.bounded(0, 1),
         Property.zero_at_perfect(smooth=0),
+        Property.permutation_invariant(),
     ],
 )

@@ -21,5 +21,6 @@ LOSS = Loss(
         Property.le(Abs(ref("log_cosh_dice", smooth=smooth) - dice_loss**2 / 2), dice_loss**4 / 12),
         Property.nonnegative(),
         Property.zero_at_perfect(smooth=0),
+        Property.permutation_invariant(),
     ],
 )
