@@ -286,9 +286,10 @@ class Context:
         if dtype != "int64":
             label = label.astype("int64")
         classes = 2 if self.C == 1 else self.C
-        valid = None if ignore_index is None else label != ignore_index
         if paddle.in_dynamic_mode():
-            valid = self._checked(label, valid, classes, ignore_index)
+            valid = self._checked(label, classes, ignore_index)
+        else:
+            valid = None if ignore_index is None else label != ignore_index
         self._checked_labels = (
             valid is None and paddle.in_dynamic_mode()
         )  # every label is a class index
@@ -328,14 +329,14 @@ class Context:
             self._g = self._drop(g)
         return self._g
 
-    def _checked(self, label, valid, classes, ignore_index):
+    def _checked(self, label, classes, ignore_index):
         """Reject labels outside [0, classes) that are not ignored; return the mask of kept pixels, or
-        None when no pixel is ignored. One host synchronisation; the common case costs two reductions.
-        """
+        None when no pixel is ignored. The common case costs two reductions and one host sync."""
         low, high = (int(v) for v in paddle.stack([paddle.min(label), paddle.max(label)]).numpy())
         in_range = low >= 0 and high < classes
         if in_range and (ignore_index is None or not low <= ignore_index <= high):
             return None  # nothing ignored, nothing out of range
+        valid = None if ignore_index is None else label != ignore_index
         outside = (label < 0) | (label >= classes)
         if valid is not None:
             outside = outside & valid
@@ -541,6 +542,8 @@ class Context:
                 denominator = paddle.where(valid, denominator, paddle.zeros_like(denominator))
             count = self._total(paddle.sum(denominator), per_pixel, gradient=False)
             return total / paddle.where(count > 0, count, paddle.ones_like(count))
+        if valid is None and not self.sync:
+            return total / float(math.prod(shape))
         if valid is None:
             count = paddle.full([], float(math.prod(shape)), dtype=loss.dtype)
         else:
