@@ -571,8 +571,8 @@ class Context:
 
         One sort per call for every unit and class: pixels sorted by error, descending (ignored
         pixels last), w the increments of the Jaccard loss of the sorted prefix, put back in order.
-        The weights carry no gradient, so an eager CPU call computes them in NumPy, whose sort is
-        about twice as fast as Paddle's on the CPU.
+        The weights carry no gradient, so an eager CPU call computes them in NumPy when its sort is
+        vectorised (NumPy 2), about twice as fast as Paddle's CPU sort.
         """
         if self.sync and self.batch:
             _fail(
@@ -587,7 +587,7 @@ class Context:
             e = paddle.where(self.m > 0, e, paddle.full_like(e, -float("inf")))
         if self.batch:  # one unit: the whole batch, per class
             e, t = (a.transpose([1, 0, 2]).reshape([1, self.n_classes, -1]) for a in (e, t))
-        if paddle.in_dynamic_mode() and e.place.is_cpu_place():
+        if paddle.in_dynamic_mode() and e.place.is_cpu_place() and _SIMD_SORT:
             w = paddle.to_tensor(_lovasz_weights_numpy(e.numpy(), t.numpy()), dtype=self.dtype)
         else:
             with paddle.no_grad():
@@ -642,6 +642,10 @@ class Context:
 
     def contour_distance(self, prediction, target):
         return self._per_image("contour_distance", prediction, target)
+
+
+# NumPy 2 sorts with SIMD kernels (x86-simd-sort): about twice Paddle's CPU argsort; NumPy 1 does not.
+_SIMD_SORT = int(np.__version__.split(".")[0]) >= 2
 
 
 def _lovasz_steps(ts, cumsum, row_sum, where):
