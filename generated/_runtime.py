@@ -441,7 +441,7 @@ class Context:
         logits on an accelerator; on the CPU the two softplus terms are faster than that kernel (and
         than its pos_weight path by 2.5x), so they are written out there."""
         x, g = self.logits(), self.g
-        if x.place.is_cpu_place() or not paddle.in_dynamic_mode():
+        if not paddle.in_dynamic_mode() or x.place.is_cpu_place():
             positive = g * F.softplus(-x)
             return (positive if pos_weight == 1 else self.const(pos_weight) * positive) + (
                 1 - g
