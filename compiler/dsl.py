@@ -155,7 +155,7 @@ class Ref(sp.Function):
     def bindings(self) -> dict[str, sp.Expr]:
         return {k.name: v for k, v in self.args[1]}
 
-    def _latex(self, printer, exp=None):
+    def _latex(self, printer, exp=None):  # noqa: F811  (SymPy passes `exp` by that name)
         args = ", ".join(f"{k}={printer._print(v)}" for k, v in self.bindings.items())
         text = rf"\operatorname{{{self.target}}}({args})".replace("_", r"\_")
         return text if exp is None else f"{text}^{{{exp}}}"

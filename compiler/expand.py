@@ -63,10 +63,6 @@ def unroll(expr: sp.Expr) -> sp.Expr:
     )
 
 
-class FieldSymbol(sp.Symbol):
-    """One concrete entry of a field, e.g. `p_0_3` for p[0, 3]."""
-
-
 def collapse_constant_sums(expr: sp.Expr) -> sp.Expr:
     """Sum(k, (i, 0, n-1)) -> k*n for a summand free of the index."""
 

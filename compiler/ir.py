@@ -18,6 +18,11 @@ class TensorVar(sp.Symbol):
     """A named tensor of the generated code (a field, or a CSE temporary that holds one)."""
 
 
+def is_tensor(expr) -> bool:
+    """Whether an expression reads a tensor (else it is a Python number at run time)."""
+    return any(isinstance(s, TensorVar) for s in sp.sympify(expr).free_symbols)
+
+
 class RunSize(sp.Symbol):
     """A size known only at run time: valid pixels per unit, or classes after the background is dropped."""
 

@@ -15,7 +15,7 @@ from .dsl import C, c, choose, g, i, n, p, x
 from .expand import free_indices, resolve
 from .functions import sigmoid
 from .ir import (CLASSES, Const, FIELD_TENSOR, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, SOFTMAX, TENSORS,
-                 ReduceSum, TensorVar)
+                 ReduceSum, TensorVar, is_tensor)
 from .primitives import Primitive
 from .rules import guard, rewrite, specialize
 from .statistics import share_statistics
@@ -77,10 +77,6 @@ def to_tensors(expr: sp.Expr) -> sp.Expr:
         lambda e: TENSORS[FIELD_TENSOR[e.base.name]] if len(e.indices) == 2 else TensorVar(e.base.name),
     )
     return expr.xreplace({n: N_PIXELS, C: N_CLASSES})
-
-
-def is_tensor(expr: sp.Expr) -> bool:
-    return any(isinstance(s, TensorVar) for s in expr.free_symbols)
 
 
 def common_subexpressions(exprs: list, reserved: set) -> tuple[list, list]:

@@ -13,7 +13,7 @@ from sympy.printing.pycode import PythonCodePrinter
 from .functions import sigmoid, softplus
 from .primitives import Primitive
 from .rules import EPS
-from .ir import CLASSES, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, Clamp, ReduceSum, TensorVar
+from .ir import CLASSES, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, Clamp, is_tensor
 
 TENSOR_FUNCTIONS = {
     sp.log: "paddle.log",
@@ -27,10 +27,6 @@ TENSOR_FUNCTIONS = {
 SCALAR_FUNCTIONS = {sp.log: "math.log", sp.exp: "math.exp", sp.Abs: "abs", sp.cosh: "math.cosh",
                     sp.tanh: "math.tanh"}
 COUNTS = {N_PIXELS: "ctx.n_pixels", N_CLASSES: "ctx.n_classes", EPS: "ctx.tiny"}
-
-
-def is_tensor(expr) -> bool:
-    return any(isinstance(s, TensorVar) for s in sp.sympify(expr).free_symbols)
 
 
 class PaddlePrinter(PythonCodePrinter):
