@@ -256,11 +256,6 @@ def render_loss(loss, registry: dict, optimize: bool = True, standalone: bool = 
     return format_code(text)
 
 
-def render_standalone(loss, registry: dict) -> str:
-    """One self-contained module (runtime inlined) for a spec compiled outside the package."""
-    return render_loss(loss, registry, standalone=True)
-
-
 def runtime_body() -> str:
     """The runtime's code without its header and module docstring."""
     text = render_runtime()

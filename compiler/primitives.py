@@ -13,7 +13,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from .distance_maps import boundary_weight, contour_distance, distance_field
+from . import distance_maps
 from .dsl import c, i
 
 
@@ -61,44 +61,37 @@ class LovaszWeights(Primitive):
         return out
 
 
-def _per_class(function, *arrays):
-    return np.stack([function(*(a[k] for a in arrays)) for k in range(arrays[0].shape[0])])
+class ImagePrimitive(Primitive):
+    """A distance map of each class's image: `runtime` names both the Context method of the
+    generated code and the function of compiler/distance_maps.py that computes it per image."""
+
+    scope = "image"
+
+    @classmethod
+    def reference(cls, *arrays):
+        function = getattr(distance_maps, cls.runtime)
+        return np.stack([function(*(a[k] for a in arrays)) for k in range(arrays[0].shape[0])])
 
 
-class DistanceField(Primitive):
+class DistanceField(ImagePrimitive):
     """DistanceField(mask): per class and image, distance of each pixel to the boundary of mask > 0.5."""
 
     nargs = 1
-    scope = "image"
     runtime = "distance_field"
 
-    @classmethod
-    def reference(cls, mask):
-        return _per_class(distance_field, mask)
 
-
-class BoundaryWeight(Primitive):
+class BoundaryWeight(ImagePrimitive):
     """BoundaryWeight(mask): per class and image, Caliva's inverted, max-normalised distance map."""
 
     nargs = 1
-    scope = "image"
     runtime = "boundary_weight"
 
-    @classmethod
-    def reference(cls, mask):
-        return _per_class(boundary_weight, mask)
 
-
-class ContourDistance(Primitive):
+class ContourDistance(ImagePrimitive):
     """ContourDistance(prediction, target): per class and image, the mean predicted-to-target contour distance."""
 
     nargs = 2
-    scope = "image"
     runtime = "contour_distance"
-
-    @classmethod
-    def reference(cls, prediction, target):
-        return _per_class(contour_distance, prediction, target)
 
 
 def extract(expr: sp.Expr) -> tuple[sp.Expr, list]:

@@ -617,11 +617,7 @@ class Context:
         n_classes = max(f.shape[1] for f in fields)
         fields = [paddle.broadcast_to(f, [self.N, n_classes] + self.spatial) for f in fields]
         if paddle.in_dynamic_mode():
-            function = {
-                "distance_field": distance_field,
-                "boundary_weight": boundary_weight,
-                "contour_distance": contour_distance,
-            }[name]
+            function = NUMPY_MAPS[name]
             arrays = [f.numpy() for f in fields]
             out = np.stack(
                 [
@@ -810,3 +806,6 @@ def contour_distance(prediction, target):
         return np.zeros(pred.shape)
     to_true = ndimage.distance_transform_edt(~true)
     return np.full(pred.shape, to_true[pred].mean())
+
+
+NUMPY_MAPS = {name: globals()[name] for name in GRAPH_MAPS}  # the eager twins, rendered above
