@@ -28,7 +28,7 @@ class CompileTime:
 
 def _time(command: str, argv: list[str]) -> CompileTime:
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "symloss.compiler.cli", *argv],
+    done = subprocess.run([sys.executable, "-m", "symloss.compiler.commands.cli", *argv],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return CompileTime(command, time.perf_counter() - start, done.returncode, LIMITS[command.split()[1]])
 

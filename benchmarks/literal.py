@@ -24,8 +24,8 @@ def load_literals(names) -> tuple[dict, dict]:
 
     functions, missing = {}, {}
     try:
-        from symloss.compiler.emit import function_name, render_loss
-        from symloss.compiler.loader import load_registry
+        from symloss.compiler.backend.emit import function_name, render_loss
+        from symloss.compiler.frontend.loader import load_registry
 
         registry = load_registry()
     except Exception as err:

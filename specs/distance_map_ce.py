@@ -1,6 +1,6 @@
 """Distance-map penalised cross-entropy (Caliva et al., 2019): (1 + Phi)-weighted cross-entropy."""
 from symloss.compiler.dsl import Loss, Property, c, g, i, log, p, ref
-from symloss.compiler.primitives import BoundaryWeight
+from symloss.compiler.dsl import BoundaryWeight
 
 inside = BoundaryWeight(g[c, i])  # Phi of the class region
 outside = BoundaryWeight(1 - g[c, i])  # Phi of its complement

@@ -1,6 +1,6 @@
 """Hausdorff distance loss, distance-transform estimator (Karimi & Salcudean, 2019), as in MONAI."""
 from symloss.compiler.dsl import Identity, Loss, Mean, Param, Property, c, g, i, p, ref
-from symloss.compiler.primitives import DistanceField
+from symloss.compiler.dsl import DistanceField
 
 alpha = Param("alpha", 2.0, domain=(0, None), doc="exponent of the distance fields (the paper finds 1 to 3 work)")
 

@@ -1,6 +1,6 @@
 """Lovász hinge loss (Berman et al., 2018): the Lovász extension of the Jaccard loss at hinge errors."""
 from symloss.compiler.dsl import Identity, Loss, Max, Property, Sum, c, g, i, ref, x
-from symloss.compiler.primitives import LovaszWeights
+from symloss.compiler.dsl import LovaszWeights
 
 errors = 1 - x[c, i] * (2 * g[c, i] - 1)  # hinge errors on the logits, signs +1 / -1
 

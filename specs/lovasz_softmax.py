@@ -1,6 +1,6 @@
 """Lovász-softmax loss (Berman et al., 2018): the Lovász extension of the Jaccard loss, per class."""
 from symloss.compiler.dsl import Abs, Choice, Identity, Indicator, Loss, Property, Sum, c, g, i, p, ref
-from symloss.compiler.primitives import LovaszWeights
+from symloss.compiler.dsl import LovaszWeights
 
 classes = Choice("classes", "present", ("present", "all"),
                  doc="average over the classes present in each unit's target (Berman's default), or over all")

@@ -1,6 +1,6 @@
 """Shape-aware loss (Al Arif et al., 2017): cross-entropy scaled by the distance between contours."""
 from symloss.compiler.dsl import Loss, Property, c, g, i, p, ref
-from symloss.compiler.primitives import ContourDistance
+from symloss.compiler.dsl import ContourDistance
 
 contour_gap = ContourDistance(p[c, i], g[c, i])  # E: mean distance from predicted to target contour
 

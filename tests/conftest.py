@@ -16,6 +16,6 @@ settings.load_profile(os.environ.get("SYMLOSS_PROFILE", "ci"))
 
 @pytest.fixture(scope="session")
 def registry():
-    from symloss.compiler.loader import load_registry
+    from symloss.compiler.frontend.loader import load_registry
 
     return load_registry()

@@ -70,7 +70,7 @@ def test_one_hot_float_target_equals_class_indices(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_none_reduction_keeps_the_free_axes(name):
-    from symloss.compiler.lower import granularity
+    from symloss.compiler.frontend.expand import granularity
 
     per_class, per_pixel = granularity(REGISTRY[name], REGISTRY)
     x, y = inputs(n=2, c=3, spatial=(4, 5))

@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from symloss.compiler.cli import main, package_dir
-from symloss.compiler.emit import render_package, render_loss
-from symloss.compiler.write import apply, plan
+from symloss.compiler.commands.cli import main, package_dir
+from symloss.compiler.backend.emit import render_package, render_loss
+from symloss.compiler.backend.write import apply, plan
 
 from registry_names import REGISTRY
 
@@ -45,7 +45,7 @@ def test_orphans_are_removed_and_unchanged_files_are_not_rewritten(tmp_path):
     assert (out / "dice.py").stat().st_mtime_ns == mtime
 
 
-RENDER = "from symloss.compiler.loader import load_registry; from symloss.compiler.emit import render_loss; " \
+RENDER = "from symloss.compiler.frontend.loader import load_registry; from symloss.compiler.backend.emit import render_loss; " \
          "import hashlib, sys; r = load_registry(); " \
          "sys.stdout.write(hashlib.sha256(''.join(render_loss(r[n], r) for n in sorted(r)).encode()).hexdigest())"
 

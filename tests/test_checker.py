@@ -4,10 +4,10 @@ import pytest
 from sympy import S, Symbol
 
 from registry_names import NAMES, REGISTRY
-from symloss.compiler.check import Checker, decide
-from symloss.compiler.claims import Identity, Property
+from symloss.compiler.proof.check import Checker, decide
+from symloss.compiler.frontend.claims import Identity, Property
 from symloss.compiler.dsl import Sum, c, g, i, p, ref
-from symloss.compiler.expand import resolve
+from symloss.compiler.frontend.expand import resolve
 
 
 @pytest.mark.parametrize("name", NAMES)

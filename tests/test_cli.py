@@ -1,6 +1,6 @@
 """The command line: list, show, new, check."""
-from symloss.compiler.cli import main
-from symloss.compiler.loader import load_registry
+from symloss.compiler.commands.cli import main
+from symloss.compiler.frontend.loader import load_registry
 
 from registry_names import NAMES
 

@@ -2,8 +2,8 @@
 import pytest
 
 from registry_names import NAMES, REGISTRY
-from symloss.compiler.check import Checker
-from symloss.compiler.docs import CATALOG_END, CATALOG_START, catalog_table, curves, loss_page, replace_catalog
+from symloss.compiler.proof.check import Checker
+from symloss.compiler.commands.docs import CATALOG_END, CATALOG_START, catalog_table, curves, loss_page, replace_catalog
 
 
 @pytest.fixture(scope="module")

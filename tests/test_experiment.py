@@ -21,7 +21,7 @@ TINY = ["--seeds", "1", "--epochs", "4", "--images", "40", "--image-size", "32",
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     pytest.importorskip("paddle")
-    from symloss.compiler.cli import main
+    from symloss.compiler.commands.cli import main
 
     out = tmp_path_factory.mktemp("experiment")
     code = main(["experiment", "--quick", *TINY, "--out", str(out)])
@@ -80,7 +80,7 @@ def test_table_lists_every_loss_with_the_survey_numbers(tiny_run):
 
 def test_unknown_loss_is_a_clear_error(capsys):
     pytest.importorskip("paddle")
-    from symloss.compiler.cli import main
+    from symloss.compiler.commands.cli import main
 
     assert main(["experiment", "--losses", "dcie", "--out", "unused"]) == 2
     assert "--losses got dcie; registered losses:" in capsys.readouterr().err

@@ -9,7 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from registry_names import NAMES, REGISTRY
-from symloss.compiler.oracle import Options, Oracle
+from symloss.compiler.proof.oracle import Options, Oracle
 
 paddle = pytest.importorskip("paddle")
 from symloss.paddle import FUNCTIONS  # noqa: E402

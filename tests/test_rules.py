@@ -4,9 +4,9 @@ import pytest
 import sympy as sp
 
 from symloss.compiler.dsl import c, i, x
-from symloss.compiler.functions import sigmoid, softplus
-from symloss.compiler.ir import Clamp
-from symloss.compiler.rules import EPS, RULES, guard, rewrite
+from symloss.compiler.frontend.functions import sigmoid, softplus
+from symloss.compiler.backend.ir import Clamp
+from symloss.compiler.backend.rules import EPS, RULES, guard, rewrite
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.name)
@@ -86,7 +86,7 @@ def test_fused_kernels_equal_the_expressions_they_replace(labels):
 
 def test_kernels_are_chosen_only_when_optimising():
     from registry_names import REGISTRY
-    from symloss.compiler.emit import render_loss
+    from symloss.compiler.backend.emit import render_loss
 
     assert "ctx.softmax_cross_entropy(" in render_loss(REGISTRY["cross_entropy"], REGISTRY)
     assert "ctx.sigmoid_bce(beta)" in render_loss(REGISTRY["weighted_bce"], REGISTRY)

@@ -5,9 +5,9 @@ import importlib.util
 import pytest
 
 from spec_factory import line_of, write_spec
-from symloss.compiler.cli import main
-from symloss.compiler.errors import SpecError
-from symloss.compiler.loader import load_registry
+from symloss.compiler.commands.cli import main
+from symloss.compiler.frontend.errors import SpecError
+from symloss.compiler.frontend.loader import load_registry
 
 BROKEN = {
     "unknown symbol": (

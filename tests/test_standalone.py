@@ -28,7 +28,7 @@ ALLOWED = {"paddle", "numpy", "scipy"}
 HAUSDORFF = '''\
 """The distance-transform Hausdorff loss, as a spec outside the repo."""
 from symloss.compiler.dsl import Loss, Mean, Param, c, g, i, p
-from symloss.compiler.primitives import DistanceField
+from symloss.compiler.frontend.primitives import DistanceField
 
 alpha = Param("alpha", 2.0, domain=(0, None), doc="exponent of the distance fields")
 
@@ -121,7 +121,7 @@ RUNNER = textwrap.dedent(
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """Write the three specs outside the repo and build them with the CLI, in-process."""
-    from symloss.compiler.cli import main
+    from symloss.compiler.commands.cli import main
 
     folder = tmp_path_factory.mktemp("specs")
     specs = [write_spec(folder, edit=("claims=[Property.bounded(0, 1)],", "claims=[],"))]

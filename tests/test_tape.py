@@ -2,8 +2,8 @@
 import mpmath
 import sympy as sp
 
-from symloss.compiler.functions import sigmoid, softplus
-from symloss.compiler.tape import Tape
+from symloss.compiler.frontend.functions import sigmoid, softplus
+from symloss.compiler.proof.tape import Tape
 
 
 def test_tape_matches_sympy_diff():

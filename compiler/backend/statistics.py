@@ -10,7 +10,7 @@ import functools
 
 import sympy as sp
 
-from .expand import collapse_constant_sums, split_sum
+from ..frontend.expand import collapse_constant_sums, split_sum
 
 
 def cost(expr: sp.Expr) -> int:

@@ -11,10 +11,10 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from .dsl import FIELDS, Pick
-from .errors import SpecError
-from .expand import WeightSymbol, concretize, field_names, parameters
-from .primitives import extract
+from ..frontend.language import FIELDS, Pick
+from ..frontend.errors import SpecError
+from ..frontend.expand import WeightSymbol, concretize, field_names, parameters
+from ..frontend.primitives import extract
 from .tape import Tape
 
 DPS = 100  # inputs may sit 1e-60 away from 0 or 1

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import SpecError
+from ..frontend.errors import SpecError
 
 
 def package_dir() -> Path:
@@ -20,7 +20,7 @@ def _say(text: str = "") -> None:
 
 
 def _registry(paths=()):
-    from .loader import load_registry
+    from ..frontend.loader import load_registry
 
     return load_registry(paths)
 
@@ -46,14 +46,14 @@ def _unknown(registry, names):
 # --------------------------------------------------------------------------- commands
 
 def cmd_build(args) -> int:
-    from .emit import render_package
+    from ..backend.emit import render_package
     from .report import proof_table, summary
-    from .write import apply, plan
+    from ..backend.write import apply, plan
 
     start = time.perf_counter()
     bundled_only = not args.paths
     registry = _registry(args.paths)
-    from .loader import bundled_dir
+    from ..frontend.loader import bundled_dir
 
     bundled = {n for n, l in registry.items() if Path(l.path).resolve().parent == bundled_dir().resolve()}
     extra = sorted(set(registry) - bundled)
@@ -113,7 +113,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from .emit import default_text
+    from ..backend.emit import default_text
     from .report import table
 
     registry = _registry(args.spec)
@@ -130,8 +130,8 @@ def cmd_list(args) -> int:
 def cmd_show(args) -> int:
     import sympy as sp
 
-    from .emit import default_text, domain_text, render_loss
-    from .expand import resolve
+    from ..backend.emit import default_text, domain_text, render_loss
+    from ..frontend.expand import resolve
 
     registry = _registry(args.spec)
     _unknown(registry, [args.name])
@@ -167,7 +167,7 @@ def cmd_show(args) -> int:
 
 def cmd_docs(args) -> int:
     from .docs import plot, render_docs
-    from .loader import bundled_dir
+    from ..frontend.loader import bundled_dir
 
     root = Path(args.root) if args.root else bundled_dir().parent
     readme = root / "README.md"
@@ -235,8 +235,8 @@ LOSS = Loss(
 
 
 def cmd_new(args) -> int:
-    from .dsl import NAME_RE
-    from .loader import bundled_dir
+    from ..frontend.language import NAME_RE
+    from ..frontend.loader import bundled_dir
 
     if not NAME_RE.fullmatch(args.name):
         raise SpecError(f"{args.name!r} is not a snake_case name: use lowercase letters, digits and _, e.g. my_dice")

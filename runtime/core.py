@@ -1,18 +1,23 @@
-{{ header }}
 """What every generated loss shares: argument checks, targets and masks, activations, reductions.
 
 Tensors inside a loss are (N, C, P): batch, class, and the spatial axes flattened to P pixels.
 Pixel sums keep their axes, so a statistic broadcasts back against the fields.
 """
+
 import math
 
 import numpy as np
 import paddle
 import paddle.nn.functional as F
 
+# The build inlines runtime/distance_maps.py in place of the next line (generated/_runtime.py is one module).
+from .distance_maps import NUMPY_MAPS
+
 ACTIVATIONS = ("auto", "sigmoid", "softmax", "none")
 # Tensors in eager mode, and their graph values under paddle.jit.to_static.
-TENSORS = (paddle.Tensor,) + ((paddle.pir.Value,) if hasattr(paddle, "pir") and hasattr(paddle.pir, "Value") else ())
+TENSORS = (paddle.Tensor,) + (
+    (paddle.pir.Value,) if hasattr(paddle, "pir") and hasattr(paddle.pir, "Value") else ()
+)
 REDUCTIONS = ("none", "mean", "sum")
 _FLOATS = ("float16", "bfloat16", "float32", "float64")
 _INTEGERS = ("int8", "int16", "int32", "int64", "uint8", "bool")
@@ -63,15 +68,25 @@ def check_weights(function, name, value):
     return values
 
 
-def check_options(function, *, activation, ignore_index, include_background, batch, sync, reduction):
+def check_options(
+    function, *, activation, ignore_index, include_background, batch, sync, reduction
+):
     """Reject a common keyword outside its documented values."""
     if activation not in ACTIVATIONS:
-        _fail(function, "activation", repr(activation), "one of " + ", ".join(map(repr, ACTIVATIONS)))
+        _fail(
+            function, "activation", repr(activation), "one of " + ", ".join(map(repr, ACTIVATIONS))
+        )
     if reduction not in REDUCTIONS:
         _fail(function, "reduction", repr(reduction), "one of " + ", ".join(map(repr, REDUCTIONS)))
-    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
+    if ignore_index is not None and (
+        isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
+    ):
         _fail(function, "ignore_index", repr(ignore_index), "an int or None")
-    for name, value in (("include_background", include_background), ("batch", batch), ("sync", sync)):
+    for name, value in (
+        ("include_background", include_background),
+        ("batch", batch),
+        ("sync", sync),
+    ):
         if not isinstance(value, bool):
             _fail(function, name, repr(value), "True or False")
 
@@ -112,23 +127,53 @@ class Context:
     pixels, background dropped if asked), `n_pixels` (valid pixels per unit), `n_classes`.
     """
 
-    def __init__(self, function, logit, label, *, activation, ignore_index, include_background, batch, sync,
-                 reduction):
-        check_options(function, activation=activation, ignore_index=ignore_index,
-                      include_background=include_background, batch=batch, sync=sync, reduction=reduction)
+    def __init__(
+        self,
+        function,
+        logit,
+        label,
+        *,
+        activation,
+        ignore_index,
+        include_background,
+        batch,
+        sync,
+        reduction,
+    ):
+        check_options(
+            function,
+            activation=activation,
+            ignore_index=ignore_index,
+            include_background=include_background,
+            batch=batch,
+            sync=sync,
+            reduction=reduction,
+        )
         self.function = function
         self.sync = sync and _world_size() > 1
         self._probs = self._log_probs = None
         self._unit_weights = None
         if not isinstance(logit, TENSORS):
-            _fail(function, "logit", type(logit).__name__, "a paddle.Tensor of shape (N, C, *spatial)")
+            _fail(
+                function, "logit", type(logit).__name__, "a paddle.Tensor of shape (N, C, *spatial)"
+            )
         if not isinstance(label, TENSORS):
-            _fail(function, "label", type(label).__name__, "a paddle.Tensor of class indices or targets")
+            _fail(
+                function,
+                "label",
+                type(label).__name__,
+                "a paddle.Tensor of class indices or targets",
+            )
         shape = list(logit.shape)
         if len(shape) not in (3, 4, 5):
             _fail(function, "logit", f"shape {shape}", "(N, C, *spatial) with 1 to 3 spatial dims")
         if _dtype_name(logit) not in _FLOATS:
-            _fail(function, "logit", f"dtype {_dtype_name(logit)}", "float16, bfloat16, float32 or float64")
+            _fail(
+                function,
+                "logit",
+                f"dtype {_dtype_name(logit)}",
+                "float16, bfloat16, float32 or float64",
+            )
         self.shape = shape
         self.N, self.C, self.spatial = shape[0], shape[1], shape[2:]
         self.P = math.prod(self.spatial)
@@ -137,9 +182,15 @@ class Context:
         x = logit if _dtype_name(logit) == self.dtype else logit.astype(self.dtype)
         self.x = x.reshape([self.N, self.C, self.P])
         if activation == "softmax" and self.C == 1:
-            _fail(function, "activation", "'softmax' with C == 1",
-                  "'sigmoid' or 'auto' (a softmax over one channel is always 1)")
-        self.activation = activation if activation != "auto" else ("sigmoid" if self.C == 1 else "softmax")
+            _fail(
+                function,
+                "activation",
+                "'softmax' with C == 1",
+                "'sigmoid' or 'auto' (a softmax over one channel is always 1)",
+            )
+        self.activation = (
+            activation if activation != "auto" else ("sigmoid" if self.C == 1 else "softmax")
+        )
         self.first = 1 if (not include_background and self.C > 1) else 0
         self.n_classes = self.C - self.first
         self.batch = batch
@@ -157,7 +208,9 @@ class Context:
             if not (self.sync and self.batch):
                 return count
             return _all_reduce(paddle.full([1, 1, 1], count, dtype=self.dtype))
-        return self._across_ranks(paddle.sum(mask, axis=self.pixel_axes, keepdim=True), gradient=False)
+        return self._across_ranks(
+            paddle.sum(mask, axis=self.pixel_axes, keepdim=True), gradient=False
+        )
 
     def _across_ranks(self, t, gradient=True):
         """Sum over data-parallel ranks when synchronised and the statistic spans the batch."""
@@ -172,8 +225,17 @@ class Context:
         if not isinstance(num_classes, int) or num_classes < 1:
             _fail(function, "num_classes", repr(num_classes), "a positive int")
         logit = paddle.zeros([label.shape[0], num_classes] + list(label.shape[1:]), dtype="float32")
-        return cls(function, logit, label, activation="auto", ignore_index=ignore_index,
-                   include_background=True, batch=False, sync=False, reduction="none")
+        return cls(
+            function,
+            logit,
+            label,
+            activation="auto",
+            ignore_index=ignore_index,
+            include_background=True,
+            batch=False,
+            sync=False,
+            reduction="none",
+        )
 
     def stack_maps(self, maps):
         """Target maps as one float32 NumPy array (N, K, C, *spatial)."""
@@ -186,8 +248,12 @@ class Context:
             dist_map = paddle.to_tensor(np.asarray(dist_map))
         expected = [self.N, count, self.C] + self.spatial
         if list(dist_map.shape) != expected:
-            _fail(self.function, "dist_map", f"shape {list(dist_map.shape)}",
-                  f"{expected} (N, maps, C, *spatial), as the loss's *_distance_maps function returns")
+            _fail(
+                self.function,
+                "dist_map",
+                f"shape {list(dist_map.shape)}",
+                f"{expected} (N, maps, C, *spatial), as the loss's *_distance_maps function returns",
+            )
         maps = dist_map.astype(self.dtype).reshape([self.N, count, self.C, self.P]).detach()
         return [self._drop(maps[:, k]) for k in range(count)]
 
@@ -199,8 +265,12 @@ class Context:
         self.labels, self._soft, self._g = None, None, None
         if dtype in _FLOATS:
             if list(label.shape) != self.shape:
-                _fail(f, "label", f"float shape {list(label.shape)}",
-                      f"the logit's shape {self.shape} (soft targets), or integer class indices")
+                _fail(
+                    f,
+                    "label",
+                    f"float shape {list(label.shape)}",
+                    f"the logit's shape {self.shape} (soft targets), or integer class indices",
+                )
             self._soft = label.astype(self.dtype).reshape([self.N, self.C, self.P])
             return None
         if dtype not in _INTEGERS:
@@ -208,8 +278,12 @@ class Context:
         if len(label.shape) == len(self.shape) and label.shape[1] == 1:
             label = label.squeeze(1)
         if list(label.shape) != [self.N] + self.spatial:
-            _fail(f, "label", f"shape {list(label.shape)}",
-                  f"{[self.N] + self.spatial} or {[self.N, 1] + self.spatial} (class indices) for logit {self.shape}")
+            _fail(
+                f,
+                "label",
+                f"shape {list(label.shape)}",
+                f"{[self.N] + self.spatial} or {[self.N, 1] + self.spatial} (class indices) for logit {self.shape}",
+            )
         label = label.reshape([self.N, 1, self.P])
         if dtype != "int64":
             label = label.astype("int64")
@@ -218,7 +292,9 @@ class Context:
             valid = self._checked(label, classes, ignore_index)
         else:
             valid = None if ignore_index is None else label != ignore_index
-        self._checked_labels = valid is None and paddle.in_dynamic_mode()  # every label is a class index
+        self._checked_labels = (
+            valid is None and paddle.in_dynamic_mode()
+        )  # every label is a class index
         if valid is not None:
             label = paddle.where(valid, label, paddle.full_like(label, -1))  # matches no class
         self.labels = label
@@ -232,14 +308,25 @@ class Context:
             if self._soft is not None:
                 g = self._soft
             elif self.C == 1:
-                g = self.labels.astype(self.dtype) if self._checked_labels else (self.labels == 1).astype(self.dtype)
+                g = (
+                    self.labels.astype(self.dtype)
+                    if self._checked_labels
+                    else (self.labels == 1).astype(self.dtype)
+                )
             else:
                 # F.one_hot is far faster on the CPU than a broadcast comparison; ignored pixels (-1)
                 # become an extra class C that is sliced away, so their target is zero in every class.
                 ignored = self.m is not None
-                index = paddle.where(self.labels < 0, paddle.full_like(self.labels, self.C), self.labels) \
-                    if ignored else self.labels
-                g = F.one_hot(index.reshape([self.N, self.P]), self.C + ignored).transpose([0, 2, 1])[:, : self.C]
+                index = (
+                    paddle.where(
+                        self.labels < 0, paddle.full_like(self.labels, self.C), self.labels
+                    )
+                    if ignored
+                    else self.labels
+                )
+                g = F.one_hot(index.reshape([self.N, self.P]), self.C + ignored).transpose(
+                    [0, 2, 1]
+                )[:, : self.C]
                 g = g.astype(self.dtype) if self.dtype != "float32" else g
             self._g = self._drop(g)
         return self._g
@@ -255,18 +342,25 @@ class Context:
         outside = (label < 0) | (label >= classes)
         if valid is not None:
             outside = outside & valid
-        counts = paddle.stack([paddle.sum(outside.astype("int64")), paddle.sum(valid.astype("int64"))]) \
-            if valid is not None else paddle.sum(outside.astype("int64")).reshape([1])
+        counts = (
+            paddle.stack([paddle.sum(outside.astype("int64")), paddle.sum(valid.astype("int64"))])
+            if valid is not None
+            else paddle.sum(outside.astype("int64")).reshape([1])
+        )
         counts = [int(v) for v in counts.numpy()]
         if counts[0]:
             bad = int(paddle.masked_select(label, outside)[0])
-            _fail(self.function, "label", f"value {bad}",
-                  f"class indices in [0, {classes}) or ignore_index={ignore_index!r}")
+            _fail(
+                self.function,
+                "label",
+                f"value {bad}",
+                f"class indices in [0, {classes}) or ignore_index={ignore_index!r}",
+            )
         return None if valid is None or counts[1] == label.size else valid
 
     def _drop(self, t):
         """Leave out the background class (class 0) when asked to."""
-        return t[:, self.first:] if self.first else t
+        return t[:, self.first :] if self.first else t
 
     def clamp(self, t):
         """max(t, smallest normal number), with no gradient below it: where no exact stable form exists."""
@@ -303,19 +397,34 @@ class Context:
         if value is None:  # remembered, so fused kernels can take their unweighted (faster) path
             self._unit_weights = paddle.ones([1, self.n_classes, 1], dtype=self.dtype)
             return self._unit_weights
-        w = value.astype(self.dtype) if isinstance(value, TENSORS) else paddle.to_tensor(value, dtype=self.dtype)
+        w = (
+            value.astype(self.dtype)
+            if isinstance(value, TENSORS)
+            else paddle.to_tensor(value, dtype=self.dtype)
+        )
         if list(w.shape) != [self.C]:
-            _fail(self.function, name, f"{w.shape[0] if w.ndim == 1 else list(w.shape)} weights",
-                  f"one weight per class: {self.C} (background included)")
+            _fail(
+                self.function,
+                name,
+                f"{w.shape[0] if w.ndim == 1 else list(w.shape)} weights",
+                f"one weight per class: {self.C} (background included)",
+            )
         return w[self.first :].reshape([1, self.n_classes, 1])
 
     # fused kernels: the compiler emits these where the lowered formula is exactly their definition --
     def softmax_cross_entropy(self, weight):
         """-sum_c weight_c g_c log softmax(x)_c per pixel, (N, 1, P): Paddle's fused kernel for class
-        indices over all classes; the same formula written out for soft targets or a dropped background."""
+        indices over all classes; the same formula written out for soft targets or a dropped background.
+        """
         if self.labels is not None and self.first == 0 and self.C > 1:
-            w = None if weight is self._unit_weights or not isinstance(weight, TENSORS) else weight.reshape([self.C])
-            return F.cross_entropy(self.x, self.labels, weight=w, axis=1, ignore_index=-1, reduction="none")
+            w = (
+                None
+                if weight is self._unit_weights or not isinstance(weight, TENSORS)
+                else weight.reshape([self.C])
+            )
+            return F.cross_entropy(
+                self.x, self.labels, weight=w, axis=1, ignore_index=-1, reduction="none"
+            )
         return -paddle.sum(weight * self.g * self.log_probs(), axis=1, keepdim=True)
 
     def target_weight(self, weight):
@@ -336,7 +445,9 @@ class Context:
         x, g = self.logits(), self.g
         if not paddle.in_dynamic_mode() or x.place.is_cpu_place():
             positive = g * F.softplus(-x)
-            return (positive if pos_weight == 1 else self.const(pos_weight) * positive) + (1 - g) * F.softplus(x)
+            return (positive if pos_weight == 1 else self.const(pos_weight) * positive) + (
+                1 - g
+            ) * F.softplus(x)
         if not isinstance(pos_weight, TENSORS):
             pos_weight = None if pos_weight == 1 else paddle.full([1], pos_weight, dtype=self.dtype)
         return F.binary_cross_entropy_with_logits(x, g, reduction="none", pos_weight=pos_weight)
@@ -359,7 +470,11 @@ class Context:
             if self.activation == "sigmoid":
                 self._probs = F.sigmoid(self.x)
             elif self.activation == "softmax":
-                self._probs = F.softmax(self.x, axis=1) if self._log_probs is None else paddle.exp(self._log_probs)
+                self._probs = (
+                    F.softmax(self.x, axis=1)
+                    if self._log_probs is None
+                    else paddle.exp(self._log_probs)
+                )
             else:
                 self._probs = self.x
         return self._probs
@@ -378,7 +493,9 @@ class Context:
         p = self._full_probs()
         top = p > 0.5
         rest = paddle.sum(paddle.where(top, paddle.zeros_like(p), p), axis=1, keepdim=True)
-        return self._drop(paddle.log(paddle.where(top, self.clamp(rest), 1 - p)))  # 1 - p >= 1/2 elsewhere
+        return self._drop(
+            paddle.log(paddle.where(top, self.clamp(rest), 1 - p))
+        )  # 1 - p >= 1/2 elsewhere
 
     # reductions ----------------------------------------------------------------------------
     def psum(self, t):
@@ -402,7 +519,11 @@ class Context:
         sum(loss) / sum(denominator) over the valid entries instead of sum(loss) / count.
         """
         keep_batch = per_pixel or not self.batch
-        shape = [self.N if keep_batch else 1, self.n_classes if per_class else 1, self.P if per_pixel else 1]
+        shape = [
+            self.N if keep_batch else 1,
+            self.n_classes if per_class else 1,
+            self.P if per_pixel else 1,
+        ]
         if list(loss.shape) != shape:
             loss = paddle.broadcast_to(loss, shape)
         valid = self._valid_entries(per_pixel)
@@ -456,8 +577,12 @@ class Context:
         vectorised (NumPy 2), about twice as fast as Paddle's CPU sort.
         """
         if self.sync and self.batch:
-            _fail(self.function, "sync", "True with batch=True",
-                  "sync=False or batch=False (the Lovasz sort cannot span data-parallel ranks)")
+            _fail(
+                self.function,
+                "sync",
+                "True with batch=True",
+                "sync=False or batch=False (the Lovasz sort cannot span data-parallel ranks)",
+            )
         e = errors.detach()
         t = paddle.broadcast_to(target.detach().astype(e.dtype), e.shape)
         if self.m is not None:
@@ -470,9 +595,12 @@ class Context:
             with paddle.no_grad():
                 order = paddle.argsort(e, axis=-1, descending=True)
                 ts = paddle.take_along_axis(t, order, axis=-1)
-                steps = _lovasz_steps(ts, lambda a: paddle.cumsum(a, axis=-1),
-                                      lambda a: paddle.sum(a, axis=-1, keepdim=True),
-                                      lambda c, a, b: paddle.where(c, a, paddle.full_like(a, b)))
+                steps = _lovasz_steps(
+                    ts,
+                    lambda a: paddle.cumsum(a, axis=-1),
+                    lambda a: paddle.sum(a, axis=-1, keepdim=True),
+                    lambda c, a, b: paddle.where(c, a, paddle.full_like(a, b)),
+                )
                 w = paddle.put_along_axis(paddle.zeros_like(steps), order, steps, axis=-1)
         if self.batch:
             w = w.reshape([self.n_classes, self.N, self.P]).transpose([1, 0, 2])
@@ -493,8 +621,12 @@ class Context:
         if paddle.in_dynamic_mode():
             function = NUMPY_MAPS[name]
             arrays = [f.numpy() for f in fields]
-            out = np.stack([np.stack([function(*(a[b, k] for a in arrays)) for k in range(n_classes)])
-                            for b in range(self.N)])
+            out = np.stack(
+                [
+                    np.stack([function(*(a[b, k] for a in arrays)) for k in range(n_classes)])
+                    for b in range(self.N)
+                ]
+            )
             return paddle.to_tensor(out.reshape([self.N, n_classes, self.P]), dtype=self.dtype)
         images = [f.reshape([-1] + self.spatial) for f in fields]
         out = GRAPH_MAPS[name](*images)
@@ -518,7 +650,8 @@ def _lovasz_steps(ts, cumsum, row_sum, where):
     """The step J_k - J_(k-1) of the Jaccard loss of each sorted prefix, for targets `ts` in sorted
     order, written as one fraction of non-negative terms (differencing J would lose small steps):
     [(G - c_(k-1)) (1 - t_k) + t_k (G + n_(k-1))] / [(G + n_(k-1)) (G + n_k)], with c and n the
-    running counts of positives and negatives and G all positives; 1 for the first pixel when G = 0."""
+    running counts of positives and negatives and G all positives; 1 for the first pixel when G = 0.
+    """
     positives = row_sum(ts)
     hits, misses = cumsum(ts), cumsum(1 - ts)
     before = positives + misses - (1 - ts)
@@ -532,9 +665,13 @@ def _lovasz_weights_numpy(errors, targets):
     """lovasz_weights in NumPy: rows sorted by error, descending."""
     order = np.argsort(-errors, axis=-1)
     rows = np.arange(errors.shape[0] * errors.shape[1]).reshape(errors.shape[:2] + (1,))
-    flat_order = order + rows * errors.shape[-1]  # fancy indexing on the flat array: the fastest gather
+    flat_order = (
+        order + rows * errors.shape[-1]
+    )  # fancy indexing on the flat array: the fastest gather
     ts = targets.reshape(-1)[flat_order]
-    steps = _lovasz_steps(ts, lambda a: np.cumsum(a, axis=-1), lambda a: a.sum(axis=-1, keepdims=True), np.where)
+    steps = _lovasz_steps(
+        ts, lambda a: np.cumsum(a, axis=-1), lambda a: a.sum(axis=-1, keepdims=True), np.where
+    )
     weights = np.empty(errors.size, dtype=steps.dtype)
     weights[flat_order] = steps
     return weights.reshape(errors.shape)
@@ -550,7 +687,10 @@ def _min_plus(f, axis):
     k = paddle.arange(length, dtype=f.dtype)
     cost = (k.unsqueeze(1) - k.unsqueeze(0)) ** 2
     chunk = max(1, 2**24 // (length * length))
-    parts = [paddle.min(rows[s : s + chunk].unsqueeze(-1) + cost, axis=1) for s in range(0, rows.shape[0], chunk)]
+    parts = [
+        paddle.min(rows[s : s + chunk].unsqueeze(-1) + cost, axis=1)
+        for s in range(0, rows.shape[0], chunk)
+    ]
     return paddle.moveaxis(paddle.concat(parts, axis=0).reshape(shape), -1, axis)
 
 
@@ -558,7 +698,9 @@ def _edt(inside):
     """Euclidean distance from each `inside` pixel to the nearest pixel outside (0 outside); exact."""
     spatial = inside.shape[1:]
     big = float(sum(s * s for s in spatial) + 1)
-    f = paddle.where(inside, paddle.full(inside.shape, big, "float64"), paddle.zeros(inside.shape, "float64"))
+    f = paddle.where(
+        inside, paddle.full(inside.shape, big, "float64"), paddle.zeros(inside.shape, "float64")
+    )
     for axis in range(1, inside.ndim):
         f = _min_plus(f, axis)
     return paddle.sqrt(f)
@@ -589,8 +731,12 @@ def _graph_contour(values):
     fg = values > 0.5
     eroded = fg
     for axis in range(1, fg.ndim):
-        edge = paddle.ones_like(paddle.slice(fg, [axis], [0], [1]))  # outside the image counts as foreground
-        before = paddle.concat([edge, paddle.slice(fg, [axis], [0], [fg.shape[axis] - 1])], axis=axis)
+        edge = paddle.ones_like(
+            paddle.slice(fg, [axis], [0], [1])
+        )  # outside the image counts as foreground
+        before = paddle.concat(
+            [edge, paddle.slice(fg, [axis], [0], [fg.shape[axis] - 1])], axis=axis
+        )
         after = paddle.concat([paddle.slice(fg, [axis], [1], [fg.shape[axis]]), edge], axis=axis)
         eroded = eroded & before & after
     return fg & ~eroded
@@ -607,11 +753,8 @@ def _graph_contour_distance(prediction, target):
     return paddle.broadcast_to(paddle.where(keep, mean, paddle.zeros_like(mean)), pred.shape)
 
 
-GRAPH_MAPS = {"distance_field": _graph_distance_field, "boundary_weight": _graph_boundary_weight,
-              "contour_distance": _graph_contour_distance}
-
-
-# ---- distance maps (rendered from compiler/distance_maps.py) ----
-{{ distance_maps }}
-
-NUMPY_MAPS = {name: globals()[name] for name in GRAPH_MAPS}  # the eager twins, rendered above
+GRAPH_MAPS = {
+    "distance_field": _graph_distance_field,
+    "boundary_weight": _graph_boundary_weight,
+    "contour_distance": _graph_contour_distance,
+}

@@ -15,13 +15,13 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from .claims import Identity, Property
-from .dsl import C, c, i
-from .errors import SpecError
-from .dsl import Pick, choose
+from ..frontend.claims import Identity, Property
+from ..frontend.language import C, c, i
+from ..frontend.errors import SpecError
+from ..frontend.language import Pick, choose
 from .evaluate import DPS, evaluator
-from .expand import free_indices, linearize, param_value, parameters, resolve, unroll
-from .functions import literal
+from ..frontend.expand import free_indices, linearize, param_value, parameters, resolve, unroll
+from ..frontend.functions import literal
 
 TRIAL_SIZES = ((1, 3), (2, 4), (3, 3), (2, 5), (1, 4), (3, 4), (2, 3), (1, 5))
 PERFECT_EPS = (mpmath.mpf("1e-30"), mpmath.mpf("1e-60"))  # two steps towards the limit p -> g

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from .dsl import C, c, choose, g, i, n, p, x
-from .expand import free_indices, resolve
-from .functions import sigmoid
+from ..frontend.language import C, c, choose, g, i, n, p, x
+from ..frontend.expand import resolve
+from ..frontend.functions import sigmoid
 from .ir import (CLASSES, Const, FIELD_TENSOR, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, SOFTMAX, TENSORS,
                  ReduceSum, TensorVar, is_tensor)
-from .primitives import Primitive
+from ..frontend.primitives import Primitive
 from .rules import guard, rewrite, specialize
 from .statistics import share_statistics
 
@@ -176,11 +176,3 @@ def mark_constants(expr: sp.Expr) -> sp.Expr:
         args = [a if is_tensor(a) or _exact_in_float32(a) else Const(a) for a in args]
         return expr.func(*args, evaluate=False)
     return expr.func(*args) if args != list(expr.args) else expr
-
-
-def granularity(loss, registry: dict) -> tuple[bool, bool]:
-    """(per_class, per_pixel): which indices the loss leaves free."""
-    free = free_indices(resolve(loss.expr, registry))
-    return c in free, i in free
-
-

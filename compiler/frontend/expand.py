@@ -12,7 +12,7 @@ import itertools
 import sympy as sp
 from sympy.simplify.simplify import factor_sum
 
-from .dsl import C, FIELDS, INDICES, Choice, Param, Ref, c, choose, i, n
+from .language import C, FIELDS, INDICES, Choice, Param, Ref, c, choose, i, n
 from .errors import SpecError
 
 
@@ -46,6 +46,12 @@ def resolve(expr: sp.Expr, registry: dict, _stack: tuple = ()) -> sp.Expr:
 def free_indices(expr: sp.Expr) -> tuple:
     """The indices (`c`, `i`, in that order) an expression leaves free."""
     return tuple(ix for ix in INDICES if ix in expr.free_symbols)
+
+
+def granularity(loss, registry: dict) -> tuple[bool, bool]:
+    """(per_class, per_pixel): which indices the loss leaves free."""
+    free = free_indices(resolve(loss.expr, registry))
+    return c in free, i in free
 
 
 def unroll(expr: sp.Expr) -> sp.Expr:

@@ -1,9 +1,11 @@
 """Distance maps of binary masks, in NumPy: the one implementation of the image-scope primitives.
 
-The checker and the oracle call these functions directly; the generated runtime carries a verbatim
-copy (rendered from this file), so that a generated loss needs only paddle, numpy and scipy.
-scipy is imported inside each function: losses without a distance map never need it.
+The checker and the oracle call these functions directly (this module imports no paddle); the
+runtime uses them for eager calls, and the build inlines this module into generated/_runtime.py,
+so that a generated loss needs only paddle, numpy and scipy. scipy is imported inside each
+function: losses without a distance map never need it.
 """
+
 import numpy as np
 
 
@@ -24,7 +26,8 @@ def distance_field(values):
 
 def boundary_weight(values):
     """Caliva's Phi inside one region: (max(d) - d) / max(d), d the distance to the region's edge, so 1
-    at the boundary and 0 at the deepest point; 0 outside the region, and 0 for an empty or full one."""
+    at the boundary and 0 at the deepest point; 0 outside the region, and 0 for an empty or full one.
+    """
     from scipy import ndimage
 
     region = _mask(values)
@@ -53,3 +56,11 @@ def contour_distance(prediction, target):
         return np.zeros(pred.shape)
     to_true = ndimage.distance_transform_edt(~true)
     return np.full(pred.shape, to_true[pred].mean())
+
+
+# The eager runtime's maps, by the name of the Context method (and of the graph twin) that computes each.
+NUMPY_MAPS = {
+    "distance_field": distance_field,
+    "boundary_weight": boundary_weight,
+    "contour_distance": contour_distance,
+}

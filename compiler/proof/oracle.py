@@ -14,11 +14,10 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from .dsl import choose
+from ..frontend.language import choose
 from .evaluate import DPS, evaluator
-from .expand import resolve
-from .lower import granularity
-from .primitives import extract
+from ..frontend.expand import granularity, resolve
+from ..frontend.primitives import extract
 
 
 @dataclass

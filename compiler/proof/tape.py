@@ -10,7 +10,7 @@ from __future__ import annotations
 import mpmath
 import sympy as sp
 
-from .functions import Indicator, literal
+from ..frontend.functions import Indicator, literal
 
 UNARY = {
     sp.exp: (mpmath.exp, lambda a, v: v),

@@ -25,8 +25,8 @@ class Compiled:
 
 
 def _work(name: str, render: str | None) -> Compiled:
-    from .check import Checker
-    from .emit import render_loss
+    from ..proof.check import Checker
+    from ..backend.emit import render_loss
 
     start = time.perf_counter()
     registry = _REGISTRY

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import sympy as sp
 
-from .dsl import FIELDS, INDICES, SIZES, C, Loss, Param, choose, n
+from .language import FIELDS, INDICES, SIZES, C, Loss, Param, choose, n
 from .errors import SpecError
 from .expand import free_indices, resolve
 

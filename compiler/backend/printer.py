@@ -10,8 +10,8 @@ import sympy as sp
 from sympy.printing.precedence import precedence
 from sympy.printing.pycode import PythonCodePrinter
 
-from .functions import sigmoid, softplus
-from .primitives import Primitive
+from ..frontend.functions import sigmoid, softplus
+from ..frontend.primitives import Primitive
 from .rules import EPS
 from .ir import CLASSES, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, Clamp, is_tensor
 

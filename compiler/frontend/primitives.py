@@ -13,8 +13,9 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from . import distance_maps
-from .dsl import c, i
+from symloss.runtime.distance_maps import NUMPY_MAPS
+
+from .language import c, i
 
 
 class Primitive(sp.Function):
@@ -63,13 +64,13 @@ class LovaszWeights(Primitive):
 
 class ImagePrimitive(Primitive):
     """A distance map of each class's image: `runtime` names both the Context method of the
-    generated code and the function of compiler/distance_maps.py that computes it per image."""
+    generated code and the NumPy function of runtime/distance_maps.py that computes it per image."""
 
     scope = "image"
 
     @classmethod
     def reference(cls, *arrays):
-        function = getattr(distance_maps, cls.runtime)
+        function = NUMPY_MAPS[cls.runtime]
         return np.stack([function(*(a[k] for a in arrays)) for k in range(arrays[0].shape[0])])
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .dsl import c, i
-from .functions import sigmoid, softplus
+from ..frontend.language import c, i
+from ..frontend.functions import sigmoid, softplus
 from .ir import LOG1M_SOFTMAX, LOG_SOFTMAX, SOFTMAX, Clamp
 
 z = sp.Wild("z")
@@ -100,7 +100,7 @@ def rewrite(expr: sp.Expr, phases=PHASES, max_rounds: int = 20) -> tuple[sp.Expr
 
 def _has_field(e: sp.Expr) -> bool:
     """Whether `e` reads a field outside primitives (which are constants of the gradient)."""
-    from .primitives import Primitive
+    from ..frontend.primitives import Primitive
 
     if isinstance(e, sp.Indexed):
         return True
