@@ -23,6 +23,7 @@ class Primitive(sp.Function):
 
     scope = "unit"
     runtime = ""
+    ties = False  # True: equal inputs may get different values, by the order a sort leaves ties in
 
     def fdiff(self, argindex=1):
         return sp.S.Zero  # a constant of the gradient
@@ -43,23 +44,78 @@ class LovaszWeights(Primitive):
     nargs = 2
     scope = "unit"
     runtime = "lovasz_weights"
+    ties = True  # pixels with equal errors take their weights in whatever order the sort leaves them
 
     @classmethod
     def reference(cls, errors, target):
+        return cls.tied_reference(errors, target)
+
+    @classmethod
+    def tied_reference(cls, errors, target, groups=None):
+        """Exact weights as mpf; with `groups` (one id per pixel, equal ids for pixels with equal
+        inputs), each pixel gets the mean weight of its group, which no tie order can change.
+
+        J_k = 1 - (G - hits_k) / (G + misses_k) = (hits_k + misses_k) / (G + misses_k) over the sorted
+        prefix, with the targets (read as float64) scaled to integers, so every J_k is an exact
+        fraction; a run of pixels of one group in sorted order weighs J(run end) - J(before the run).
+        """
         out = np.empty(errors.shape, dtype=object)
         for k in range(errors.shape[0]):
-            order = sorted(range(errors.shape[1]), key=lambda j: -errors[k, j])
-            gts = sum(mpmath.mpf(float(v)) for v in target[k])
-            seen_pos = seen_neg = mpmath.mpf(0)
-            previous = mpmath.mpf(0)
-            for j in order:
-                g = mpmath.mpf(float(target[k, j]))
-                seen_pos += g
-                seen_neg += 1 - g
-                jaccard = 1 - (gts - seen_pos) / (gts + seen_neg)
-                out[k, j] = jaccard - previous
-                previous = jaccard
+            order = _descending(errors[k])
+            t, unit = _scaled_integers(np.asarray([float(v) for v in target[k]], dtype=np.float64)[order])
+            hits, misses = np.cumsum(t), np.cumsum(unit - t)
+            total = hits[-1]
+            ids = np.arange(len(order)) if groups is None else np.asarray(groups)[order]
+            ends = np.flatnonzero(np.r_[ids[1:] != ids[:-1], True])  # last sorted position of each run
+            jaccard = [mpmath.mpf(hits[e] + misses[e]) / mpmath.mpf(total + misses[e]) for e in ends]
+            runs = np.asarray([a - b for a, b in zip(jaccard, [mpmath.mpf(0)] + jaccard[:-1])], dtype=object)
+            if groups is None:
+                out[k, order] = runs
+                continue
+            run_ids = ids[ends]
+            sums = {}
+            for gid, w in zip(run_ids.tolist(), runs):
+                sums[gid] = sums.get(gid, mpmath.mpf(0)) + w
+            labels, counts = np.unique(ids, return_counts=True)
+            mean = {gid: sums[gid] / int(m) for gid, m in zip(labels.tolist(), counts)}
+            out[k] = _spread(mean, np.asarray(groups))
         return out
+
+
+def _spread(values: dict, ids: np.ndarray) -> np.ndarray:
+    """values[id] at each position of `ids`, as an object array."""
+    keys = np.asarray(sorted(values))
+    table = np.asarray([values[key] for key in keys.tolist()], dtype=object)
+    return table[np.searchsorted(keys, ids)]
+
+
+def _descending(values) -> np.ndarray:
+    """Indices sorting `values` (mpf or float) descending, ties in index order (a stable sort on exact
+    values: by float64 first, then exactly within runs that float64 cannot tell apart)."""
+    keys = np.asarray([float(v) for v in values], dtype=np.float64)
+    order = np.argsort(-keys, kind="stable")
+    sorted_keys = keys[order]
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    ends = np.r_[starts[1:], len(order)]
+    for a, b in zip(starts, ends):
+        if b - a > 1 and any(values[j] != values[order[a]] for j in order[a + 1:b]):
+            order[a:b] = sorted(order[a:b], key=lambda j: -values[j])
+    return order
+
+
+def _scaled_integers(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """(values * 2**s as Python ints (object array), 2**s): exact, s the smallest power that makes every
+    float64 value an integer (0 for hard targets, so the counts stay small)."""
+    mantissa, exponent = np.frexp(values)
+    digits = (mantissa * 2.0**53).astype(np.int64)  # exact: a float64 mantissa has 53 bits
+    zeros = np.zeros_like(digits)
+    nonzero = digits != 0
+    zeros[nonzero] = np.log2((digits & -digits)[nonzero]).astype(np.int64)  # trailing zero bits
+    odd = digits >> zeros
+    power = exponent.astype(np.int64) - 53 + zeros  # value = odd * 2**power
+    s = max(0, int(-power[nonzero].min())) if nonzero.any() else 0
+    scaled = np.array([int(m) << int(e + s) if m else 0 for m, e in zip(odd, power)], dtype=object)
+    return scaled, 1 << s
 
 
 class ImagePrimitive(Primitive):
