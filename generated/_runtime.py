@@ -209,7 +209,7 @@ class Context:
         )
         self.function = function
         self.sync = sync and _world_size() > 1
-        self._probs = self._log_probs = None
+        self._probs = self._log_probs = self._softmax = None
         self._unit_weights = None
         if not isinstance(logit, TENSORS):
             _fail(
@@ -235,6 +235,7 @@ class Context:
         self.shape = shape
         self.N, self.C, self.spatial = shape[0], shape[1], shape[2:]
         self.P = math.prod(self.spatial)
+        self._blocks = _blocks(self.P)
         self.dtype = "float64" if _dtype_name(logit) == "float64" else "float32"
         self.tiny = 2.2250738585072014e-308 if self.dtype == "float64" else 1.1754943508222875e-38
         x = logit if _dtype_name(logit) == self.dtype else logit.astype(self.dtype)
@@ -471,18 +472,15 @@ class Context:
 
     # fused kernels: the compiler emits these where the lowered formula is exactly their definition --
     def softmax_cross_entropy(self, weight):
-        """-sum_c weight_c g_c log softmax(x)_c per pixel, (N, 1, P): Paddle's fused kernel for class
-        indices over all classes; the same formula written out for soft targets or a dropped background.
-        """
+        """-sum_c weight_c g_c log softmax(x)_c per pixel, (N, 1, P): for class indices over all classes,
+        the log-probability of each pixel's class, gathered (Paddle's fused kernel clips logits 64 below
+        the top on the CPU, so it is not used); the same formula written out otherwise."""
         if self.labels is not None and self.first == 0 and self.C > 1:
-            w = (
-                None
-                if weight is self._unit_weights or not isinstance(weight, TENSORS)
-                else weight.reshape([self.C])
-            )
-            return F.cross_entropy(
-                self.x, self.labels, weight=w, axis=1, ignore_index=-1, reduction="none"
-            )
+            index = paddle.clip(
+                self.labels, min=0
+            )  # ignored pixels read class 0 and are masked out
+            picked = paddle.take_along_axis(self.log_probs(), index, axis=1)
+            return -picked * self.target_weight(weight)
         return -paddle.sum(weight * self.g * self.log_probs(), axis=1, keepdim=True)
 
     def target_weight(self, weight):
@@ -497,18 +495,44 @@ class Context:
         return paddle.sum(weight * self.g, axis=1, keepdim=True)
 
     def sigmoid_bce(self, pos_weight):
-        """pos_weight g softplus(-x) + (1 - g) softplus(x): Paddle's fused binary cross-entropy with
-        logits on an accelerator; on the CPU the two softplus terms are faster than that kernel (and
-        than its pos_weight path by 2.5x), so they are written out there."""
+        """pos_weight g softplus(-x) + (1 - g) softplus(x), both softplus terms accurate in their tails
+        (Paddle's fused binary cross-entropy with logits, like F.softplus, rounds log(1 + e^-30) to 0).
+        """
         x, g = self.logits(), self.g
-        if not paddle.in_dynamic_mode() or x.place.is_cpu_place():
-            positive = g * F.softplus(-x)
-            return (positive if pos_weight == 1 else self.const(pos_weight) * positive) + (
-                1 - g
-            ) * F.softplus(x)
-        if not isinstance(pos_weight, TENSORS):
-            pos_weight = None if pos_weight == 1 else paddle.full([1], pos_weight, dtype=self.dtype)
-        return F.binary_cross_entropy_with_logits(x, g, reduction="none", pos_weight=pos_weight)
+        above, tail = self._softplus_parts(x)
+        positive = g * (above - x + tail)  # softplus(-x) = max(x, 0) - x + log(1 + e^-|x|)
+        if not (isinstance(pos_weight, (int, float)) and pos_weight == 1):
+            positive = self.const(pos_weight) * positive
+        return positive + (1 - g) * (above + tail)
+
+    def _softplus_parts(self, t):
+        """(max(t, 0), log(1 + e^-|t|)), written so that both have the right slope at t = 0 (where
+        paddle.abs and relu have slope 0): softplus(t) is their sum."""
+        positive = t > 0
+        minus_abs = paddle.where(positive, -t, t)
+        above = paddle.where(positive, t, paddle.zeros_like(t))
+        return above, paddle.log1p(paddle.exp(minus_abs))
+
+    def softplus(self, t):
+        """log(1 + e^t), accurate where it is tiny (F.softplus rounds log(1 + e^-30) to 0 in float32)."""
+        above, tail = self._softplus_parts(t)
+        return above + tail
+
+    def log_cosh(self, t):
+        """log(cosh t) with neither overflow nor cancellation: log1p(2 sinh(t/2)^2) for |t| < 1 (its slope,
+        tanh t, is exact too), |t| - log 2 + log1p(e^-2|t|) beyond (which near 0 subtracts numbers close
+        to log 2)."""
+        size = paddle.abs(t)
+        near = size < 1
+        half = paddle.sinh(paddle.where(near, t, paddle.zeros_like(t)) / 2)
+        far = size - math.log(2.0) + paddle.log1p(paddle.exp(-2 * size))
+        return paddle.where(near, paddle.log1p(2 * half * half), far)
+
+    def sigmoid(self, t):
+        """1 / (1 + e^-t) with a gradient accurate where it is tiny: F.sigmoid's backward, p (1 - p),
+        is 0 once p rounds to 1; for t >= 0 this is exp(log_sigmoid(t)), whose gradient is
+        p * sigmoid(-t) computed stably, and for t < 0 F.sigmoid (there 1 - p >= 1/2 is exact)."""
+        return paddle.where(t < 0, F.sigmoid(t), paddle.exp(F.log_sigmoid(t)))
 
     def indicator(self, t):
         """1 where t > 0, else 0 (no gradient)."""
@@ -522,38 +546,62 @@ class Context:
         return self._drop(self._full_probs())
 
     def _full_probs(self):
-        """The activation of every class, computed once per call (from log_softmax if the loss has
-        already asked for it: one exp instead of a second softmax)."""
+        """The activation of every class, computed once per call."""
         if self._probs is None:
             if self.activation == "sigmoid":
-                self._probs = F.sigmoid(self.x)
+                self._probs = self.sigmoid(self.x)
             elif self.activation == "softmax":
-                self._probs = (
-                    F.softmax(self.x, axis=1)
-                    if self._log_probs is None
-                    else paddle.exp(self._log_probs)
-                )
+                top, shifted, rest = self._softmax_parts()
+                self._probs = paddle.exp(shifted) / (1 + rest)
             else:
                 self._probs = self.x
         return self._probs
 
+    def _softmax_parts(self):
+        """(top, z, R): top marks one largest logit per pixel, z = x - x_top (0 at the top, with no
+        gradient there), R = sum of e^z over the other classes; softmax = e^z / (1 + R).
+
+        Paddle's softmax and log_softmax clip z at -64 on the CPU; this does not. Writing the top's
+        own term as the constant 1 routes its gradient through the other classes' terms only, so the
+        gradient of a class holding nearly all the mass is a sum of small terms rather than the
+        difference of two numbers near 1 (which float32 rounds to 0).
+        """
+        if self._softmax is None:
+            x = self.x
+            top = paddle.arange(self.C, dtype="int64").reshape([1, self.C, 1]) == paddle.argmax(
+                x, axis=1, keepdim=True
+            )
+            zeros = paddle.zeros_like(x)
+            highest = paddle.sum(paddle.where(top, x, zeros), axis=1, keepdim=True)
+            shifted = paddle.where(top, zeros, x - highest)
+            rest = paddle.sum(paddle.where(top, zeros, paddle.exp(shifted)), axis=1, keepdim=True)
+            self._softmax = (top, shifted, rest)
+        return self._softmax
+
     def log_probs(self):
+        """log softmax(x) = z - log(1 + R) (see _softmax_parts): no clipping, and accurate where p ~ 1."""
         if self._log_probs is None:
-            self._log_probs = F.log_softmax(self.x, axis=1)
+            top, shifted, rest = self._softmax_parts()
+            self._log_probs = shifted - paddle.log1p(rest)
         return self._drop(self._log_probs)
 
     def log_one_minus_probs(self):
         """log(1 - softmax(x)) without cancellation near p = 1.
 
-        At most one class per pixel has p > 1/2; for it, 1 - p is the sum of the other classes'
-        probabilities (each accurate), for every other class 1 - p >= 1/2 computes directly.
+        For the top class, 1 - p = R / (1 + R), and log R = logsumexp of z over the other classes (R
+        itself underflows once they lie 104 below the top); every other class has p <= 1/2, where
+        log1p(-p) is accurate.
         """
+        top, shifted, rest = self._softmax_parts()
         p = self._full_probs()
-        top = p > 0.5
-        rest = paddle.sum(paddle.where(top, paddle.zeros_like(p), p), axis=1, keepdim=True)
+        others = paddle.where(top, paddle.full_like(shifted, -math.inf), shifted)
+        at_top = paddle.logsumexp(others, axis=1, keepdim=True) - paddle.log1p(rest)
+        elsewhere = paddle.log1p(
+            -paddle.where(top, paddle.zeros_like(p), p)
+        )  # finite at the top too:
         return self._drop(
-            paddle.log(paddle.where(top, self.clamp(rest), 1 - p))
-        )  # 1 - p >= 1/2 elsewhere
+            paddle.where(top, at_top, elsewhere)
+        )  # where's unused branch gets 0 * its slope
 
     # reductions ----------------------------------------------------------------------------
     def psum(self, t):
@@ -561,10 +609,20 @@ class Context:
         if self.batch and t.shape[1] == 1:  # one class, whole batch: a full-tensor sum is faster
             total = paddle.sum(t).reshape([1, 1, 1])
         elif self.batch:  # pixels first, then images: shorter accumulation chains in float32
-            total = paddle.sum(paddle.sum(t, axis=2, keepdim=True), axis=0, keepdim=True)
+            total = paddle.sum(self._pixel_sum(t), axis=0, keepdim=True)
         else:
-            total = paddle.sum(t, axis=2, keepdim=True)
+            total = self._pixel_sum(t)
         return self._across_ranks(total)
+
+    def _pixel_sum(self, t):
+        """Sum over the pixel axis (keepdim) in two levels: blocks of about sqrt(P) pixels, then the
+        blocks. Paddle's CPU sum along an axis accumulates in order, so its float32 error grows with
+        P (1e-5 at 512x512); in blocks it grows with the block length."""
+        rows, block = self._blocks
+        if block == 1 or t.shape[2] != self.P:
+            return paddle.sum(t, axis=2, keepdim=True)
+        blocks = paddle.sum(t.reshape([t.shape[0], t.shape[1], rows, block]), axis=3)
+        return paddle.sum(blocks, axis=2, keepdim=True)
 
     def msum(self, t):
         """Sum over the valid pixels of each unit."""
@@ -591,7 +649,7 @@ class Context:
         if reduction == "none":
             out = ([self.N] if keep_batch else []) + ([self.n_classes] if per_class else [])
             return loss.reshape(out + (self.spatial if per_pixel else []))
-        total = self._total(paddle.sum(loss), per_pixel, gradient=True)
+        total = self._total(self._sum_all(loss, per_pixel), per_pixel, gradient=True)
         if reduction == "sum":
             return total
         if denominator is not None and not isinstance(denominator, TENSORS):
@@ -600,7 +658,7 @@ class Context:
             denominator = paddle.broadcast_to(denominator.detach(), shape)
             if valid is not None:
                 denominator = paddle.where(valid, denominator, paddle.zeros_like(denominator))
-            count = self._total(paddle.sum(denominator), per_pixel, gradient=False)
+            count = self._total(self._sum_all(denominator, per_pixel), per_pixel, gradient=False)
             return total / paddle.where(count > 0, count, paddle.ones_like(count))
         if valid is None and not self.sync:
             return total / float(math.prod(shape))
@@ -609,6 +667,12 @@ class Context:
         else:
             count = paddle.sum(valid.astype(loss.dtype))
         return total / paddle.clip(self._total(count, per_pixel, gradient=False), min=1.0)
+
+    def _sum_all(self, t, per_pixel):
+        """The sum of every entry; over pixels in two levels (see _pixel_sum): Paddle's full sum also
+        accumulates in order, and on repeated values its rounding errors add up instead of cancelling.
+        """
+        return paddle.sum(self._pixel_sum(t) if per_pixel else t)
 
     def _total(self, t, per_pixel, gradient):
         """A reduction's total over every rank's entries when synchronised (entries that a global
@@ -698,6 +762,12 @@ class Context:
 
     def contour_distance(self, prediction, target):
         return self._per_image("contour_distance", prediction, target)
+
+
+def _blocks(pixels):
+    """(rows, block) with rows * block == pixels and block the largest divisor <= sqrt(pixels)."""
+    block = max(d for d in range(1, math.isqrt(pixels) + 1) if pixels % d == 0)
+    return pixels // block, block
 
 
 # NumPy 2 sorts with SIMD kernels (x86-simd-sort): about twice Paddle's CPU argsort; NumPy 1 does not.

@@ -3,7 +3,6 @@
 r"""Balanced binary cross-entropy loss (arXiv:2006.14822), compiled by symloss."""
 
 import paddle
-import paddle.nn.functional as F
 
 from . import _runtime
 
@@ -67,7 +66,9 @@ def balanced_bce_loss(
         # rewritten: log_sigmoid, one_minus_sigmoid
         x = ctx.logits()
         g = ctx.g
-        loss = g * ctx.const(beta) * F.softplus(-x) + (1 - g) * ctx.const(1 - beta) * F.softplus(x)
+        loss = g * ctx.const(beta) * ctx.softplus(-x) + (1 - g) * ctx.const(
+            1 - beta
+        ) * ctx.softplus(x)
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, log1m_softmax
         logp = ctx.log_probs()

@@ -3,7 +3,6 @@
 r"""Combo loss (arXiv:1805.02798), compiled by symloss."""
 
 import paddle
-import paddle.nn.functional as F
 
 from . import _runtime
 
@@ -81,7 +80,7 @@ def combo_loss(
             / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
             + 1
         ) * ctx.const(1 - alpha) + ctx.const(alpha) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
-            g * ctx.const(beta) * F.softplus(-x) + (1 - g) * ctx.const(1 - beta) * F.softplus(x)
+            g * ctx.const(beta) * ctx.softplus(-x) + (1 - g) * ctx.const(1 - beta) * ctx.softplus(x)
         )
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, log1m_softmax

@@ -3,7 +3,6 @@
 r"""Cross-entropy loss (arXiv:2006.14822), compiled by symloss."""
 
 import paddle
-import paddle.nn.functional as F
 
 from . import _runtime
 
@@ -67,7 +66,7 @@ def cross_entropy_loss(
         x = ctx.logits()
         g = ctx.g
         weight = ctx.class_weights("weight", weight)
-        loss = -paddle.sum(-g * weight * F.softplus(-x), axis=1, keepdim=True)
+        loss = -paddle.sum(-g * weight * ctx.softplus(-x), axis=1, keepdim=True)
         mean_denominator = ctx.target_weight(weight)
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, softmax_cross_entropy, target_weight

@@ -3,7 +3,6 @@
 r"""Distance-map cross-entropy loss (arXiv:1908.03679), compiled by symloss."""
 
 import paddle
-import paddle.nn.functional as F
 
 from . import _runtime
 
@@ -72,7 +71,7 @@ def distance_map_ce_loss(
             dist1 = ctx.boundary_weight(g)
         else:
             dist0, dist1 = ctx.target_maps(dist_map, 2)
-        loss = g * (dist1 + 1) * F.softplus(-x) + (1 - g) * (dist0 + 1) * F.softplus(x)
+        loss = g * (dist1 + 1) * ctx.softplus(-x) + (1 - g) * (dist0 + 1) * ctx.softplus(x)
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, log1m_softmax
         logp = ctx.log_probs()

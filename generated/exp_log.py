@@ -3,7 +3,6 @@
 r"""Exponential logarithmic loss (arXiv:1809.00076), compiled by symloss."""
 
 import paddle
-import paddle.nn.functional as F
 
 from . import _runtime
 
@@ -90,7 +89,7 @@ def exp_log_loss(
             paddle.sum(
                 g
                 * paddle.sqrt(ctx.clamp(paddle.sum(t0, axis=1, keepdim=True)))
-                * ctx.power(F.softplus(-x), gamma_cross)
+                * ctx.power(ctx.softplus(-x), gamma_cross)
                 / paddle.sqrt(ctx.clamp(paddle.clip(t0, min=1))),
                 axis=1,
                 keepdim=True,

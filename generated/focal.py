@@ -3,7 +3,6 @@
 r"""Focal loss (arXiv:1708.02002), compiled by symloss."""
 
 import paddle
-import paddle.nn.functional as F
 
 from . import _runtime
 
@@ -71,9 +70,9 @@ def focal_loss(
         x = ctx.logits()
         p = ctx.probs()
         g = ctx.g
-        loss = g * ctx.power(F.sigmoid(-x), gamma) * ctx.const(alpha) * F.softplus(-x) + (
+        loss = g * ctx.power(ctx.sigmoid(-x), gamma) * ctx.const(alpha) * ctx.softplus(-x) + (
             1 - g
-        ) * ctx.power(p, gamma) * ctx.const(1 - alpha) * F.softplus(x)
+        ) * ctx.power(p, gamma) * ctx.const(1 - alpha) * ctx.softplus(x)
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, log1m_softmax, clamp_power
         logp = ctx.log_probs()

@@ -73,16 +73,37 @@ def focal_tversky_loss(
         sync=sync,
         reduction=reduction,
     )
-    # rewritten: clamp_power
-    p = ctx.probs()
-    g = ctx.g
-    t0 = ctx.psum(g * p)
-    t1 = t0 + ctx.const(smooth)
-    loss = ctx.power(
-        -t1 / (t1 + (-t0 + ctx.psum(g)) * ctx.const(beta) + (-t0 + ctx.msum(p)) * ctx.const(alpha))
-        + 1,
-        1 / gamma,
-    )
+    if ctx.activation == "sigmoid":
+        # rewritten: one_minus_sigmoid, clamp_power
+        x = ctx.logits()
+        p = ctx.probs()
+        g = ctx.g
+        t0 = ctx.const(smooth) + ctx.psum(g * p)
+        loss = ctx.power(
+            -t0
+            / (
+                t0
+                + ctx.const(alpha) * ctx.msum(p * (1 - g))
+                + ctx.const(beta) * ctx.psum(g * ctx.sigmoid(-x))
+            )
+            + 1,
+            1 / gamma,
+        )
+    else:
+        # rewritten: clamp_power
+        p = ctx.probs()
+        g = ctx.g
+        t0 = ctx.const(smooth) + ctx.psum(g * p)
+        loss = ctx.power(
+            -t0
+            / (
+                t0
+                + ctx.const(alpha) * ctx.msum(p * (1 - g))
+                + ctx.const(beta) * ctx.psum(g * (1 - p))
+            )
+            + 1,
+            1 / gamma,
+        )
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 
 

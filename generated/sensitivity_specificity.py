@@ -71,11 +71,11 @@ def sensitivity_specificity_loss(
     )
     p = ctx.probs()
     g = ctx.g
-    t0 = ctx.psum(g)
-    t1 = (g - p) ** 2
-    loss = ctx.const(1 - r) * ctx.msum(t1 * (1 - g)) / (
-        -t0 + ctx.const(smooth) + ctx.const(ctx.n_pixels)
-    ) + ctx.const(r) * ctx.psum(g * t1) / (t0 + ctx.const(smooth))
+    t0 = (g - p) ** 2
+    t1 = 1 - g
+    loss = ctx.const(1 - r) * ctx.msum(t0 * t1) / (ctx.const(smooth) + ctx.msum(t1)) + ctx.const(
+        r
+    ) * ctx.psum(g * t0) / (ctx.const(smooth) + ctx.psum(g))
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 
 

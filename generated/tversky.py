@@ -69,14 +69,34 @@ def tversky_loss(
         sync=sync,
         reduction=reduction,
     )
-    p = ctx.probs()
-    g = ctx.g
-    t0 = ctx.psum(g * p)
-    t1 = t0 + ctx.const(smooth)
-    loss = (
-        -t1 / (t1 + (-t0 + ctx.psum(g)) * ctx.const(beta) + (-t0 + ctx.msum(p)) * ctx.const(alpha))
-        + 1
-    )
+    if ctx.activation == "sigmoid":
+        # rewritten: one_minus_sigmoid
+        x = ctx.logits()
+        p = ctx.probs()
+        g = ctx.g
+        t0 = ctx.const(smooth) + ctx.psum(g * p)
+        loss = (
+            -t0
+            / (
+                t0
+                + ctx.const(alpha) * ctx.msum(p * (1 - g))
+                + ctx.const(beta) * ctx.psum(g * ctx.sigmoid(-x))
+            )
+            + 1
+        )
+    else:
+        p = ctx.probs()
+        g = ctx.g
+        t0 = ctx.const(smooth) + ctx.psum(g * p)
+        loss = (
+            -t0
+            / (
+                t0
+                + ctx.const(alpha) * ctx.msum(p * (1 - g))
+                + ctx.const(beta) * ctx.psum(g * (1 - p))
+            )
+            + 1
+        )
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 
 

@@ -10,7 +10,7 @@ import sympy as sp
 from sympy.printing.precedence import precedence
 from sympy.printing.pycode import PythonCodePrinter
 
-from ..frontend.functions import sigmoid, softplus
+from ..frontend.functions import log_cosh, sigmoid, softplus
 from ..frontend.primitives import Primitive
 from .rules import EPS
 from .ir import CLASSES, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, Clamp, is_tensor
@@ -21,8 +21,9 @@ TENSOR_FUNCTIONS = {
     sp.Abs: "paddle.abs",
     sp.cosh: "paddle.cosh",
     sp.tanh: "paddle.tanh",
-    sigmoid: "F.sigmoid",
-    softplus: "F.softplus",
+    sigmoid: "ctx.sigmoid",  # Paddle's lose the tail (softplus) or the gradient's tail (sigmoid) in float32
+    softplus: "ctx.softplus",
+    log_cosh: "ctx.log_cosh",
 }
 SCALAR_FUNCTIONS = {sp.log: "math.log", sp.exp: "math.exp", sp.Abs: "abs", sp.cosh: "math.cosh",
                     sp.tanh: "math.tanh"}
@@ -65,7 +66,7 @@ class PaddlePrinter(PythonCodePrinter):
         return f"{name}({', '.join(self._print(a) for a in expr.args)})"
 
     _print_log = _print_exp = _print_Abs = _print_cosh = _print_tanh = _print_Function
-    _print_sigmoid = _print_softplus = _print_Function
+    _print_sigmoid = _print_softplus = _print_log_cosh = _print_Function
 
     def _print_ReduceSum(self, expr):
         body, axis = expr.args

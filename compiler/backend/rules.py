@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..frontend.language import c, i
-from ..frontend.functions import sigmoid, softplus
+from ..frontend.functions import log_cosh, sigmoid, softplus
 from .ir import LOG1M_SOFTMAX, LOG_SOFTMAX, SOFTMAX, Clamp
 
 z = sp.Wild("z")
@@ -72,8 +72,8 @@ RULES = (
          "log(softmax(x)_c) -> x_c - logsumexp(x)"),
     Rule("log1m_softmax", "stabilize", sp.log(1 - SOFTMAX[c, i]), LOG1M_SOFTMAX[c, i],
          "log(1 - softmax(x)_c) -> logsumexp_{k != c}(x_k) - logsumexp(x)"),
-    Rule("log_cosh", "stabilize", sp.log(sp.cosh(z)), sp.Abs(z) + softplus(-2 * sp.Abs(z)) - sp.log(2),
-         "log(cosh z) -> |z| + softplus(-2|z|) - log 2"),
+    Rule("log_cosh", "stabilize", sp.log(sp.cosh(z)), log_cosh(z),
+         "log(cosh z) -> log_cosh(z): |z| + softplus(-2|z|) - log 2 where |z| >= 1, log1p(2 sinh(z/2)^2) below"),
 )
 
 PHASES = ("canonicalize", "stabilize")

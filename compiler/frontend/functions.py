@@ -55,6 +55,29 @@ class softplus(sp.Function):
         return self.args[0].is_real
 
 
+class log_cosh(sp.Function):
+    """log(cosh(z)), evaluated without overflow (large |z|) or cancellation (small |z|)."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        return sp.tanh(self.args[0])
+
+    @classmethod
+    def eval(cls, z):
+        if z.is_zero:
+            return sp.S.Zero
+
+    def _eval_rewrite_as_exp(self, z, **kwargs):
+        return sp.log((sp.exp(z) + sp.exp(-z)) / 2)
+
+    def _eval_is_nonnegative(self):
+        return self.args[0].is_real
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+
 class Indicator(sp.Function):
     """1 where z > 0, else 0: a selection (e.g. "this class is present"), with no gradient."""
 
@@ -69,4 +92,4 @@ class Indicator(sp.Function):
 
 def literal(expr: sp.Expr) -> sp.Expr:
     """The expression with every symloss function spelled out in exp/log (the oracle's form)."""
-    return expr.replace(lambda e: isinstance(e, (sigmoid, softplus)), lambda e: e.rewrite(sp.exp))
+    return expr.replace(lambda e: isinstance(e, (sigmoid, softplus, log_cosh)), lambda e: e.rewrite(sp.exp))

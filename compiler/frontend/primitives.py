@@ -23,7 +23,8 @@ class Primitive(sp.Function):
 
     scope = "unit"
     runtime = ""
-    ties = False  # True: equal inputs may get different values, by the order a sort leaves ties in
+    ties = False  # True: sorts the unit's pixels by its first argument, so pixels with equal inputs may
+    # get different values (by the order the sort leaves ties in); tied_reference gives their mean
 
     def fdiff(self, argindex=1):
         return sp.S.Zero  # a constant of the gradient
@@ -44,7 +45,7 @@ class LovaszWeights(Primitive):
     nargs = 2
     scope = "unit"
     runtime = "lovasz_weights"
-    ties = True  # pixels with equal errors take their weights in whatever order the sort leaves them
+    ties = True  # sorts by its first argument: pixels with equal errors take their weights in any order
 
     @classmethod
     def reference(cls, errors, target):

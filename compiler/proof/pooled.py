@@ -377,7 +377,27 @@ def backward(graph: Graph, unit: Unit, vals: list, seed: Values) -> dict:
                     return dv * mpmath.inf
 
             give(args[0], combine(chain, d, a[0], vals[k]))
-    return fields
+    return fields, adj
+
+
+EXACT_FIELDS = ("g", "x")  # inputs, exact in float32: never rounded
+
+
+def rounding_bound(graph: Graph, vals: list, adj: list, counts: np.ndarray) -> float:
+    """sum over the formula's operations (and its inexact leaves) of |v dL/dv|, each summed over the
+    pixels it is computed at: rounding each of them by a relative u moves the loss by at most u times
+    this (first order). It is the literal formula's own error amplification in float32."""
+    total = 0.0
+    for (kind, payload, _), v, d in zip(graph.nodes, vals, adj):
+        if d is None or kind in ("count", "classes") or (kind == "field" and payload[0] in EXACT_FIELDS):
+            continue
+        if kind in ("const", "param", "weight") and all(float(np.float32(float(t))) == float(t) for t in v.table):
+            continue
+        term = np.abs(floats(mul(v, d).dense()))
+        if term.shape[1] > 1:
+            term = term * counts
+        total += float(np.sum(term))
+    return total
 
 
 class Kinds:
@@ -395,6 +415,7 @@ class Kinds:
         rep = _representatives(self.ids)
         self.base = base[rep]  # each kind's logit vector, as an index into the activation tables
         self._activation(flat_x[base_rep].T)
+        self.unresolved = 0
         self.fields = {
             "x": Values(self._by_class(np.arange(Cfull)[first:]), self._x),
             "p": Values(self._by_class(np.arange(Cfull)[first:]), self._p),
@@ -447,25 +468,27 @@ class Kinds:
         v = forward(graph, unit)[graph.root]
         return Values(np.broadcast_to(v.codes, (classes, K)).T[self.ids], v.table)
 
+    @staticmethod
+    def field_adjoint(adjoints: dict, name: str, classes: int) -> list:
+        """The adjoint of field `name` per class (a Values row each), summing every read of it."""
+        rows = [Values.scalar(0) for _ in range(classes)]
+        for (f, row), d in adjoints.items():
+            if f != name:
+                continue
+            for r in range(classes) if row is None else [row]:
+                rows[r] = add(rows[r], d.rows(r, r + 1) if row is None and d.shape[0] > 1 else d)
+        return rows
+
     def logit_gradient(self, adjoints: dict, local: np.ndarray, classes: int) -> np.ndarray:
         """d loss / d logit of each of the unit's kinds, (C, kinds) float64: the chain rule through the
         activation, p_l (dp_l - sum_k dp_k p_k) for a softmax, dp_l p_l (1 - p_l) for a sigmoid."""
         K = len(local)
         base = self.base[local]
 
-        def per_class(name) -> list:
-            rows = [Values.scalar(0) for _ in range(classes)]
-            for (f, row), d in adjoints.items():
-                if f != name:
-                    continue
-                for r in range(classes) if row is None else [row]:
-                    rows[r] = add(rows[r], d.rows(r, r + 1) if row is None and d.shape[0] > 1 else d)
-            return rows
-
         def of(table, l):
             return Values((l * self._distinct + base)[None, :], table)
 
-        dp, dx = per_class("p"), per_class("x")
+        dp, dx = self.field_adjoint(adjoints, "p", classes), self.field_adjoint(adjoints, "x", classes)
         if self.activation == "softmax":
             s = add(*(mul(dp[r], of(self._p, r + self.first)) for r in range(classes)))
         out = []
@@ -481,6 +504,24 @@ class Kinds:
                 grad = add(grad, dx[l - self.first])
             out.append(floats(np.broadcast_to(grad.dense(), (1, K)))[0])
         return np.stack(out)
+
+
+CLOSE = 8 * 2.0**-24  # sort keys closer than 8 float32 ulps: float32 may order them either way
+
+
+def _close_keys(keys: Values, kind_of: np.ndarray, pixels: np.ndarray) -> int:
+    """In one unit, the pairs of neighbouring sort keys (per class) that belong to different kinds of
+    pixel and are equal or closer than CLOSE: float32 can order their pixels either way."""
+    found = 0
+    for k in range(keys.shape[1]):
+        codes = keys.codes[pixels, k]
+        pairs = np.unique(np.stack([codes, kind_of]), axis=1)  # (code, kind) present in the unit
+        values = floats(keys.table[pairs[0]])
+        order = np.argsort(values, kind="stable")
+        v, kind = values[order], pairs[1][order]
+        gap = np.abs(np.diff(v)) <= CLOSE * np.maximum(np.abs(v[1:]), np.abs(v[:-1]))
+        found += int(np.sum(gap & (kind[1:] != kind[:-1])))
+    return found
 
 
 def _row_ids(columns: list) -> np.ndarray:
@@ -509,6 +550,12 @@ class Exact:
     value: float
     gradient: np.ndarray
     groups: np.ndarray | None = None
+    # Pixels of different kinds whose sort keys float32 cannot tell apart (closer than a few ulps):
+    # their order, and so the gradient, is not determined by float32 inputs.
+    unresolved_ties: int = 0
+    # The literal formula's first-order rounding-error coefficient (see rounding_bound): evaluated in
+    # float32 with each operation rounded once, its error is at most u times this, over |value|.
+    rounding_bound: float = 0.0
 
 
 class PooledOracle:
@@ -585,14 +632,17 @@ class PooledOracle:
 
             grad = np.zeros((N * P, Cfull))
             groups = np.full(N * P, -1, dtype=np.int64)  # ignored pixels: no group
+            sensitivity = []
             for u, (pixels, local, inverse, unit, vals, _, _) in enumerate(evaluated):
-                adjoints = backward(graph, unit, vals, self._seed(vals[graph.root], unit, factor))
+                adjoints, nodes = backward(graph, unit, vals, self._seed(vals[graph.root], unit, factor))
                 grad[pixels] = kinds.logit_gradient(adjoints, local, classes).T[inverse]
                 groups[pixels] = u * (N * P) + local[inverse]
+                sensitivity.append(rounding_bound(graph, vals, nodes, unit.counts))
             value = total * factor
         grad = grad.reshape(N, P, Cfull).transpose(0, 2, 1).reshape(logit.shape)
         tied = any(prim.ties for _, prim in table)
-        return Exact(float(value), grad, groups.reshape((N,) + spatial) if tied else None)
+        return Exact(float(value), grad, groups.reshape((N,) + spatial) if tied else None, kinds.unresolved,
+                     float(sum(sensitivity)))
 
     def _entries_total(self, v: Values, unit: Unit):
         """The sum of a unit's entries (one per class if per-class, per pixel if per-pixel) of `v`."""
@@ -625,6 +675,8 @@ class PooledOracle:
             return
         exact = np.full((N * P, classes), ZERO, dtype=object)
         for pixels in units:
+            if prim.ties:
+                kinds.unresolved += _close_keys(args[0], kinds.ids[pixels], pixels)
             unit_args = [np.ascontiguousarray(a.table[a.codes[pixels]].T) for a in args]
             values = (prim.tied_reference(*unit_args, groups=kinds.local(pixels)[1]) if prim.ties
                       else prim.reference(*unit_args))  # tied: the mean over pixels of a kind, which stay one
