@@ -289,6 +289,12 @@ def parser() -> argparse.ArgumentParser:
     experiment_cli.add_arguments(exp)
     exp.set_defaults(run=experiment_cli.run)
 
+    from . import accuracy as accuracy_cli
+
+    a = sub.add_parser("accuracy", help="float32 error of every loss against the 100-digit oracle (docs/accuracy.md)")
+    accuracy_cli.add_arguments(a)
+    a.set_defaults(run=accuracy_cli.run)
+
     d = sub.add_parser("docs", help="regenerate the README catalog and docs/losses/ (pages and plots)")
     d.add_argument("--check", action="store_true", help="write nothing; exit 1 if a page is out of date")
     d.add_argument("--plots", action="store_true", help="redraw every plot, even for unchanged pages")

@@ -300,3 +300,57 @@ def violations(m: Measured, generated: str = "generated", literal: str = "litera
             if representable and mine > RATIO * max(theirs, resolution):
                 found.append(f"{m.row.name}: {what} error {mine:.2e} > {RATIO:g} x the literal's {theirs:.2e}")
     return found
+
+
+@dataclass
+class Worst:
+    """The worst error of one implementation over a loss's rows, where it is defined."""
+
+    value: float = 0.0
+    value_row: str = ""
+    gradient: float = 0.0
+    gradient_row: str = ""
+    nonfinite: int = 0  # rows with NaN or Inf where the oracle is finite
+    rows: int = 0  # rows it ran on
+
+
+@dataclass
+class Summary:
+    """One loss over the corpus: the worst errors of each implementation, the exemptions, the violations."""
+
+    name: str
+    worst: dict  # implementation name -> Worst
+    ill_conditioned: list  # rows exempt from the value target: (row name, kappa)
+    unrepresentable: list  # rows whose exact gradient float32 cannot hold: (row name, its rounding error)
+    unresolved: list  # rows where a sort meets errors float32 cannot order: (row name, pairs)
+    undefined: list  # rows where the loss itself is not finite
+    violations: list
+
+
+def summarize(name: str, measured: list) -> Summary:
+    """The worst errors over the rows where each applies: values where float32 can hold the exact value,
+    gradients where it can hold the exact gradient."""
+    worst: dict = {}
+    for m in measured:
+        if not m.defined:
+            continue
+        for impl, r in m.results.items():
+            w = worst.setdefault(impl, Worst())
+            if not isinstance(r, Result):
+                continue
+            w.rows += 1
+            if not r.finite:
+                w.nonfinite += 1
+                continue
+            if m.value_representable and r.value_error > w.value:
+                w.value, w.value_row = r.value_error, m.row.name
+            if m.gradient_representable and r.gradient_error > w.gradient:
+                w.gradient, w.gradient_row = r.gradient_error, m.row.name
+    return Summary(
+        name, worst,
+        [(m.row.name, m.condition) for m in measured if m.defined and m.ill_conditioned],
+        [(m.row.name, m.gradient_rounding) for m in measured if m.defined and not m.gradient_representable],
+        [(m.row.name, m.unresolved_ties) for m in measured if m.defined and m.unresolved_ties],
+        [m.row.name for m in measured if not m.defined],
+        [v for m in measured for v in violations(m)],
+    )

@@ -393,10 +393,10 @@ def rounding_bound(graph: Graph, vals: list, adj: list, counts: np.ndarray) -> f
             continue
         if kind in ("const", "param", "weight") and all(float(np.float32(float(t))) == float(t) for t in v.table):
             continue
-        term = np.abs(floats(mul(v, d).dense()))
-        if term.shape[1] > 1:
-            term = term * counts
-        total += float(np.sum(term))
+        product = mul(v, d)
+        weight = np.broadcast_to(counts if product.shape[1] > 1 else np.ones(1), product.shape)
+        held = np.bincount(product.codes.reshape(-1), weights=weight.reshape(-1), minlength=len(product.table))
+        total += float(np.sum(np.abs(floats(product.table)) * held))  # each distinct |v dL/dv| once
     return total
 
 
