@@ -3,7 +3,8 @@
 The checker and the oracle call these functions directly (this module imports no paddle); the
 runtime uses them for eager calls, and the build inlines this module into generated/_runtime.py,
 so that a generated loss needs only paddle, numpy and scipy. scipy is imported inside each
-function: losses without a distance map never need it.
+function: losses without a distance map never need it, and without SciPy the runtime computes the
+same maps with Paddle ops.
 """
 
 import numpy as np
