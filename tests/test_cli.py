@@ -121,3 +121,8 @@ def test_single_bundled_spec_with_out_gives_one_standalone_module(tmp_path, caps
     x = paddle.to_tensor(np.random.default_rng(0).normal(size=(2, 3, 5, 5)))
     y = paddle.to_tensor(np.random.default_rng(1).integers(0, 3, size=(2, 5, 5)))
     np.testing.assert_allclose(module.dice_loss(x, y).numpy(), dice_loss(x, y).numpy(), rtol=1e-12)
+
+
+def test_build_of_a_folder_without_specs_is_a_clear_error(tmp_path, capsys):
+    assert main(["build", str(tmp_path), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    assert f"no spec in {tmp_path}" in capsys.readouterr().err and not (tmp_path / "out").exists()

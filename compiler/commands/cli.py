@@ -58,6 +58,8 @@ def cmd_build(args) -> int:
     from ..frontend.loader import bundled_dir
 
     requested = requested_names(registry, args.paths)
+    if args.paths and not requested:
+        raise SpecError(f"no spec in {', '.join(map(str, args.paths))}: name spec files (*.py) or folders holding them")
     outside = [n for n in requested if Path(registry[n].path).resolve().parent != bundled_dir().resolve()]
     if outside and not args.out:
         raise SpecError(f"{', '.join(outside)} lie outside the bundled specs: name an output folder with --out DIR")
