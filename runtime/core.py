@@ -431,11 +431,12 @@ class Context:
     def _check_soft_target(self):
         """Reject float targets outside [0, 1] (e.g. class indices or 255 stored as floats), in the
         same host sync as the logit checks."""
+        debug = _debug()
         statistics = [paddle.min(self._soft), paddle.max(self._soft)]
-        if _debug():
+        if debug:
             statistics.append(_all_finite(self._soft))
         values = self._host_values(statistics)
-        if _debug() and values[2] == 0.0:
+        if debug and values[2] == 0.0:
             _fail(
                 self.function,
                 "label",
