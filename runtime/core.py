@@ -4,7 +4,9 @@ Tensors inside a loss are (N, C, P): batch, class, and the spatial axes flattene
 Pixel sums keep their axes, so a statistic broadcasts back against the fields.
 """
 
+import functools
 import math
+import os
 
 import numpy as np
 import paddle
@@ -31,20 +33,96 @@ def _fail(function, argument, got, expected):
     raise ValueError(f"{function}: {argument} got {got}; expected {expected}")
 
 
+# In a static graph, Paddle's full_like asks its input for a place, which a graph value lacks (a
+# UserWarning per call), and its where broadcasts unequal shapes through zeros_like (the same warning).
+# These two take the same arguments and warn about nothing.
+def _full_like(t, value):
+    """paddle.full_like(t, value)."""
+    if paddle.in_dynamic_mode():
+        return paddle.full_like(t, value)
+    return paddle.full(paddle.shape(t), value, dtype=t.dtype)
+
+
+def _where(condition, a, b):
+    """paddle.where(condition, a, b) of tensors."""
+    if paddle.in_dynamic_mode():
+        return paddle.where(condition, a, b)
+    shapes = [list(t.shape) for t in (condition, a, b)]
+    if any(d < 0 for s in shapes for d in s):  # a dynamic dimension: Paddle's where broadcasts it
+        return paddle.where(condition, a, b)
+    shape = paddle.broadcast_shape(paddle.broadcast_shape(shapes[0], shapes[1]), shapes[2])
+    return paddle.where(
+        *(t if list(t.shape) == shape else paddle.broadcast_to(t, shape) for t in (condition, a, b))
+    )
+
+
+# ---- how much the losses check their inputs --------------------------------------------------
+CHECK_MODES = ("default", "debug")
+_CHECKS_VARIABLE = "SYMLOSS_CHECKS"
+
+
+def _initial_checks():
+    mode = os.environ.get(_CHECKS_VARIABLE, "default") or "default"
+    if mode not in CHECK_MODES:
+        _fail(
+            "symloss", _CHECKS_VARIABLE, repr(mode), "one of " + ", ".join(map(repr, CHECK_MODES))
+        )
+    return mode
+
+
+_checks = {"mode": _initial_checks()}
+
+
+def set_checks(mode):
+    """Choose how much every loss checks its inputs; returns the previous mode.
+
+    "default": shapes, dtypes, options and parameters, and in eager mode the label values (class
+    indices in range, soft targets in [0, 1]) and, with activation="none", the probabilities in
+    [0, 1], in one host sync. "debug" adds, in eager mode, a check that the logits, float targets,
+    dist_map and tensor parameters hold no NaN or Inf (one more reduction per input). The
+    environment variable SYMLOSS_CHECKS=debug sets it at import.
+    """
+    if mode not in CHECK_MODES:
+        _fail("set_checks", "mode", repr(mode), "one of " + ", ".join(map(repr, CHECK_MODES)))
+    previous, _checks["mode"] = _checks["mode"], mode
+    return previous
+
+
+def _debug():
+    return _checks["mode"] == "debug" and paddle.in_dynamic_mode()
+
+
+def _all_finite(tensor):
+    """1.0 if every value is finite, else 0.0, as a float64 0-d tensor (no host sync)."""
+    return paddle.all(paddle.isfinite(tensor)).astype("float64")
+
+
+def _check_finite(function, name, tensor):
+    """Debug mode: reject a tensor holding NaN or Inf (one host sync)."""
+    if _debug() and float(_all_finite(tensor)) == 0.0:
+        _fail(function, name, "NaN or Inf values", "finite values (set_checks('debug') is on)")
+
+
 def check_param(function, name, value, low, high, low_open=False, high_open=False):
-    """Reject a parameter outside its domain (tensors, e.g. learnable ones, are not checked)."""
+    """Reject a parameter outside its domain, or not finite (tensors, e.g. learnable ones, are checked
+    for NaN and Inf only in debug mode)."""
     if isinstance(value, TENSORS):
+        _check_finite(function, name, value)
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         _fail(function, name, repr(value), "a real number")
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond float range
+        _fail(function, name, repr(value), "a finite real number")
     too_low = low is not None and (value < low or (low_open and value == low))
     too_high = high is not None and (value > high or (high_open and value == high))
-    if too_low or too_high:
+    if too_low or too_high or not math.isfinite(value):
         left = "(" if low_open else "["
         right = ")" if high_open else "]"
         lo = "-inf" if low is None else low
         hi = "inf" if high is None else high
-        _fail(function, name, repr(value), f"a value in {left}{lo}, {hi}{right}")
+        _fail(function, name, repr(value), f"a finite value in {left}{lo}, {hi}{right}")
     return float(value)
 
 
@@ -57,14 +135,17 @@ def check_choice(function, name, value, options):
 
 def check_weights(function, name, value):
     """Accept None or a sequence (list, tuple, array, tensor) of class weights; its length is checked per call."""
-    if value is None or isinstance(value, TENSORS):
+    if value is None:
+        return value
+    if isinstance(value, TENSORS):
+        _check_finite(function, name, value)
         return value
     try:
         values = [float(v) for v in value]
     except (TypeError, ValueError):
         _fail(function, name, repr(value), "None or a sequence of C non-negative numbers")
-    if any(v < 0 or math.isnan(v) for v in values):
-        _fail(function, name, repr(value), "non-negative weights")
+    if not all(0 <= v < math.inf for v in values):
+        _fail(function, name, repr(value), "finite non-negative weights")
     return values
 
 
@@ -125,6 +206,8 @@ class Context:
 
     Attributes the generated code reads: `activation` (resolved), `g` (target, zero at ignored
     pixels, background dropped if asked), `n_pixels` (valid pixels per unit), `n_classes`.
+    `probabilities=False` says the loss never reads p (only the logits), so activation="none"
+    does not ask the logit to hold probabilities.
     """
 
     def __init__(
@@ -139,6 +222,7 @@ class Context:
         batch,
         sync,
         reduction,
+        probabilities=True,
     ):
         check_options(
             function,
@@ -150,6 +234,7 @@ class Context:
             reduction=reduction,
         )
         self.function = function
+        self.sync_requested = sync  # for the checks: sync below is False in a single process
         self.sync = sync and _world_size() > 1
         self._probs = self._log_probs = self._softmax = None
         self._unit_weights = None
@@ -167,6 +252,8 @@ class Context:
         shape = list(logit.shape)
         if len(shape) not in (3, 4, 5):
             _fail(function, "logit", f"shape {shape}", "(N, C, *spatial) with 1 to 3 spatial dims")
+        if 0 in shape:
+            _fail(function, "logit", f"shape {shape}", "every axis of size at least 1 (not empty)")
         if _dtype_name(logit) not in _FLOATS:
             _fail(
                 function,
@@ -192,6 +279,7 @@ class Context:
         self.activation = (
             activation if activation != "auto" else ("sigmoid" if self.C == 1 else "softmax")
         )
+        self._probabilities_given = probabilities and self.activation == "none"
         self.first = 1 if (not include_background and self.C > 1) else 0
         self.n_classes = self.C - self.first
         self.batch = batch
@@ -223,6 +311,8 @@ class Context:
     def for_target(cls, function, label, num_classes, ignore_index):
         """A context built from labels alone (for distance maps computed in the data pipeline)."""
         label = label if isinstance(label, TENSORS) else paddle.to_tensor(np.asarray(label))
+        if 0 in label.shape or label.ndim < 2:
+            _fail(function, "label", f"shape {list(label.shape)}", "(N, *spatial), not empty")
         if not isinstance(num_classes, int) or num_classes < 1:
             _fail(function, "num_classes", repr(num_classes), "a positive int")
         logit = paddle.zeros([label.shape[0], num_classes] + list(label.shape[1:]), dtype="float32")
@@ -255,6 +345,7 @@ class Context:
                 f"shape {list(dist_map.shape)}",
                 f"{expected} (N, maps, C, *spatial), as the loss's *_distance_maps function returns",
             )
+        _check_finite(self.function, "dist_map", dist_map)
         maps = dist_map.astype(self.dtype).reshape([self.N, count, self.C, self.P]).detach()
         return [self._drop(maps[:, k]) for k in range(count)]
 
@@ -273,6 +364,8 @@ class Context:
                     f"the logit's shape {self.shape} (soft targets), or integer class indices",
                 )
             self._soft = label.astype(self.dtype).reshape([self.N, self.C, self.P])
+            if paddle.in_dynamic_mode():
+                self._check_soft_target()
             return None
         if dtype not in _INTEGERS:
             _fail(f, "label", f"dtype {dtype}", "integer class indices or float targets")
@@ -297,7 +390,7 @@ class Context:
             valid is None and paddle.in_dynamic_mode()
         )  # every label is a class index
         if valid is not None:
-            label = paddle.where(valid, label, paddle.full_like(label, -1))  # matches no class
+            label = _where(valid, label, _full_like(label, -1))  # matches no class
         self.labels = label
         return None if valid is None else valid.astype(self.dtype)
 
@@ -319,9 +412,7 @@ class Context:
                 # become an extra class C that is sliced away, so their target is zero in every class.
                 ignored = self.m is not None
                 index = (
-                    paddle.where(
-                        self.labels < 0, paddle.full_like(self.labels, self.C), self.labels
-                    )
+                    _where(self.labels < 0, _full_like(self.labels, self.C), self.labels)
                     if ignored
                     else self.labels
                 )
@@ -332,10 +423,63 @@ class Context:
             self._g = self._drop(g)
         return self._g
 
+    def _host_values(self, statistics):
+        """The label's 0-d `statistics` on the host, and in the same sync the logit checks this call
+        needs (its range with activation="none"; its finiteness in debug mode), which raise here."""
+        logit_range, debug = self._probabilities_given, _debug()
+        if not (logit_range or debug):
+            return paddle.stack(statistics).numpy().tolist()
+        probes = [t.astype("float64") for t in statistics]
+        if debug:
+            probes.append(_all_finite(self.x))
+        if logit_range:
+            probes += [paddle.min(self.x).astype("float64"), paddle.max(self.x).astype("float64")]
+        values = paddle.stack(probes).numpy().tolist()
+        if debug and values[len(statistics)] == 0.0:
+            _fail(
+                self.function,
+                "logit",
+                "NaN or Inf values",
+                "finite values (set_checks('debug') is on)",
+            )
+        if logit_range and not 0.0 <= values[-2] <= values[-1] <= 1.0:
+            _fail(
+                self.function,
+                "logit",
+                f"values in [{values[-2]:g}, {values[-1]:g}] with activation='none'",
+                "probabilities in [0, 1]; for raw logits pass activation='auto', 'sigmoid' or 'softmax'",
+            )
+        return values[: len(statistics)]
+
+    def _check_soft_target(self):
+        """Reject float targets outside [0, 1] (e.g. class indices or 255 stored as floats), in the
+        same host sync as the logit checks."""
+        debug = _debug()
+        statistics = [paddle.min(self._soft), paddle.max(self._soft)]
+        if debug:
+            statistics.append(_all_finite(self._soft))
+        values = self._host_values(statistics)
+        if debug and values[2] == 0.0:
+            _fail(
+                self.function,
+                "label",
+                "NaN or Inf values",
+                "finite values (set_checks('debug') is on)",
+            )
+        low, high = values[:2]
+        if not 0.0 <= low <= high <= 1.0:
+            _fail(
+                self.function,
+                "label",
+                f"float values in [{low:g}, {high:g}]",
+                "soft targets in [0, 1]; class indices (e.g. with 255 for ignored pixels) belong in an "
+                "integer tensor: label.astype('int64')",
+            )
+
     def _checked(self, label, classes, ignore_index):
         """Reject labels outside [0, classes) that are not ignored; return the mask of kept pixels, or
         None when no pixel is ignored. The common case costs two reductions and one host sync."""
-        low, high = (int(v) for v in paddle.stack([paddle.min(label), paddle.max(label)]).numpy())
+        low, high = (int(v) for v in self._host_values([paddle.min(label), paddle.max(label)]))
         in_range = low >= 0 and high < classes
         if in_range and (ignore_index is None or not low <= ignore_index <= high):
             return None  # nothing ignored, nothing out of range
@@ -448,8 +592,8 @@ class Context:
         """(max(t, 0), log(1 + e^-|t|)), written so that both have the right slope at t = 0 (where
         paddle.abs and relu have slope 0): softplus(t) is their sum."""
         positive = t > 0
-        minus_abs = paddle.where(positive, -t, t)
-        above = paddle.where(positive, t, paddle.zeros_like(t))
+        minus_abs = _where(positive, -t, t)
+        above = _where(positive, t, _full_like(t, 0))
         return above, paddle.log1p(paddle.exp(minus_abs))
 
     def softplus(self, t):
@@ -463,15 +607,15 @@ class Context:
         to log 2)."""
         size = paddle.abs(t)
         near = size < 1
-        half = paddle.sinh(paddle.where(near, t, paddle.zeros_like(t)) / 2)
+        half = paddle.sinh(_where(near, t, _full_like(t, 0)) / 2)
         far = size - math.log(2.0) + paddle.log1p(paddle.exp(-2 * size))
-        return paddle.where(near, paddle.log1p(2 * half * half), far)
+        return _where(near, paddle.log1p(2 * half * half), far)
 
     def sigmoid(self, t):
         """1 / (1 + e^-t) with a gradient accurate where it is tiny: F.sigmoid's backward, p (1 - p),
         is 0 once p rounds to 1; for t >= 0 this is exp(log_sigmoid(t)), whose gradient is
         p * sigmoid(-t) computed stably, and for t < 0 F.sigmoid (there 1 - p >= 1/2 is exact)."""
-        return paddle.where(t < 0, F.sigmoid(t), paddle.exp(F.log_sigmoid(t)))
+        return _where(t < 0, F.sigmoid(t), paddle.exp(F.log_sigmoid(t)))
 
     def indicator(self, t):
         """1 where t > 0, else 0 (no gradient)."""
@@ -510,10 +654,10 @@ class Context:
             top = paddle.arange(self.C, dtype="int64").reshape([1, self.C, 1]) == paddle.argmax(
                 x, axis=1, keepdim=True
             )
-            zeros = paddle.zeros_like(x)
-            highest = paddle.sum(paddle.where(top, x, zeros), axis=1, keepdim=True)
-            shifted = paddle.where(top, zeros, x - highest)
-            rest = paddle.sum(paddle.where(top, zeros, paddle.exp(shifted)), axis=1, keepdim=True)
+            zeros = _full_like(x, 0)
+            highest = paddle.sum(_where(top, x, zeros), axis=1, keepdim=True)
+            shifted = _where(top, zeros, x - highest)
+            rest = paddle.sum(_where(top, zeros, paddle.exp(shifted)), axis=1, keepdim=True)
             self._softmax = (top, shifted, rest)
         return self._softmax
 
@@ -533,10 +677,10 @@ class Context:
         """
         top, shifted, rest = self._softmax_parts()
         p = self._full_probs()
-        others = paddle.where(top, paddle.full_like(shifted, -math.inf), shifted)
+        others = _where(top, _full_like(shifted, -math.inf), shifted)
         at_top = paddle.logsumexp(others, axis=1, keepdim=True) - paddle.log1p(rest)
-        elsewhere = paddle.log1p(-paddle.where(top, paddle.zeros_like(p), p))  # finite at the top too:
-        return self._drop(paddle.where(top, at_top, elsewhere))  # where's unused branch gets 0 * its slope
+        elsewhere = paddle.log1p(-_where(top, _full_like(p, 0), p))  # finite at the top too:
+        return self._drop(_where(top, at_top, elsewhere))  # where's unused branch gets 0 * its slope
 
     # reductions ----------------------------------------------------------------------------
     def psum(self, t):
@@ -567,7 +711,9 @@ class Context:
         """Apply `reduction` to a loss whose free axes are classes and/or pixels.
 
         With `denominator` (the spec's mean_denominator, a constant of the gradient), "mean" is
-        sum(loss) / sum(denominator) over the valid entries instead of sum(loss) / count.
+        sum(loss) / sum(denominator) over the valid entries instead of sum(loss) / count: pooled over
+        the batch for a loss per pixel (Paddle's weighted cross-entropy), within each unit first and
+        then over the units for a loss per unit (Berman's per-image mean over present classes).
         """
         keep_batch = per_pixel or not self.batch
         shape = [
@@ -580,7 +726,7 @@ class Context:
         valid = self._valid_entries(per_pixel)
         if valid is not None:
             valid = paddle.broadcast_to(valid, shape)
-            loss = paddle.where(valid, loss, paddle.zeros_like(loss))
+            loss = _where(valid, loss, _full_like(loss, 0))
         if reduction == "none":
             out = ([self.N] if keep_batch else []) + ([self.n_classes] if per_class else [])
             return loss.reshape(out + (self.spatial if per_pixel else []))
@@ -592,9 +738,11 @@ class Context:
         if denominator is not None:
             denominator = paddle.broadcast_to(denominator.detach(), shape)
             if valid is not None:
-                denominator = paddle.where(valid, denominator, paddle.zeros_like(denominator))
+                denominator = _where(valid, denominator, _full_like(denominator, 0))
+            if not per_pixel:
+                return self._mean_of_unit_means(loss, denominator)
             count = self._total(self._sum_all(denominator, per_pixel), per_pixel, gradient=False)
-            return total / paddle.where(count > 0, count, paddle.ones_like(count))
+            return total / _where(count > 0, count, _full_like(count, 1))
         if valid is None and not self.sync:
             return total / float(math.prod(shape))
         if valid is None:
@@ -607,6 +755,19 @@ class Context:
         """The sum of every entry; over pixels in two levels (see _pixel_sum): Paddle's full sum also
         accumulates in order, and on repeated values its rounding errors add up instead of cancelling."""
         return paddle.sum(self._pixel_sum(t) if per_pixel else t)
+
+    def _mean_of_unit_means(self, loss, denominator):
+        """Mean over units of sum(loss) / sum(denominator) within each unit (entries (units, classes, 1));
+        a unit whose denominator sums to 0 (no valid pixel, no class present) is left out."""
+        weight = paddle.sum(denominator, axis=[1, 2])
+        counted = weight > 0
+        sums = paddle.sum(loss, axis=[1, 2])
+        means = _where(
+            counted, sums / _where(counted, weight, _full_like(weight, 1)), _full_like(sums, 0)
+        )
+        total = self._total(paddle.sum(means), False, gradient=True)
+        count = self._total(paddle.sum(counted.astype(loss.dtype)), False, gradient=False)
+        return total / paddle.clip(count, min=1.0)
 
     def _total(self, t, per_pixel, gradient):
         """A reduction's total over every rank's entries when synchronised (entries that a global
@@ -632,7 +793,8 @@ class Context:
         The weights carry no gradient, so an eager CPU call computes them in NumPy when its sort is
         vectorised (NumPy 2), about twice as fast as Paddle's CPU sort.
         """
-        if self.sync and self.batch:
+        # Rejected in a single process too, so that the configuration fails on its first run.
+        if self.sync_requested and self.batch:
             _fail(
                 self.function,
                 "sync",
@@ -642,22 +804,22 @@ class Context:
         e = errors.detach()
         t = paddle.broadcast_to(target.detach().astype(e.dtype), e.shape)
         if self.m is not None:
-            e = paddle.where(self.m > 0, e, paddle.full_like(e, -float("inf")))
+            e = _where(self.m > 0, e, _full_like(e, -float("inf")))
         if self.batch:  # one unit: the whole batch, per class
             e, t = (a.transpose([1, 0, 2]).reshape([1, self.n_classes, -1]) for a in (e, t))
         if paddle.in_dynamic_mode() and e.place.is_cpu_place() and _SIMD_SORT:
             w = paddle.to_tensor(_lovasz_weights_numpy(e.numpy(), t.numpy()), dtype=self.dtype)
         else:
             with paddle.no_grad():
-                order = paddle.argsort(e, axis=-1, descending=True)
+                order = paddle.argsort(e, axis=-1, descending=True, stable=True)
                 ts = paddle.take_along_axis(t, order, axis=-1)
                 steps = _lovasz_steps(
                     ts,
                     lambda a: paddle.cumsum(a, axis=-1),
                     lambda a: paddle.sum(a, axis=-1, keepdim=True),
-                    lambda c, a, b: paddle.where(c, a, paddle.full_like(a, b)),
+                    lambda c, a, b: _where(c, a, _full_like(a, b)),
                 )
-                w = paddle.put_along_axis(paddle.zeros_like(steps), order, steps, axis=-1)
+                w = paddle.put_along_axis(_full_like(steps, 0), order, steps, axis=-1)
         if self.batch:
             w = w.reshape([self.n_classes, self.N, self.P]).transpose([1, 0, 2])
         return w
@@ -665,8 +827,11 @@ class Context:
     def _per_image(self, name, *fields):
         """A distance map of (class, image) masks for every image and class; no gradient.
 
-        Eager mode runs the NumPy/SciPy version (fast on the CPU); a static graph runs the Paddle
-        version below, which gives the same numbers (exact squared distances).
+        Ignored pixels belong to neither side of a mask (see runtime/distance_maps.py), so the
+        values there, e.g. the logits of ignored pixels, change no map. Eager mode runs the
+        NumPy/SciPy version (fast on the CPU); a static graph, or an eager call where SciPy is not
+        installed, runs the Paddle version below, which gives the same numbers (exact squared
+        distances).
         """
         shape = [self.N, -1] + self.spatial
         # detach() in a static graph aliases its input (and made repeated runs nondeterministic here);
@@ -674,18 +839,29 @@ class Context:
         fields = [(f.detach() if paddle.in_dynamic_mode() else f).reshape(shape) for f in fields]
         n_classes = max(f.shape[1] for f in fields)
         fields = [paddle.broadcast_to(f, [self.N, n_classes] + self.spatial) for f in fields]
-        if paddle.in_dynamic_mode():
+        valid = None if self.m is None else (self.m > 0).reshape([self.N] + self.spatial)
+        if paddle.in_dynamic_mode() and _has_scipy():
             function = NUMPY_MAPS[name]
             arrays = [f.numpy() for f in fields]
+            masks = [None] * self.N if valid is None else valid.numpy()
             out = np.stack(
                 [
-                    np.stack([function(*(a[b, k] for a in arrays)) for k in range(n_classes)])
+                    np.stack(
+                        [
+                            function(*(a[b, k] for a in arrays), valid=masks[b])
+                            for k in range(n_classes)
+                        ]
+                    )
                     for b in range(self.N)
                 ]
             )
             return paddle.to_tensor(out.reshape([self.N, n_classes, self.P]), dtype=self.dtype)
         images = [f.reshape([-1] + self.spatial) for f in fields]
-        out = GRAPH_MAPS[name](*images)
+        if valid is not None:
+            valid = paddle.broadcast_to(
+                valid.unsqueeze(1), [self.N, n_classes] + self.spatial
+            ).reshape([-1] + self.spatial)
+        out = GRAPH_MAPS[name](*images, valid=valid)
         return out.reshape([self.N, n_classes, self.P]).astype(self.dtype)
 
     def distance_field(self, mask):
@@ -702,6 +878,16 @@ def _blocks(pixels):
     """(rows, block) with rows * block == pixels and block the largest divisor <= sqrt(pixels)."""
     block = max(d for d in range(1, math.isqrt(pixels) + 1) if pixels % d == 0)
     return pixels // block, block
+
+
+@functools.lru_cache(maxsize=None)
+def _has_scipy():
+    """Whether SciPy imports (asked on the first distance map: losses without one never load it)."""
+    try:
+        import scipy.ndimage  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 # NumPy 2 sorts with SIMD kernels (x86-simd-sort): about twice Paddle's CPU argsort; NumPy 1 does not.
@@ -723,9 +909,27 @@ def _lovasz_steps(ts, cumsum, row_sum, where):
     return where(ok, numerator / where(ok, denominator, 1.0), 1.0)
 
 
+def _descending_order(errors):
+    """Each row's indices sorted by error, descending, ties in index order (what Paddle's stable
+    argsort gives, so that eager and graph gradients agree on tied errors).
+
+    float32 rows sort as 64-bit keys, the error's order-preserving bits above the pixel index: the
+    keys are distinct, so NumPy's fast SIMD sort gives the stable order (a stable argsort is about
+    twice as slow). float64 rows use the stable argsort.
+    """
+    if errors.dtype != np.float32 or errors.shape[-1] >= 2**32:
+        return np.argsort(-errors, axis=-1, kind="stable")
+    bits = (errors + np.float32(0.0)).view(np.uint32)  # + 0.0 turns -0.0 into 0.0: they tie
+    ascending = np.where(bits >> np.uint32(31), ~bits, bits | np.uint32(0x80000000))
+    keys = (~ascending).astype(np.uint64) << np.uint64(32)
+    keys |= np.arange(errors.shape[-1], dtype=np.uint64)
+    keys.sort(axis=-1)
+    return (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
+
+
 def _lovasz_weights_numpy(errors, targets):
-    """lovasz_weights in NumPy: rows sorted by error, descending."""
-    order = np.argsort(-errors, axis=-1)
+    """lovasz_weights in NumPy: rows sorted by error, descending, ties in index order."""
+    order = _descending_order(errors)
     rows = np.arange(errors.shape[0] * errors.shape[1]).reshape(errors.shape[:2] + (1,))
     flat_order = (
         order + rows * errors.shape[-1]
@@ -773,46 +977,65 @@ def _any(mask):
     return paddle.any(mask, axis=axes, keepdim=True)
 
 
-def _graph_distance_field(values):
-    fg = values > 0.5
-    both = _any(fg) & _any(~fg)
-    return paddle.where(both, _edt(fg) + _edt(~fg), paddle.zeros(fg.shape, "float64"))
+def _graph_sides(values, valid):
+    """(inside, outside) of a mask among the valid pixels; ignored pixels belong to neither."""
+    inside = values > 0.5
+    if valid is None:
+        return inside, ~inside
+    return inside & valid, ~inside & valid
 
 
-def _graph_boundary_weight(values):
-    region = values > 0.5
-    d = _edt(region)
+def _graph_zero_ignored(out, valid):
+    return out if valid is None else _where(valid, out, _full_like(out, 0))
+
+
+def _graph_distance_field(values, valid=None):
+    fg, bg = _graph_sides(values, valid)
+    both = _any(fg) & _any(bg)
+    out = _where(both, _edt(~bg) + _edt(~fg), paddle.zeros(fg.shape, "float64"))
+    return _graph_zero_ignored(out, valid)
+
+
+def _graph_boundary_weight(values, valid=None):
+    region, outside = _graph_sides(values, valid)
+    d = _edt(~outside)
     axes = list(range(1, region.ndim))
-    top = paddle.max(paddle.where(region, d, paddle.zeros_like(d)), axis=axes, keepdim=True)
-    keep = region & _any(region) & _any(~region)
-    safe = paddle.where(top > 0, top, paddle.ones_like(top))
-    return paddle.where(keep, (top - d) / safe, paddle.zeros_like(d))
+    top = paddle.max(_where(region, d, _full_like(d, 0)), axis=axes, keepdim=True)
+    keep = region & _any(region) & _any(outside)
+    safe = _where(top > 0, top, _full_like(top, 1))
+    return _where(keep, (top - d) / safe, _full_like(d, 0))
 
 
-def _graph_contour(values):
-    fg = values > 0.5
-    eroded = fg
+def _graph_contour(values, valid):
+    fg, bg = _graph_sides(values, valid)
+    kept = (
+        ~bg
+    )  # the mask and the ignored pixels: a mask pixel whose neighbours are all here is inside
+    eroded = kept
     for axis in range(1, fg.ndim):
-        edge = paddle.ones_like(
-            paddle.slice(fg, [axis], [0], [1])
+        edge = _full_like(
+            paddle.slice(kept, [axis], [0], [1]), True
         )  # outside the image counts as foreground
         before = paddle.concat(
-            [edge, paddle.slice(fg, [axis], [0], [fg.shape[axis] - 1])], axis=axis
+            [edge, paddle.slice(kept, [axis], [0], [kept.shape[axis] - 1])], axis=axis
         )
-        after = paddle.concat([paddle.slice(fg, [axis], [1], [fg.shape[axis]]), edge], axis=axis)
+        after = paddle.concat(
+            [paddle.slice(kept, [axis], [1], [kept.shape[axis]]), edge], axis=axis
+        )
         eroded = eroded & before & after
     return fg & ~eroded
 
 
-def _graph_contour_distance(prediction, target):
-    pred, true = _graph_contour(prediction), _graph_contour(target)
+def _graph_contour_distance(prediction, target, valid=None):
+    pred, true = _graph_contour(prediction, valid), _graph_contour(target, valid)
     d = _edt(~true)
     axes = list(range(1, pred.ndim))
     count = paddle.sum(pred.astype("float64"), axis=axes, keepdim=True)
-    total = paddle.sum(paddle.where(pred, d, paddle.zeros_like(d)), axis=axes, keepdim=True)
+    total = paddle.sum(_where(pred, d, _full_like(d, 0)), axis=axes, keepdim=True)
     mean = total / paddle.clip(count, min=1.0)
     keep = (count > 0) & _any(true)
-    return paddle.broadcast_to(paddle.where(keep, mean, paddle.zeros_like(mean)), pred.shape)
+    out = paddle.broadcast_to(_where(keep, mean, _full_like(mean, 0)), pred.shape)
+    return _graph_zero_ignored(out, valid)
 
 
 GRAPH_MAPS = {

@@ -615,7 +615,7 @@ class PooledOracle:
                 [b * P + np.flatnonzero(valid[b]) for b in range(N)]
             units = [u for u in units if u.size]
             for name, prim in table:  # primitives become fields that split kinds further
-                self._primitive(kinds, name, prim, params, classes, spatial, units, N, P)
+                self._primitive(kinds, name, prim, params, classes, spatial, units, valid)
 
             evaluated = []
             for pixels in units:
@@ -626,19 +626,27 @@ class PooledOracle:
                 weight = (self._entries_total(forward(den_graph, unit)[den_graph.root], unit)
                           if den_graph is not None else self._entries_total(Values.scalar(1), unit))
                 evaluated.append((pixels, local, inverse, unit, vals, total, weight))
-            total = mpmath.fsum(t for *_, t, _ in evaluated)
-            total_weight = mpmath.fsum(w for *_, w in evaluated)
-            factor = (1 / total_weight if total_weight else ONE) if options.reduction == "mean" else ONE
+            # reduction="mean": the sum of the entries over the sum of their weights; a loss per unit (or
+            # class) with a mean_denominator is averaged within each unit, then over the units that weigh.
+            unit_mean = den_graph is not None and not self.per_pixel
+            weighed = [w for *_, w in evaluated if w > 0]
+            if options.reduction == "sum":
+                factors = [ONE] * len(evaluated)
+            elif unit_mean:
+                factors = [1 / (w * len(weighed)) if w > 0 else ZERO for *_, w in evaluated]
+            else:
+                total_weight = mpmath.fsum(w for *_, w in evaluated)
+                factors = [1 / total_weight if total_weight else ONE] * len(evaluated)
+            value = mpmath.fsum(t * f for (*_, t, _), f in zip(evaluated, factors))
 
             grad = np.zeros((N * P, Cfull))
             groups = np.full(N * P, -1, dtype=np.int64)  # ignored pixels: no group
             sensitivity = []
             for u, (pixels, local, inverse, unit, vals, _, _) in enumerate(evaluated):
-                adjoints, nodes = backward(graph, unit, vals, self._seed(vals[graph.root], unit, factor))
+                adjoints, nodes = backward(graph, unit, vals, self._seed(vals[graph.root], unit, factors[u]))
                 grad[pixels] = kinds.logit_gradient(adjoints, local, classes).T[inverse]
                 groups[pixels] = u * (N * P) + local[inverse]
                 sensitivity.append(rounding_bound(graph, vals, nodes, unit.counts))
-            value = total * factor
         grad = grad.reshape(N, P, Cfull).transpose(0, 2, 1).reshape(logit.shape)
         tied = any(prim.ties for _, prim in table)
         return Exact(float(value), grad, groups.reshape((N,) + spatial) if tied else None, kinds.unresolved,
@@ -662,7 +670,10 @@ class PooledOracle:
         return Values.scalar(factor * entries)
 
     @staticmethod
-    def _primitive(kinds: Kinds, name, prim, params, classes, spatial, units, N, P):
+    def _primitive(kinds: Kinds, name, prim, params, classes, spatial, units, valid):
+        """Compute a primitive as `Oracle` does: a distance map on each image's full grid (its ignored
+        pixels on neither side of a mask), the Lovász weights over each unit's valid pixels."""
+        N, P = valid.shape
         args = [kinds.at_pixels(a, params, classes) for a in prim.args]  # (N*P, classes) each
         if prim.scope == "image":
             out = np.zeros((N * P, classes))
@@ -670,7 +681,8 @@ class PooledOracle:
             for b in range(N):
                 rows = slice(b * P, (b + 1) * P)
                 images = [a[rows].T.reshape((classes,) + spatial) for a in as_floats]
-                out[rows] = np.asarray(prim.reference(*images), dtype=np.float64).reshape(classes, P).T
+                maps = prim.reference(*images, valid=valid[b].reshape(spatial))
+                out[rows] = np.asarray(maps, dtype=np.float64).reshape(classes, P).T
             kinds.refine(out, name)
             return
         exact = np.full((N * P, classes), ZERO, dtype=object)
