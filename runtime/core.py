@@ -201,6 +201,73 @@ class _AllReduceSum(paddle.autograd.PyLayer):
         return _all_reduce(grad)
 
 
+class _Sigmoid(paddle.autograd.PyLayer):
+    """F.sigmoid with the slope p sigmoid(-x): Paddle's p (1 - p) is 0 once p rounds to 1 (x > 17 in
+    float32), though the slope is e^-x there. Eager mode only: a PyLayer in a static graph warns."""
+
+    @staticmethod
+    def forward(ctx, x):
+        p = F.sigmoid(x)
+        ctx.save_for_backward(x, p)
+        return p
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, p = ctx.saved_tensor()
+        return grad * p * F.sigmoid(-x)
+
+
+class _Softplus(paddle.autograd.PyLayer):
+    """log(1 + e^t) = max(t, 0) + log1p(e^-|t|), with the slope sigmoid(t)."""
+
+    @staticmethod
+    def forward(ctx, t):
+        ctx.save_for_backward(t)
+        return F.relu(t) + paddle.log1p(paddle.exp(-paddle.abs(t)))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (t,) = ctx.saved_tensor()
+        return grad * F.sigmoid(t)
+
+
+class _Softmax(paddle.autograd.PyLayer):
+    """softmax over axis 1 as e^(x - logsumexp x) (Paddle's softmax clips x at 64 below the top on the
+    CPU), with a gradient that stays accurate where one class holds nearly all the mass: the usual
+    p (dp - sum_k p_k dp_k) for every class but that one, and minus the sum of those for it (the
+    gradients add up to 0), a sum of small terms where p_top (dp_top - ...) differences two numbers
+    that float32 rounds to the same."""
+
+    @staticmethod
+    def forward(ctx, x):
+        p = paddle.exp(x - paddle.logsumexp(x, axis=1, keepdim=True))
+        ctx.save_for_backward(p)
+        return p
+
+    @staticmethod
+    def backward(ctx, grad):
+        (p,) = ctx.saved_tensor()
+        d = p * (grad - paddle.sum(p * grad, axis=1, keepdim=True))
+        top = p > 0.5
+        rest = -paddle.sum(paddle.where(top, paddle.zeros_like(d), d), axis=1, keepdim=True)
+        return paddle.where(top, rest.expand_as(d), d)
+
+
+_CLIPPING = {}
+
+
+def _softmax_clips(place):
+    """Whether Paddle's fused softmax cross-entropy on this device puts every logit at most 64 below
+    the top (the CPU kernel does), asked once per device with a two-class probe."""
+    key = str(place)
+    if key not in _CLIPPING:
+        with paddle.no_grad():
+            probe = paddle.to_tensor([[0.0, -100.0]], dtype="float32", place=place)
+            label = paddle.to_tensor([[1]], dtype="int64", place=place)
+            _CLIPPING[key] = float(F.cross_entropy(probe, label, axis=1)) < 99.0
+    return _CLIPPING[key]
+
+
 class Context:
     """One call's inputs in the (N, C, P) layout, and the helpers the loss body is written with.
 
@@ -558,13 +625,29 @@ class Context:
 
     # fused kernels: the compiler emits these where the lowered formula is exactly their definition --
     def softmax_cross_entropy(self, weight):
-        """-sum_c weight_c g_c log softmax(x)_c per pixel, (N, 1, P): for class indices over all classes,
-        the log-probability of each pixel's class, gathered (Paddle's fused kernel clips logits 64 below
-        the top on the CPU, so it is not used); the same formula written out otherwise."""
+        """-sum_c weight_c g_c log softmax(x)_c per pixel, (N, 1, P): Paddle's fused kernel for class
+        indices over all classes (in eager mode); the same formula written out otherwise."""
         if self.labels is not None and self.first == 0 and self.C > 1:
+            w = self.target_weight(weight)
             index = paddle.clip(self.labels, min=0)  # ignored pixels read class 0 and are masked out
-            picked = paddle.take_along_axis(self.log_probs(), index, axis=1)
-            return -picked * self.target_weight(weight)
+            if not paddle.in_dynamic_mode():
+                return -paddle.take_along_axis(self.log_probs(), index, axis=1) * w
+            loss = F.cross_entropy(
+                self.x,
+                self.labels,
+                weight=None if weight is self._unit_weights else weight.reshape([self.C]),
+                axis=1,
+                ignore_index=-1,
+                reduction="none",
+            )
+            if _softmax_clips(self.x.place):  # the kernel puts every class at most 64 below the top:
+                with paddle.no_grad():  # add back what it cut (its gradient, p - g, is already right)
+                    below = paddle.max(self.x, axis=1, keepdim=True) - paddle.take_along_axis(
+                        self.x, index, axis=1
+                    )
+                    cut = paddle.clip(below - 64.0, min=0.0) * w
+                loss = loss + cut
+            return loss
         return -paddle.sum(weight * self.g * self.log_probs(), axis=1, keepdim=True)
 
     def target_weight(self, weight):
@@ -579,27 +662,23 @@ class Context:
         return paddle.sum(weight * self.g, axis=1, keepdim=True)
 
     def sigmoid_bce(self, pos_weight):
-        """pos_weight g softplus(-x) + (1 - g) softplus(x), both softplus terms accurate in their tails
-        (Paddle's fused binary cross-entropy with logits, like F.softplus, rounds log(1 + e^-30) to 0)."""
+        """pos_weight g softplus(-x) + (1 - g) softplus(x), both terms accurate in their tails (Paddle's
+        fused binary cross-entropy with logits, like F.softplus, rounds log(1 + e^-30) to 0)."""
         x, g = self.logits(), self.g
-        above, tail = self._softplus_parts(x)
-        positive = g * (above - x + tail)  # softplus(-x) = max(x, 0) - x + log(1 + e^-|x|)
+        positive = g * self.softplus(-x)
         if not (isinstance(pos_weight, (int, float)) and pos_weight == 1):
             positive = self.const(pos_weight) * positive
-        return positive + (1 - g) * (above + tail)
-
-    def _softplus_parts(self, t):
-        """(max(t, 0), log(1 + e^-|t|)), written so that both have the right slope at t = 0 (where
-        paddle.abs and relu have slope 0): softplus(t) is their sum."""
-        positive = t > 0
-        minus_abs = _where(positive, -t, t)
-        above = _where(positive, t, _full_like(t, 0))
-        return above, paddle.log1p(paddle.exp(minus_abs))
+        return positive + (1 - g) * self.softplus(x)
 
     def softplus(self, t):
-        """log(1 + e^t), accurate where it is tiny (F.softplus rounds log(1 + e^-30) to 0 in float32)."""
-        above, tail = self._softplus_parts(t)
-        return above + tail
+        """log(1 + e^t) = max(t, 0) + log(1 + e^-|t|), accurate where it is tiny (F.softplus rounds
+        log(1 + e^-30) to 0 in float32), with the slope sigmoid(t) (also at t = 0, where |t| and max
+        have slope 0 in Paddle)."""
+        if paddle.in_dynamic_mode():
+            return _Softplus.apply(t)
+        positive = t > 0
+        above = _where(positive, t, _full_like(t, 0))
+        return above + paddle.log1p(paddle.exp(_where(positive, -t, t)))
 
     def log_cosh(self, t):
         """log(cosh t) with neither overflow nor cancellation: log1p(2 sinh(t/2)^2) for |t| < 1 (its slope,
@@ -612,9 +691,12 @@ class Context:
         return _where(near, paddle.log1p(2 * half * half), far)
 
     def sigmoid(self, t):
-        """1 / (1 + e^-t) with a gradient accurate where it is tiny: F.sigmoid's backward, p (1 - p),
-        is 0 once p rounds to 1; for t >= 0 this is exp(log_sigmoid(t)), whose gradient is
-        p * sigmoid(-t) computed stably, and for t < 0 F.sigmoid (there 1 - p >= 1/2 is exact)."""
+        """1 / (1 + e^-t) with a gradient accurate where it is tiny: F.sigmoid's backward, p (1 - p), is 0
+        once p rounds to 1. Eager mode keeps F.sigmoid and gives it the slope p sigmoid(-t); a static
+        graph uses exp(log_sigmoid(t)) for t >= 0 (whose slope Paddle computes stably) and F.sigmoid
+        below (there 1 - p >= 1/2)."""
+        if paddle.in_dynamic_mode():
+            return _Sigmoid.apply(t)
         return _where(t < 0, F.sigmoid(t), paddle.exp(F.log_sigmoid(t)))
 
     def indicator(self, t):
@@ -634,20 +716,24 @@ class Context:
             if self.activation == "sigmoid":
                 self._probs = self.sigmoid(self.x)
             elif self.activation == "softmax":
-                top, shifted, rest = self._softmax_parts()
-                self._probs = paddle.exp(shifted) / (1 + rest)
+                self._probs = _Softmax.apply(self.x) if paddle.in_dynamic_mode() else self._graph_softmax()
             else:
                 self._probs = self.x
         return self._probs
 
-    def _softmax_parts(self):
-        """(top, z, R): top marks one largest logit per pixel, z = x - x_top (0 at the top, with no
-        gradient there), R = sum of e^z over the other classes; softmax = e^z / (1 + R).
+    def _graph_softmax(self):
+        """softmax(x) in a static graph: e^z / (1 + R) from _softmax_parts (see _Softmax for eager mode)."""
+        top, shifted, rest = self._softmax_parts()
+        return paddle.exp(shifted) / (1 + rest)
 
-        Paddle's softmax and log_softmax clip z at -64 on the CPU; this does not. Writing the top's
-        own term as the constant 1 routes its gradient through the other classes' terms only, so the
-        gradient of a class holding nearly all the mass is a sum of small terms rather than the
-        difference of two numbers near 1 (which float32 rounds to 0).
+    def _softmax_parts(self):
+        """(top, z, R): top marks one largest logit per pixel, z = x - x_top (the constant 0 at the top),
+        R = sum of e^z over the other classes, so softmax = e^z / (1 + R), log softmax = z - log1p(R).
+
+        Paddle's softmax and log_softmax clip z at -64 on the CPU; this does not. With the top's own
+        term the constant 1, its gradient flows through the other classes' terms only: where p_top is
+        near 1, d log p_top / dx_top = R / (1 + R) is a sum of small terms instead of 1 - p_top, which
+        float32 rounds to 0 (and (-log p)^0.3 multiplies by 190 at p = 1 - 1e-4).
         """
         if self._softmax is None:
             x = self.x
@@ -662,7 +748,7 @@ class Context:
         return self._softmax
 
     def log_probs(self):
-        """log softmax(x) = z - log(1 + R) (see _softmax_parts): no clipping, and accurate where p ~ 1."""
+        """log softmax(x) = z - log1p(R) (see _softmax_parts): no clipping, and accurate where p ~ 1."""
         if self._log_probs is None:
             top, shifted, rest = self._softmax_parts()
             self._log_probs = shifted - paddle.log1p(rest)
@@ -679,8 +765,8 @@ class Context:
         p = self._full_probs()
         others = _where(top, _full_like(shifted, -math.inf), shifted)
         at_top = paddle.logsumexp(others, axis=1, keepdim=True) - paddle.log1p(rest)
-        elsewhere = paddle.log1p(-_where(top, _full_like(p, 0), p))  # finite at the top too:
-        return self._drop(_where(top, at_top, elsewhere))  # where's unused branch gets 0 * its slope
+        elsewhere = paddle.log1p(-_where(top, _full_like(p, 0), p))  # finite at the top too, so that
+        return self._drop(_where(top, at_top, elsewhere))  # where's unused branch passes 0, not nan
 
     # reductions ----------------------------------------------------------------------------
     def psum(self, t):
