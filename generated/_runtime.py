@@ -272,13 +272,51 @@ class _AllReduceSum(paddle.autograd.PyLayer):
         return _all_reduce(grad)
 
 
+def _sigmoid_value(x):
+    """sigmoid(x), the same numbers in eager mode and in a static graph (a sort over probabilities
+    must see the same ties in both): exp(log_sigmoid(x)) for x >= 0 (in a graph, Paddle's slope of
+    this, p sigmoid(-x), is accurate), F.sigmoid below (there 1 - p >= 1/2)."""
+    return _where(x < 0, F.sigmoid(x), paddle.exp(F.log_sigmoid(x)))
+
+
+def _softplus_value(t):
+    """log(1 + e^t) = max(t, 0) + log1p(e^-|t|), with max and -|t| written so that, differentiated in
+    a graph, both have the right slope at t = 0 (Paddle's relu and abs have slope 0 there)."""
+    positive = t > 0
+    above = _where(positive, t, _full_like(t, 0))
+    return above + paddle.log1p(paddle.exp(_where(positive, -t, t)))
+
+
+def _softmax_terms(x):
+    """(top, z, R) over axis 1: top marks one largest logit per pixel, z = x - x_top (the constant 0
+    at the top), R = sum of e^z over the other classes, so softmax = e^z / (1 + R) and log softmax =
+    z - log1p(R).
+
+    Paddle's softmax and log_softmax clip z at -64 on the CPU; this does not. With the top's own term
+    the constant 1, its gradient flows through the other classes' terms only: where p_top is near 1,
+    d log p_top / dx_top = R / (1 + R) is a sum of small terms instead of 1 - p_top, which float32
+    rounds to 0 (and (-log p)^0.3 multiplies that by 190 at p = 1 - 1e-4).
+    """
+    classes = x.shape[1]
+    top = paddle.arange(classes, dtype="int64").reshape([1, classes, 1]) == paddle.argmax(
+        x, axis=1, keepdim=True
+    )
+    zeros = _full_like(x, 0)
+    highest = paddle.sum(_where(top, x, zeros), axis=1, keepdim=True)
+    shifted = _where(top, zeros, x - highest)
+    rest = paddle.sum(_where(top, zeros, paddle.exp(shifted)), axis=1, keepdim=True)
+    return top, shifted, rest
+
+
+# Eager mode computes the same values through PyLayers whose backward is cheaper than differentiating
+# the formulas (a PyLayer in a static graph warns, so graphs differentiate the formulas).
 class _Sigmoid(paddle.autograd.PyLayer):
-    """F.sigmoid with the slope p sigmoid(-x): Paddle's p (1 - p) is 0 once p rounds to 1 (x > 17 in
-    float32), though the slope is e^-x there. Eager mode only: a PyLayer in a static graph warns."""
+    """_sigmoid_value with the slope p sigmoid(-x) (Paddle's F.sigmoid slope, p (1 - p), is 0 once p
+    rounds to 1, x > 17 in float32, though the slope is e^-x there)."""
 
     @staticmethod
     def forward(ctx, x):
-        p = F.sigmoid(x)
+        p = _sigmoid_value(x)
         ctx.save_for_backward(x, p)
         return p
 
@@ -289,12 +327,12 @@ class _Sigmoid(paddle.autograd.PyLayer):
 
 
 class _Softplus(paddle.autograd.PyLayer):
-    """log(1 + e^t) = max(t, 0) + log1p(e^-|t|), with the slope sigmoid(t)."""
+    """_softplus_value with the slope sigmoid(t)."""
 
     @staticmethod
     def forward(ctx, t):
         ctx.save_for_backward(t)
-        return F.relu(t) + paddle.log1p(paddle.exp(-paddle.abs(t)))
+        return _softplus_value(t)
 
     @staticmethod
     def backward(ctx, grad):
@@ -303,15 +341,15 @@ class _Softplus(paddle.autograd.PyLayer):
 
 
 class _Softmax(paddle.autograd.PyLayer):
-    """softmax over axis 1 as e^(x - logsumexp x) (Paddle's softmax clips x at 64 below the top on the
-    CPU), with a gradient that stays accurate where one class holds nearly all the mass: the usual
-    p (dp - sum_k p_k dp_k) for every class but that one, and minus the sum of those for it (the
-    gradients add up to 0), a sum of small terms where p_top (dp_top - ...) differences two numbers
-    that float32 rounds to the same."""
+    """softmax over axis 1 (e^z / (1 + R), see _softmax_terms) with the backward p (dp - sum p dp) for
+    every class but the one holding more than half the mass, and minus the sum of those for it (the
+    gradients add up to 0): a sum of small terms, where p_top (dp_top - ...) takes the difference of
+    two numbers that float32 rounds to the same."""
 
     @staticmethod
     def forward(ctx, x):
-        p = paddle.exp(x - paddle.logsumexp(x, axis=1, keepdim=True))
+        top, shifted, rest = _softmax_terms(x)
+        p = paddle.exp(shifted) / (1 + rest)
         ctx.save_for_backward(p)
         return p
 
@@ -746,14 +784,9 @@ class Context:
         return positive + (1 - g) * self.softplus(x)
 
     def softplus(self, t):
-        """log(1 + e^t) = max(t, 0) + log(1 + e^-|t|), accurate where it is tiny (F.softplus rounds
-        log(1 + e^-30) to 0 in float32), with the slope sigmoid(t) (also at t = 0, where |t| and max
-        have slope 0 in Paddle)."""
-        if paddle.in_dynamic_mode():
-            return _Softplus.apply(t)
-        positive = t > 0
-        above = _where(positive, t, _full_like(t, 0))
-        return above + paddle.log1p(paddle.exp(_where(positive, -t, t)))
+        """log(1 + e^t), accurate where it is tiny (F.softplus rounds log(1 + e^-30) to 0 in float32),
+        with the slope sigmoid(t)."""
+        return _Softplus.apply(t) if paddle.in_dynamic_mode() else _softplus_value(t)
 
     def log_cosh(self, t):
         """log(cosh t) with neither overflow nor cancellation: log1p(2 sinh(t/2)^2) for |t| < 1 (its slope,
@@ -766,13 +799,9 @@ class Context:
         return _where(near, paddle.log1p(2 * half * half), far)
 
     def sigmoid(self, t):
-        """1 / (1 + e^-t) with a gradient accurate where it is tiny: F.sigmoid's backward, p (1 - p), is 0
-        once p rounds to 1. Eager mode keeps F.sigmoid and gives it the slope p sigmoid(-t); a static
-        graph uses exp(log_sigmoid(t)) for t >= 0 (whose slope Paddle computes stably) and F.sigmoid
-        below (there 1 - p >= 1/2)."""
-        if paddle.in_dynamic_mode():
-            return _Sigmoid.apply(t)
-        return _where(t < 0, F.sigmoid(t), paddle.exp(F.log_sigmoid(t)))
+        """1 / (1 + e^-t) with a slope accurate where it is tiny: F.sigmoid's backward, p (1 - p), is 0
+        once p rounds to 1."""
+        return _Sigmoid.apply(t) if paddle.in_dynamic_mode() else _sigmoid_value(t)
 
     def indicator(self, t):
         """1 where t > 0, else 0 (no gradient)."""
@@ -799,33 +828,17 @@ class Context:
         return self._probs
 
     def _graph_softmax(self):
-        """softmax(x) in a static graph: e^z / (1 + R) from _softmax_parts (see _Softmax for eager mode)."""
+        """softmax(x) in a static graph: e^z / (1 + R), as _Softmax computes it in eager mode."""
         top, shifted, rest = self._softmax_parts()
         return paddle.exp(shifted) / (1 + rest)
 
     def _softmax_parts(self):
-        """(top, z, R): top marks one largest logit per pixel, z = x - x_top (the constant 0 at the top),
-        R = sum of e^z over the other classes, so softmax = e^z / (1 + R), log softmax = z - log1p(R).
-
-        Paddle's softmax and log_softmax clip z at -64 on the CPU; this does not. With the top's own
-        term the constant 1, its gradient flows through the other classes' terms only: where p_top is
-        near 1, d log p_top / dx_top = R / (1 + R) is a sum of small terms instead of 1 - p_top, which
-        float32 rounds to 0 (and (-log p)^0.3 multiplies by 190 at p = 1 - 1e-4).
-        """
         if self._softmax is None:
-            x = self.x
-            top = paddle.arange(self.C, dtype="int64").reshape([1, self.C, 1]) == paddle.argmax(
-                x, axis=1, keepdim=True
-            )
-            zeros = _full_like(x, 0)
-            highest = paddle.sum(_where(top, x, zeros), axis=1, keepdim=True)
-            shifted = _where(top, zeros, x - highest)
-            rest = paddle.sum(_where(top, zeros, paddle.exp(shifted)), axis=1, keepdim=True)
-            self._softmax = (top, shifted, rest)
+            self._softmax = _softmax_terms(self.x)
         return self._softmax
 
     def log_probs(self):
-        """log softmax(x) = z - log1p(R) (see _softmax_parts): no clipping, and accurate where p ~ 1."""
+        """log softmax(x) = z - log1p(R) (see _softmax_terms): no clipping, and accurate where p ~ 1."""
         if self._log_probs is None:
             top, shifted, rest = self._softmax_parts()
             self._log_probs = shifted - paddle.log1p(rest)
