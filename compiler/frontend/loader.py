@@ -20,6 +20,7 @@ from . import primitives
 from .language import FIELDS, INDICES, SIZES, C, Loss, Param, choose, n
 from .errors import SpecError
 from .expand import free_indices, resolve
+from .functions import ELEMENTWISE
 from .source import assignment_line, forget, keyword_line, noted_line, words_line
 
 
@@ -117,12 +118,14 @@ def _builtin_primitives() -> list[str]:
 
 
 def locate(loss: Loss, subject=None, keyword: str = "expr", text: str | None = None) -> int | None:
-    """The line of `loss`'s file that wrote `subject`: a line the DSL noted, the first module-level
-    assignment holding it, the text itself, the `keyword=` of Loss(...), else the Loss's own line."""
+    """The line of `loss`'s file that wrote `subject`: the earliest of the lines the DSL noted and the
+    module-level assignments holding it, else the text itself, the `keyword=` of Loss(...), else the
+    Loss's own line."""
     path = loss.path
     line = None
-    if subject is not None:
-        line = noted_line(path, subject) or assignment_line(path, getattr(loss, "namespace", {}), subject)
+    if subject is not None:  # the earliest line that built something holding it is where it was written
+        found = [noted_line(path, subject), assignment_line(path, getattr(loss, "namespace", {}), subject)]
+        line = min((k for k in found if k is not None), default=None)
     if line is None and text:
         line = words_line(path, text)
     return line or keyword_line(path, loss.line, keyword) or loss.line
@@ -210,6 +213,7 @@ def _validate_formula(loss: Loss, expr, what: str) -> None:
             if var not in SIZES or lo != 0 or hi != SIZES[var] - 1:
                 _fail(loss, f"{s} is not a Sum over c or i: build sums with Sum(expr, c) or Sum(expr, i) from the dsl",
                       subject=s)
+    _check_vocabulary(loss, expr, what)
     _reject_index_values(loss, expr, what)
     _reject_undefined_constants(loss, expr, what)
     _check_primitives(loss, expr, what)
@@ -218,33 +222,63 @@ def _validate_formula(loss: Loss, expr, what: str) -> None:
 
 # --------------------------------------------------------------------------- what would not compile soundly
 
+def _outside_vocabulary(expr):
+    """The first node of `expr` that the compiler has no lowering for (a SymPy function, a relation, ...)."""
+    if isinstance(expr, (sp.Indexed, sp.Symbol, sp.Number, sp.NumberSymbol)) or expr in (sp.zoo, sp.nan):
+        return None
+    if isinstance(expr, sp.Sum):
+        return _outside_vocabulary(expr.function)
+    allowed = isinstance(expr, (sp.Add, sp.Mul, sp.Pow, primitives.Primitive) + ELEMENTWISE)
+    if not allowed:
+        return expr
+    for arg in expr.args:
+        found = _outside_vocabulary(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _check_vocabulary(loss: Loss, expr, what: str) -> None:
+    """Every node is arithmetic, a sum, a field, a parameter, or a function the compiler lowers."""
+    node = _outside_vocabulary(expr)
+    if node is None:
+        return
+    head = getattr(node, "func", type(node)).__name__
+    names = ", ".join(sorted({f.__name__ for f in ELEMENTWISE} | {"sqrt (a power)"}))
+    _fail(loss, f"{what} uses {head} in {node}, which the compiler cannot lower: formulas are built from "
+                f"+ - * / **, sums, fields, parameters and {names}, and the primitives "
+                f"({', '.join(_builtin_primitives())})", subject=node, word=head)
+
+
 def index_used_as_value(expr):
-    """The smallest subexpression that reads an index (c or i) as a number rather than to index a field."""
+    """(the smallest subexpression that reads an index as a number rather than to index a field, the index)."""
     if isinstance(expr, sp.Indexed):
         return None
     for arg in (expr.function,) if isinstance(expr, sp.Sum) else expr.args:
         if arg in INDICES:
-            return expr
+            return expr, arg
         found = index_used_as_value(arg)
         if found is not None:
             return found
     return None
 
 
+INDEX_ADVICE = {
+    "class": "to treat classes differently, list a ClassWeights(\"weight\") parameter and write weight[c]",
+    "pixel": "a pixel's position is not a value of the formula; weigh pixels with a primitive (e.g. DistanceField)",
+}
+
+
 def _reject_index_values(loss: Loss, expr, what: str) -> None:
     """An index used as a value (Indicator(c), i * p[c, i]) has no meaning in the generated code, where
     classes and pixels are tensor axes: refused here, in one place."""
-    if expr in INDICES:
-        node = expr
-    else:
-        node = index_used_as_value(expr)
-    if node is None:
+    found = (expr, expr) if expr in INDICES else index_used_as_value(expr)
+    if found is None:
         return
-    index = next(ix for ix in INDICES if ix == node or ix in node.free_symbols)
+    node, index = found
     role = "class" if index == INDICES[0] else "pixel"
     _fail(loss, f"{what} uses the {role} index {index} as a number in {node}: indices only index fields "
-                f"(p[c, i]) and class weights (weight[c]); to treat classes differently, list a "
-                f"ClassWeights(\"weight\") parameter and write weight[c]", subject=node, word=str(node))
+                f"(p[c, i]) and class weights (weight[c]); {INDEX_ADVICE[role]}", subject=node, word=str(node))
 
 
 UNDEFINED = (sp.nan, sp.zoo, sp.oo, -sp.oo)

@@ -138,9 +138,11 @@ def random_fields(rng, classes: int, pixels: int, present: bool = False, hard: b
         g = np.eye(classes)[labels].T
     if hard:
         p = (x + 1.0) / 2.0
-    elif softmax:
-        e = np.exp(x - x.max(axis=0))
-        p = e / e.sum(axis=0)
+    elif softmax:  # at the evaluator's precision, so that the probabilities sum to 1 at 50 digits too
+        with mpmath.workdps(DPS):
+            e = [[mpmath.exp(mpmath.mpf(float(v))) for v in row] for row in x]
+            totals = [mpmath.fsum(col) for col in zip(*e)]
+            p = np.array([[v / t for v, t in zip(row, totals)] for row in e], dtype=object)
     else:
         p = 1.0 / (1.0 + np.exp(-x))
     return {"x": x, "p": p, "g": g}
