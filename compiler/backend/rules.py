@@ -14,7 +14,7 @@ import sympy as sp
 
 from ..frontend.language import c, i
 from ..frontend.functions import sigmoid, softplus
-from .ir import LOG1M_SOFTMAX, LOG_SOFTMAX, SOFTMAX, Clamp
+from .ir import LOG1M_SOFTMAX, LOG_SOFTMAX, SOFTMAX, Clamp, is_tensor
 
 z = sp.Wild("z")
 # Smallest value a guarded log or fractional power sees: the compute dtype's smallest normal
@@ -158,7 +158,14 @@ def _cross_entropy(e):
     rest = _split_factor(rest, TENSORS["g"]) if rest is not None else None
     if rest is None or not _fields_free(rest):
         return None
-    return -SoftmaxCrossEntropy(rest)
+    # the kernel takes class weights (a tensor); a scalar factor multiplies its result
+    weight, scale = sp.S.One, sp.S.One
+    for factor in sp.Mul.make_args(rest):
+        if is_tensor(factor):
+            weight *= factor
+        else:
+            scale *= factor
+    return -scale * SoftmaxCrossEntropy(weight)
 
 
 def _binary_cross_entropy(e):
@@ -174,7 +181,7 @@ def _binary_cross_entropy(e):
         if positive is None or negative is None or sp.expand(negative - (1 - g)) != 0:
             continue
         weight = _split_factor(positive, g)
-        if weight is not None and _fields_free(weight):
+        if weight is not None and _fields_free(weight) and not is_tensor(weight):  # pos_weight is a number
             return SigmoidBCE(weight)
     return None
 

@@ -160,6 +160,7 @@ def validate(loss: Loss, registry: dict) -> None:
     for combo in itertools.product(*options):
         chosen = choose(expr, dict(combo))
         _validate_formula(loss, chosen, "expr")
+        _require_prediction(loss, chosen)
         if weight is not None:
             chosen_weight = choose(weight, dict(combo))
             _validate_formula(loss, chosen_weight, "mean_denominator")
@@ -221,6 +222,14 @@ def _validate_formula(loss: Loss, expr, what: str) -> None:
 
 
 # --------------------------------------------------------------------------- what would not compile soundly
+
+def _require_prediction(loss: Loss, expr) -> None:
+    """A loss reads the prediction (p or x): a formula of constants, parameters or the target alone has no
+    gradient to train with, nor the shape of a loss."""
+    if not any(ind.base.name in ("p", "x") for ind in expr.atoms(sp.Indexed)):
+        _fail(loss, f"expr = {expr} does not read the prediction: a loss is a formula of p[c, i] (or the logits "
+                    f"x[c, i]) and the target g[c, i]", keyword="expr")
+
 
 def _outside_vocabulary(expr):
     """The first node of `expr` that the compiler has no lowering for (a SymPy function, a relation, ...)."""
