@@ -102,6 +102,15 @@ REGRESSIONS: dict[str, tuple[str, int, str]] = {
     # the oracle's gradient through sqrt of a negative sum was complex, and crashed float()
     "root of a negative sum": (spec_text("0.25 * p[c, i] + (1 - 0.25) * t0", "t0 = sqrt(Sum(x[c, i], i))\n"), 0,
                                "compiled"),
+    # sigmoid of a number had no scalar lowering (the printer raised)
+    "sigmoid of a number": (spec_text("0.25 * t0 + (1 - 0.25) * Sum(p[c, i], i)", "t0 = sigmoid(2)\n"), 0, "compiled"),
+    # a sum over classes and pixels of a constant (left by splitting 1 - p) became paddle.sum(1) / ctx.psum(1)
+    "constant left in a double sum": (
+        spec_text("0.25 * Mean(Sum(p[c, i], c), i) + (1 - 0.25) * Mean(Sum((1 - p[c, i]), c), i)"), 0, "compiled"),
+    "constant left in a nested sum": (
+        spec_text("0.25 * Sum(Sum(p[c, i], i), c) + (1 - 0.25) * Sum(Sum((1 - p[c, i]), i), c)"), 0, "compiled"),
+    "literal sum of a constant": (spec_text("Sum(p[c, i], i) + Sum(Sum(3, i), c) + softplus(-4) * Indicator(1)"), 0,
+                                  "compiled"),
 }
 
 

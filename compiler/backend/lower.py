@@ -13,7 +13,7 @@ import sympy as sp
 
 from ..frontend.errors import SpecError
 from ..frontend.language import C, c, choose, g, i, n, p, x
-from ..frontend.expand import resolve
+from ..frontend.expand import collapse_constant_sums, resolve
 from ..frontend.functions import sigmoid
 from .ir import (CLASSES, Const, FIELD_TENSOR, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, SOFTMAX, TENSORS,
                  PrimitiveField, PrimitiveTensor, ReduceSum, TensorVar, is_tensor)
@@ -57,7 +57,9 @@ def vanishes_off_target(body: sp.Expr) -> bool:
 
 
 def to_reductions(expr: sp.Expr) -> sp.Expr:
-    """Sum over i -> ReduceSum over pixels (masked unless the summand vanishes off target); over c -> classes."""
+    """Sum over i -> ReduceSum over pixels (masked unless the summand vanishes off target); over c -> classes.
+    A summand that does not read the index is a count times the summand, not a reduction."""
+    expr = collapse_constant_sums(expr)
 
     def reduce(s: sp.Sum) -> sp.Expr:
         body = s.function

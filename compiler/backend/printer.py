@@ -26,6 +26,10 @@ TENSOR_FUNCTIONS = {
 }
 SCALAR_FUNCTIONS = {sp.log: "math.log", sp.exp: "math.exp", sp.Abs: "abs", sp.cosh: "math.cosh",
                     sp.tanh: "math.tanh"}
+SCALAR_FORMS = {  # sigmoid(z) = e^min(z, 0) / (1 + e^-|z|); softplus(z) = max(z, 0) + log1p(e^-|z|)
+    sigmoid: "(math.exp(min({z}, 0)) / (1 + math.exp(-abs({z}))))",
+    softplus: "(max({z}, 0) + math.log1p(math.exp(-abs({z}))))",
+}
 COUNTS = {N_PIXELS: "ctx.n_pixels", N_CLASSES: "ctx.n_classes", EPS: "ctx.tiny"}
 
 
@@ -61,6 +65,9 @@ class PaddlePrinter(PythonCodePrinter):
     def _print_Function(self, expr):
         if isinstance(expr, Primitive):  # SymPy dispatches Function subclasses by their own name only
             return f"ctx.{expr.runtime}({', '.join(self._print(a) for a in expr.args)})"
+        if not is_tensor(expr) and expr.func in SCALAR_FORMS:  # no math.<name>: written out, without overflow
+            self.module_imports["math"].update({"exp", "log1p"})
+            return SCALAR_FORMS[expr.func].format(z=self._print(expr.args[0]))
         table = TENSOR_FUNCTIONS if is_tensor(expr) else SCALAR_FUNCTIONS
         name = table.get(expr.func)
         if name is None:
@@ -118,6 +125,8 @@ class PaddlePrinter(PythonCodePrinter):
         return f"ctx.sigmoid_bce({self._print(expr.args[0])})"
 
     def _print_Indicator(self, expr):
+        if not is_tensor(expr):
+            return f"(1.0 if {self._print(expr.args[0])} > 0 else 0.0)"
         return f"ctx.indicator({self._print(expr.args[0])})"
 
     def _print_Clamp(self, expr):
