@@ -109,6 +109,10 @@ REGRESSIONS: dict[str, tuple[str, int, str]] = {
         spec_text("0.25 * Mean(Sum(p[c, i], c), i) + (1 - 0.25) * Mean(Sum((1 - p[c, i]), c), i)"), 0, "compiled"),
     "constant left in a nested sum": (
         spec_text("0.25 * Sum(Sum(p[c, i], i), c) + (1 - 0.25) * Sum(Sum((1 - p[c, i]), i), c)"), 0, "compiled"),
+    # p * Sum(0, i) reads p but is 0: it compiled to `loss = 0`
+    "zero sum times p": (spec_text("p[c, i] * Sum(t0, i)", "t0 = (p[c, i] - p[c, i])\n"), 0, "refused"),
+    "sums that cancel once split": (spec_text("Sum(p[c, i] * (1 - g[c, i]), i) + Sum(p[c, i] * g[c, i], i) - "
+                                              "Sum(p[c, i], i)"), 0, "refused"),
     "literal sum of a constant": (spec_text("Sum(p[c, i], i) + Sum(Sum(3, i), c) + softplus(-4) * Indicator(1)"), 0,
                                   "compiled"),
 }

@@ -28,8 +28,10 @@ class PrimitiveTensor(TensorVar):
 
 
 def is_tensor(expr) -> bool:
-    """Whether an expression reads a tensor (else it is a Python number at run time)."""
-    return any(isinstance(s, TensorVar) for s in sp.sympify(expr).free_symbols)
+    """Whether an expression reads a tensor or calls a fused kernel (else it is a Python number at run time)."""
+    expr = sp.sympify(expr)
+    return any(isinstance(s, TensorVar) for s in expr.free_symbols) or expr.has(
+        SoftmaxCrossEntropy, SigmoidBCE, TargetWeight)
 
 
 class RunSize(sp.Symbol):

@@ -198,6 +198,9 @@ def lower(loss, registry: dict, activation: str, choices: dict | None = None, op
     for name, expr in outputs.items():
         outputs[name], rules = lower_formula(expr, activation, optimize, maps)
         fired += [r for r in rules if r not in fired]
+    if not is_tensor(outputs["loss"]):
+        raise SpecError("the formula is constant in the prediction once its sums are expanded and shared: a loss "
+                        "must vary with p[c, i] (or the logits x[c, i])")
     reserved = {prm.name for prm in loss.params}
     if optimize:
         temps, finals = common_subexpressions(list(outputs.values()), reserved)

@@ -19,7 +19,7 @@ import sympy as sp
 from . import primitives
 from .language import FIELDS, INDICES, SIZES, C, Loss, Param, choose, n
 from .errors import SpecError
-from .expand import free_indices, resolve
+from .expand import collapse_constant_sums, free_indices, linearize, resolve
 from .functions import ELEMENTWISE
 from .source import assignment_line, forget, keyword_line, noted_line, words_line
 
@@ -226,9 +226,15 @@ def _validate_formula(loss: Loss, expr, what: str) -> None:
 def _require_prediction(loss: Loss, expr) -> None:
     """A loss reads the prediction (p or x): a formula of constants, parameters or the target alone has no
     gradient to train with, nor the shape of a loss."""
-    if not any(ind.base.name in ("p", "x") for ind in expr.atoms(sp.Indexed)):
+    def reads(e) -> bool:
+        return any(ind.base.name in ("p", "x") for ind in e.atoms(sp.Indexed))
+
+    if not reads(expr):
         _fail(loss, f"expr = {expr} does not read the prediction: a loss is a formula of p[c, i] (or the logits "
                     f"x[c, i]) and the target g[c, i]", keyword="expr")
+    if not reads(collapse_constant_sums(linearize(expr))):  # e.g. p[c, i] * Sum(0, i)
+        _fail(loss, f"expr = {expr} is constant in the prediction once its sums are expanded: a loss must vary "
+                    f"with p[c, i] (or the logits x[c, i])", keyword="expr")
 
 
 def _outside_vocabulary(expr):
