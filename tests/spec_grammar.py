@@ -77,6 +77,10 @@ class Builder:
         names = [name for name, _, _ in self.draft.params]
         return self.choice(NUMBERS + names) if names and self.draw(st.booleans()) else self.choice(NUMBERS)
 
+    def any_param(self) -> str:
+        names = [name for name, _, _ in self.draft.params]
+        return self.choice(names) if names else self.constant()
+
     def positive(self) -> str:
         """A parameter with a positive domain, or a positive number: fit for exponents and bindings."""
         names = [name for name, dom, _ in self.draft.params if dom in ("(0, None)", "(1, None)")]
@@ -123,7 +127,8 @@ class Builder:
             return self.helper(f"({a} {op} {b})")
         a = self.pixel(depth - 1)
         unary = self.choice(["log", "log1p", "exp", "sqrt", "square", "cube", "inverse", "power", "abs", "indicator",
-                             "max", "min", "sigmoid", "softplus", "tanh", "cosh", "neg", "complement"])
+                             "max", "min", "sigmoid", "softplus", "tanh", "cosh", "neg", "complement", "any_power",
+                             "extremum"])
         return self.helper({
             "log": f"log({a})",
             "log1p": f"log(1 + {self.choice(BOUNDED)})",
@@ -142,6 +147,8 @@ class Builder:
             "tanh": f"tanh({a})",
             "cosh": f"cosh({self.choice(BOUNDED)})",
             "neg": f"-({a})",
+            "any_power": f"({a})**{self.any_param()}",  # a parameter with no domain here must be refused
+            "extremum": f"{self.choice(['Max', 'Min'])}({a}, {self.pixel(depth - 1)})",
             "complement": f"(1 - {a})",
         }[unary])
 
@@ -166,7 +173,8 @@ class Builder:
             return self.helper(f"({a} {op} {b})")
         a = self.per_class(depth - 1)
         return self.helper(self.choice([f"log(1 + {a})", f"({a})**2", f"({a})**{self.positive()}", f"Max({a}, 1)",
-                                        f"(1 - {a})", f"sqrt({a})", f"Indicator({a})", f"exp(-{a})"]))
+                                        f"(1 - {a})", f"sqrt({a})", f"Indicator({a})", f"exp(-{a})",
+                                        f"Indicator(Sum(g[c, i], i)) * {a}", f"{a} / Max(Sum(g[c, i], i), 1)"]))
 
     # per pixel (classes summed) and per sample ------------------------------------------------------
     def per_pixel(self, depth: int) -> str:
@@ -240,6 +248,7 @@ def specs(draw) -> str:
     if listed and draw(st.integers(0, 19)) == 0:  # a parameter left out of params=[...]
         listed = listed[:-1]
     claim_lines = draw(claims(granularity)) if draw(st.integers(0, 2)) == 0 else []
+    weighed = granularity == "class" and draw(st.integers(0, 5)) == 0  # the mean over present classes only
     lines = ['"""A spec drawn by the fuzzer."""', "from symloss.compiler.dsl import *  # noqa: F401,F403",
              draft.preamble.rstrip("\n")]
     lines += [param_line(*prm) for prm in draft.params]
@@ -249,7 +258,10 @@ def specs(draw) -> str:
     lines += draft.helpers
     lines += [f"EXPR = {expr}", "", "LOSS = Loss(", f'    name="{NAME}",', '    title="Fuzzed",', '    family="region",',
               '    paper="arXiv:0000.00000",', '    summary="A drawn formula.",', f"    params=[{', '.join(listed)}],",
-              "    expr=EXPR,", "    claims=["]
+              "    expr=EXPR,"]
+    if weighed:
+        lines.append("    mean_denominator=Indicator(Sum(g[c, i], i)),")
+    lines += ["    claims=["]
     lines += [f"        {claim}," for claim in claim_lines]
     lines += ["    ],", ")"]
     return "\n".join(line for line in lines if line is not None) + "\n"

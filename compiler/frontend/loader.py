@@ -368,7 +368,7 @@ def _require_domains(loss: Loss, expr, what: str) -> None:
     if not free:
         return
     facts = _domain_facts(used, declared)
-    for node in sp.preorder_traversal(expr):
+    for node in sp.postorder_traversal(expr):  # innermost first: the place where the sign first matters
         role = None
         if isinstance(node, sp.Pow):
             base, exp = node.args
