@@ -30,7 +30,7 @@ from symloss.compiler.frontend.errors import SpecError
 
 pytest.importorskip("paddle")
 
-FUZZ_EXAMPLES = {"ci": 120, "deep": 3000}
+FUZZ_EXAMPLES = {"ci": 250, "deep": 3000}
 PROFILE = os.environ.get("SYMLOSS_PROFILE", "ci")
 CLASSES = (1, 2, 4)
 OUTCOMES: Counter = Counter()
