@@ -113,6 +113,16 @@ REGRESSIONS: dict[str, tuple[str, int, str]] = {
     "zero sum times p": (spec_text("p[c, i] * Sum(t0, i)", "t0 = (p[c, i] - p[c, i])\n"), 0, "refused"),
     "sums that cancel once split": (spec_text("Sum(p[c, i] * (1 - g[c, i]), i) + Sum(p[c, i] * g[c, i], i) - "
                                               "Sum(p[c, i], i)"), 0, "refused"),
+    # the pixel count is a tensor where pixels are masked: math.log / math.sqrt of it failed at run time
+    "function of the pixel count": (spec_text("t0 + t1", "t0 = log(1 + Sum(2, i))\nt1 = Sum(Min(p[c, i], oo), i)\n"),
+                                    0, "compiled"),
+    "root of a ratio of the pixel count": (spec_text(
+        "0.25 * t3 + (1 - 0.25) * Sum(p[c, i], i)",
+        "t0 = (2 * Sum(2, i) + 2) / (Sum(p[c, i], i) + Sum(g[c, i], i) + 2)\nt1 = sqrt(t0)\n"
+        "t2 = (Sum(p[c, i], i) + t1)\nt3 = log(1 + t2)\n"), 0, "compiled"),
+    "extrema and indicator of the pixel count": (spec_text(
+        "Mean(p[c, i], i) * Max(Sum(3, i), 5) * Indicator(Sum(1, i) - 3) + Min(Sum(1, i), p[c, i]) + sigmoid(Sum(1, i))"),
+        3, "compiled"),
     "literal sum of a constant": (spec_text("Sum(p[c, i], i) + Sum(Sum(3, i), c) + softplus(-4) * Indicator(1)"), 0,
                                   "compiled"),
 }
