@@ -123,6 +123,12 @@ REGRESSIONS: dict[str, tuple[str, int, str]] = {
     "extrema and indicator of the pixel count": (spec_text(
         "Mean(p[c, i], i) * Max(Sum(3, i), 5) * Indicator(Sum(1, i) - 3) + Min(Sum(1, i), p[c, i]) + sigmoid(Sum(1, i))"),
         3, "compiled"),
+    # ... and so is a CSE temporary holding an expression of it (math.sqrt(t0) failed)
+    "shared expression of the pixel count": (spec_text(
+        "0.25 * Indicator(Sum(g[c, i], i)) * t1 + (1 - 0.25) * (t2)**2",
+        "t0 = sqrt((2 * Sum(Rational(1, 3), i) + 2) / (Sum(S.Half, i) + Sum(g[c, i], i) + 2))\n"
+        "t1 = (ref(\"dice\", smooth=2) + t0)\n"
+        "t2 = (2 * Sum(Rational(1, 3), i) + 2) / (Sum(Rational(1, 3), i) + Sum(g[c, i], i) + 2)\n"), 192, "compiled"),
     "literal sum of a constant": (spec_text("Sum(p[c, i], i) + Sum(Sum(3, i), c) + softplus(-4) * Indicator(1)"), 0,
                                   "compiled"),
 }

@@ -27,6 +27,11 @@ class PrimitiveTensor(TensorVar):
     """A primitive's values as a tensor (N, C, P) of the generated code: per pixel, never a class weight."""
 
 
+def counts_pixels(expr) -> bool:
+    """Whether an expression reads the valid-pixel count (a tensor where pixels are masked)."""
+    return any(isinstance(s, PixelCount) for s in sp.sympify(expr).free_symbols)
+
+
 def is_tensor(expr) -> bool:
     """Whether an expression reads a tensor or calls a fused kernel (else it is a Python number at run time)."""
     expr = sp.sympify(expr)
@@ -47,7 +52,12 @@ TENSORS = {  # in the order the generated code computes them (log p first: p = e
     "log1mp": TensorVar("log1mp", real=True),
 }
 FIELD_TENSOR = {"x": "x", "p": "p", "g": "g", "softmax": "p", "log_softmax": "logp", "log1m_softmax": "log1mp"}
-N_PIXELS = RunSize("n_pixels", positive=True)
+class PixelCount(RunSize):
+    """The valid-pixel count, or a temporary holding an expression of it: a Python number when no pixel is
+    masked, a tensor (one count per unit) where some are, so never an argument of `math`."""
+
+
+N_PIXELS = PixelCount("n_pixels", positive=True)
 N_CLASSES = RunSize("n_classes", positive=True)
 
 PIXELS = sp.Symbol("pixels")  # reduce over the pixels of each unit (an image, or the batch)

@@ -16,7 +16,7 @@ from ..frontend.language import C, c, choose, g, i, n, p, x
 from ..frontend.expand import collapse_constant_sums, resolve
 from ..frontend.functions import sigmoid
 from .ir import (CLASSES, Const, FIELD_TENSOR, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, SOFTMAX, TENSORS,
-                 PrimitiveField, PrimitiveTensor, ReduceSum, TensorVar, is_tensor)
+                 PixelCount, PrimitiveField, PrimitiveTensor, ReduceSum, TensorVar, counts_pixels, is_tensor)
 from ..frontend.primitives import Primitive
 from .rules import guard, rewrite, specialize
 from .statistics import share_statistics
@@ -99,7 +99,8 @@ def common_subexpressions(exprs: list, reserved: set) -> tuple[list, list]:
         if value.is_Atom or (-value).is_Atom:  # a temporary that only renames or negates: inline it
             renames[sym] = value
             continue
-        typed = TensorVar(sym.name) if is_tensor(value) else sp.Symbol(sym.name, real=True)
+        typed = (TensorVar(sym.name) if is_tensor(value) else PixelCount(sym.name, real=True) if counts_pixels(value)
+                 else sp.Symbol(sym.name, real=True))
         renames[sym] = typed
         temps.append((typed, value))
     return temps, [f.xreplace(renames) for f in finals]

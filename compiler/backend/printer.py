@@ -13,7 +13,7 @@ from sympy.printing.pycode import PythonCodePrinter
 from ..frontend.functions import sigmoid, softplus
 from ..frontend.primitives import Primitive
 from .rules import EPS
-from .ir import CLASSES, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, Clamp, is_tensor
+from .ir import CLASSES, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, Clamp, counts_pixels, is_tensor
 
 TENSOR_FUNCTIONS = {
     sp.log: "paddle.log",
@@ -165,7 +165,7 @@ class PaddlePrinter(PythonCodePrinter):
 def run_time_valued(expr) -> bool:
     """A tensor, or an expression of the valid-pixel count, which is a tensor wherever pixels are masked: either
     way not a Python number, so `math` cannot take it."""
-    return is_tensor(expr) or sp.sympify(expr).has(N_PIXELS)
+    return is_tensor(expr) or counts_pixels(expr)
 
 
 def paddle_code(expr) -> str:
