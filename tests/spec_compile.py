@@ -132,7 +132,7 @@ def relative_error(got, want) -> float:
     return float(np.nanmax(np.where(np.isnan(got), np.inf, excess), initial=0.0))
 
 
-def compare(loss, registry, function, case: Case, literal=None) -> str:
+def compare(loss, registry, function, case: Case, literal=None, notes: list | None = None) -> str:
     """'' if the generated code matches the oracle on `case`, else what differs.
 
     Compared only where the spec itself is a float64 number (value and gradient finite at 50 digits); there
@@ -154,6 +154,8 @@ def compare(loss, registry, function, case: Case, literal=None) -> str:
         lit_value, lit_grad = run_case(literal(), case)
         bounds = relative_error(lit_value, expected), relative_error(lit_grad, expected_grad)
         if all(e <= max(1.0, 2 * b) for e, b in zip(errors, bounds)):
+            if notes is not None:
+                notes.append("held to the literal")
             return ""
     return (f"{'NaN' if nan else 'mismatch'}: value {value.ravel()[:6]} vs oracle {np.ravel(expected)[:6]} "
             f"(error {errors[0]:.3g} x tolerance), gradient error {errors[1]:.3g} x tolerance; {case.describe()}")
