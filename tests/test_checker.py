@@ -149,3 +149,22 @@ def test_readme_documents_every_claim_option():
         assert option in section, option
     for value in INPUTS + TARGETS:
         assert f'"{value}"' in section, value
+
+
+def weighted_by_present_classes(tmp_path, expr):
+    """A spec whose mean is over the classes present in each unit (mean_denominator=Indicator(Sum(g, i)))."""
+    path = write_formula(tmp_path, expr, "present = Indicator(Sum(g[c, i], i))\n")
+    path.write_text(path.read_text().replace("    claims=[],", "    mean_denominator=present,\n    claims=[],"))
+    registry = load_registry([path])
+    return path, registry["my_loss"], registry
+
+
+def test_a_unit_left_out_of_the_weighted_mean_must_be_finite(tmp_path):
+    # the mean over present classes of -log(Dice) without smoothing: infinite on an absent class, whose masked
+    # gradient would be NaN in the generated code (0 times infinity)
+    path, loss, registry = weighted_by_present_classes(tmp_path, "-log(1 - ref('dice', smooth=0))")
+    with pytest.raises(SpecError) as info:
+        Checker(registry).check(loss)
+    assert info.value.line == line_of(path, "mean_denominator=") and "smoothing" in str(info.value)
+    _, smoothed, registry = weighted_by_present_classes(tmp_path, "-log(1 - ref('dice', smooth=1))")
+    assert Checker(registry).check(smoothed) == []

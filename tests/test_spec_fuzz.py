@@ -132,6 +132,11 @@ REGRESSIONS: dict[str, tuple[str, int, str]] = {
         "t0 = sqrt((2 * Sum(Rational(1, 3), i) + 2) / (Sum(S.Half, i) + Sum(g[c, i], i) + 2))\n"
         "t1 = (ref(\"dice\", smooth=2) + t0)\n"
         "t2 = (2 * Sum(Rational(1, 3), i) + 2) / (Sum(Rational(1, 3), i) + Sum(g[c, i], i) + 2)\n"), 192, "compiled"),
+    # a unit with no class present is left out of the weighted mean, but its entry p / g is infinite: the generated
+    # gradient was NaN (0 times infinity) where the oracle's is 0; now refused
+    "left-out unit not finite": (spec_text("0.25 * Sum(p[c, i], i) + (1 - 0.25) * Sum(t0, i)", "t0 = (p[c, i] / (g[c, i]))\n")
+                                 .replace("    expr=EXPR,\n", "    expr=EXPR,\n    mean_denominator=Indicator(Sum(g[c, i], i)),\n"),
+                                 1, "refused"),
     "literal sum of a constant": (spec_text("Sum(p[c, i], i) + Sum(Sum(3, i), c) + softplus(-4) * Indicator(1)"), 0,
                                   "compiled"),
 }

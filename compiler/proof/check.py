@@ -25,6 +25,7 @@ from ..frontend.language import Pick, choose
 from .evaluate import DPS, evaluator
 from ..frontend.expand import free_indices, linearize, param_value, parameters, resolve, unroll
 from ..frontend.functions import literal
+from ..frontend.source import keyword_line
 
 TRIAL_SIZES = ((1, 3), (2, 4), (3, 3), (2, 5), (1, 4), (3, 4), (2, 3), (1, 5))
 # Steps towards the limit p -> g: a value that vanishes there shrinks like a power of the distance.
@@ -261,6 +262,7 @@ class Checker:
         self.trials = trials
 
     def check(self, loss) -> list[Outcome]:
+        check_left_out_units(loss, self.registry)
         return [self.check_claim(loss, claim) for claim in loss.claims]
 
     def check_claim(self, loss, claim) -> Outcome:
@@ -421,6 +423,38 @@ class Checker:
             key, value = bad[0]
             return f"{_describe(ncls, npix, params, fields)}: value {_fmt(value)}{_entry(key)}", ""
         return "", ""
+
+
+def check_left_out_units(loss, registry: dict) -> None:
+    """With a mean_denominator, `reduction="mean"` leaves out a unit whose weights sum to 0 (e.g. no class
+    present); the generated code still computes its entries, and a masked entry that is infinite, or has an
+    infinite derivative, turns the gradient into NaN (0 times infinity). Such a spec is refused: each entry must
+    be finite, value and gradient, on a unit with an empty target."""
+    if loss.mean_denominator is None or i in free_indices(resolve(loss.expr, registry)):
+        return  # a loss per pixel pools its weights over the batch and leaves no unit out
+    expr, weight = resolve(loss.expr, registry), resolve(loss.mean_denominator, registry)
+    rng = np.random.default_rng(0)
+    defaults = {prm.name: (prm.default if isinstance(prm.default, str) or prm.default is None else float(prm.default))
+                for prm in loss.params}
+    choices = [[(ch.name, o) for o in ch.options] for ch in loss.choices]
+    for combo in itertools.product(*choices):
+        params = defaults | dict(combo)
+        chosen, chosen_weight = choose(expr, params), choose(weight, params)
+        for ncls in (1, 2, 3):
+            fields = random_fields(rng, ncls, 3)
+            fields["g"] = np.zeros_like(fields["g"])
+            if any(v != 0 for v in evaluator(chosen_weight, ncls, 3)(fields, params).values()):
+                continue
+            ev = evaluator(chosen, ncls, 3)
+            values, grads = ev.gradient(fields, params, [1] * len(ev.keys))
+            numbers = list(values.values()) + [v for rows in grads.values() for row in rows for v in row]
+            if not all(mpmath.isfinite(v) for v in numbers):
+                where = f" with {', '.join(f'{k}={v}' for k, v in dict(combo).items())}" if combo else ""
+                raise SpecError(
+                    f"mean_denominator leaves out a unit whose target is empty{where}, but the formula is not finite "
+                    f"there (value or gradient, e.g. C={ncls}, n=3, g=0): the generated gradient would be NaN. Make "
+                    f"each entry finite on an empty target (e.g. add smoothing), or drop mean_denominator",
+                    path=loss.path, line=keyword_line(loss.path, loss.line, "mean_denominator") or loss.line)
 
 
 def _bound_value(prop, name, value, found: dict):
