@@ -160,11 +160,14 @@ def weighted_by_present_classes(tmp_path, expr):
 
 
 def test_a_unit_left_out_of_the_weighted_mean_must_be_finite(tmp_path):
-    # the mean over present classes of -log(Dice) without smoothing: infinite on an absent class, whose masked
+    # the mean over present classes of 1 / Dice without smoothing: infinite on an absent class, whose masked
     # gradient would be NaN in the generated code (0 times infinity)
-    path, loss, registry = weighted_by_present_classes(tmp_path, "-log(1 - ref('dice', smooth=0))")
+    path, loss, registry = weighted_by_present_classes(tmp_path, "1 / (1 - ref('dice', smooth=0))")
     with pytest.raises(SpecError) as info:
         Checker(registry).check(loss)
     assert info.value.line == line_of(path, "mean_denominator=") and "smoothing" in str(info.value)
-    _, smoothed, registry = weighted_by_present_classes(tmp_path, "-log(1 - ref('dice', smooth=1))")
+    _, smoothed, registry = weighted_by_present_classes(tmp_path, "1 / (1 - ref('dice', smooth=1))")
     assert Checker(registry).check(smoothed) == []
+    # -log(Dice) is clamped like every log of a field, so its left-out entries are finite in the generated code
+    _, clamped, registry = weighted_by_present_classes(tmp_path, "-log(1 - ref('dice', smooth=0))")
+    assert Checker(registry).check(clamped) == []

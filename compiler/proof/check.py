@@ -425,14 +425,29 @@ class Checker:
         return "", ""
 
 
+GUARD = sp.Float("1e-300")  # stands for the compute dtype's smallest normal number (ctx.tiny)
+
+
+def guarded(expr: sp.Expr) -> sp.Expr:
+    """The formula with the clamps the generated code adds (backend/rules.guard): the argument of a log and the
+    base of a non-integer power of a field are clamped at ctx.tiny, with no gradient below it."""
+    def reads_field(e):
+        return bool(e.atoms(sp.Indexed))
+
+    expr = expr.replace(lambda e: isinstance(e, sp.log) and reads_field(e.args[0]),
+                        lambda e: sp.log(sp.Max(e.args[0], GUARD)))
+    return expr.replace(lambda e: isinstance(e, sp.Pow) and not e.exp.is_Integer and reads_field(e.base),
+                        lambda e: sp.Pow(sp.Max(e.base, GUARD), e.exp))
+
+
 def check_left_out_units(loss, registry: dict) -> None:
     """With a mean_denominator, `reduction="mean"` leaves out a unit whose weights sum to 0 (e.g. no class
     present); the generated code still computes its entries, and a masked entry that is infinite, or has an
-    infinite derivative, turns the gradient into NaN (0 times infinity). Such a spec is refused: each entry must
-    be finite, value and gradient, on a unit with an empty target."""
+    infinite derivative, turns the gradient into NaN (0 times infinity). Such a spec is refused: each entry,
+    guarded as the generated code guards it, must be finite, value and gradient, on a unit with an empty target."""
     if loss.mean_denominator is None or i in free_indices(resolve(loss.expr, registry)):
         return  # a loss per pixel pools its weights over the batch and leaves no unit out
-    expr, weight = resolve(loss.expr, registry), resolve(loss.mean_denominator, registry)
+    expr, weight = guarded(resolve(loss.expr, registry)), resolve(loss.mean_denominator, registry)
     rng = np.random.default_rng(0)
     defaults = {prm.name: (prm.default if isinstance(prm.default, str) or prm.default is None else float(prm.default))
                 for prm in loss.params}
