@@ -210,7 +210,7 @@ class Context:
         self.function = function
         self.sync = sync and _world_size() > 1
         self._probs = self._log_probs = None
-        self._unit_weights = None
+        self._unit_weights = []
         if not isinstance(logit, TENSORS):
             _fail(
                 function, "logit", type(logit).__name__, "a paddle.Tensor of shape (N, C, *spatial)"
@@ -362,6 +362,10 @@ class Context:
     def g(self):
         """The target (N, classes, P): one-hot class indices (zero where ignored), or the soft target.
         Computed on first use: a fused kernel reading the class indices never needs it."""
+        return self.target()
+
+    def target(self, every=False):
+        """The target of the classes in scope, or of every class (`every`, for AllClasses terms)."""
         if self._g is None:
             if self._soft is not None:
                 g = self._soft
@@ -386,8 +390,8 @@ class Context:
                     [0, 2, 1]
                 )[:, : self.C]
                 g = g.astype(self.dtype) if self.dtype != "float32" else g
-            self._g = self._drop(g)
-        return self._g
+            self._g = g
+        return self._g if every else self._drop(self._g)
 
     def _checked(self, label, classes, ignore_index):
         """Reject labels outside [0, classes) that are not ignored; return the mask of kept pixels, or
@@ -450,11 +454,13 @@ class Context:
         """A 0-d tensor in the compute dtype (Paddle rounds Python-float exponents to float32)."""
         return value if isinstance(value, TENSORS) else paddle.full([], value, dtype=self.dtype)
 
-    def class_weights(self, name, value):
-        """A ClassWeights parameter as a (1, classes, 1) tensor (ones when None)."""
+    def class_weights(self, name, value, every=False):
+        """A ClassWeights parameter as a (1, classes, 1) tensor (ones when None); `every`: (1, C, 1)."""
         if value is None:  # remembered, so fused kernels can take their unweighted (faster) path
-            self._unit_weights = paddle.ones([1, self.n_classes, 1], dtype=self.dtype)
-            return self._unit_weights
+            self._unit_weights.append(
+                paddle.ones([1, self.C if every else self.n_classes, 1], dtype=self.dtype)
+            )
+            return self._unit_weights[-1]
         w = (
             value.astype(self.dtype)
             if isinstance(value, TENSORS)
@@ -467,29 +473,61 @@ class Context:
                 f"{w.shape[0] if w.ndim == 1 else list(w.shape)} weights",
                 f"one weight per class: {self.C} (background included)",
             )
-        return w[self.first :].reshape([1, self.n_classes, 1])
+        return (
+            w.reshape([1, self.C, 1]) if every else w[self.first :].reshape([1, self.n_classes, 1])
+        )
+
+    def class_set(self, name, every=False):
+        """A class set as a (1, classes, 1) tensor of ones and zeros: "background" is class 0, "foreground"
+        every other class; in scope (class 0 is out of it with include_background=False), or `every` class.
+        """
+        background = (paddle.arange(self.C) == 0).astype(self.dtype).reshape([1, self.C, 1])
+        chosen = background if name == "background" else 1.0 - background
+        return chosen if every else self._drop(chosen)
+
+    def pick_class(self, t, k):
+        """Class k of a field over every class, (N, 1, P): a class selection such as p[0, i]."""
+        if k >= self.C:
+            _fail(
+                self.function,
+                "logit",
+                f"{self.C} channel(s)",
+                f"at least {k + 1}: the loss reads class {k}",
+            )
+        return t[:, k : k + 1]
 
     # fused kernels: the compiler emits these where the lowered formula is exactly their definition --
-    def softmax_cross_entropy(self, weight):
+    def softmax_cross_entropy(self, weight, every=False):
         """-sum_c weight_c g_c log softmax(x)_c per pixel, (N, 1, P): Paddle's fused kernel for class
-        indices over all classes; the same formula written out for soft targets or a dropped background.
+        indices over all classes (in scope, or `every` class); the same formula written out for soft
+        targets or a dropped background.
         """
-        if self.labels is not None and self.first == 0 and self.C > 1:
+        if self.labels is not None and (self.first == 0 or every) and self.C > 1:
+            scale = (
+                1.0 if isinstance(weight, TENSORS) else weight
+            )  # a number: every class weighs it
             w = (
                 None
-                if weight is self._unit_weights or not isinstance(weight, TENSORS)
+                if not isinstance(weight, TENSORS) or self._unit(weight)
                 else weight.reshape([self.C])
             )
-            return F.cross_entropy(
+            out = F.cross_entropy(
                 self.x, self.labels, weight=w, axis=1, ignore_index=-1, reduction="none"
             )
-        return -paddle.sum(weight * self.g * self.log_probs(), axis=1, keepdim=True)
+            return out if scale == 1.0 else scale * out
+        return -paddle.sum(
+            weight * self.target(every) * self.log_probs(every), axis=1, keepdim=True
+        )
+
+    def _unit(self, weight):
+        """Whether `weight` is the ones that class_weights gave for None (every class weighs 1)."""
+        return any(weight is unit for unit in self._unit_weights)
 
     def target_weight(self, weight):
         """sum_c weight_c g_c per pixel, (N, 1, P): each pixel's target class weight, gathered from the
         class indices where there are some."""
         if self.labels is not None and self.first == 0 and self.C > 1:
-            if weight is self._unit_weights:
+            if self._unit(weight):
                 return 1.0  # one class per valid pixel, weighing 1: the plain count
             index = paddle.clip(self.labels, min=0).reshape([-1])  # ignored pixels read class 0 ...
             w = paddle.gather(weight.reshape([self.C]), index).reshape(self.labels.shape)
@@ -515,11 +553,11 @@ class Context:
         return (t > 0).astype(t.dtype)
 
     # fields --------------------------------------------------------------------------------
-    def logits(self):
-        return self._drop(self.x)
+    def logits(self, every=False):
+        return self.x if every else self._drop(self.x)
 
-    def probs(self):
-        return self._drop(self._full_probs())
+    def probs(self, every=False):
+        return self._full_probs() if every else self._drop(self._full_probs())
 
     def _full_probs(self):
         """The activation of every class, computed once per call (from log_softmax if the loss has
@@ -537,12 +575,12 @@ class Context:
                 self._probs = self.x
         return self._probs
 
-    def log_probs(self):
+    def log_probs(self, every=False):
         if self._log_probs is None:
             self._log_probs = F.log_softmax(self.x, axis=1)
-        return self._drop(self._log_probs)
+        return self._log_probs if every else self._drop(self._log_probs)
 
-    def log_one_minus_probs(self):
+    def log_one_minus_probs(self, every=False):
         """log(1 - softmax(x)) without cancellation near p = 1.
 
         At most one class per pixel has p > 1/2; for it, 1 - p is the sum of the other classes'
@@ -551,9 +589,8 @@ class Context:
         p = self._full_probs()
         top = p > 0.5
         rest = paddle.sum(paddle.where(top, paddle.zeros_like(p), p), axis=1, keepdim=True)
-        return self._drop(
-            paddle.log(paddle.where(top, self.clamp(rest), 1 - p))
-        )  # 1 - p >= 1/2 elsewhere
+        out = paddle.log(paddle.where(top, self.clamp(rest), 1 - p))  # 1 - p >= 1/2 elsewhere
+        return out if every else self._drop(out)
 
     # reductions ----------------------------------------------------------------------------
     def psum(self, t):
