@@ -4,6 +4,9 @@
 `LOSSES[name]` is the loss's `paddle.nn.Layer` class, `FUNCTIONS[name]` its function.
 """
 
+from .asym_focal import AsymmetricFocalLoss, asym_focal_loss
+from .asym_focal_tversky import AsymmetricFocalTverskyLoss, asym_focal_tversky_loss
+from .asym_unified_focal import AsymmetricUnifiedFocalLoss, asym_unified_focal_loss
 from .balanced_bce import BalancedBCELoss, balanced_bce_loss
 from .bce import BCELoss, bce_loss
 from .combo import ComboLoss, combo_loss
@@ -25,6 +28,9 @@ from .tversky import TverskyLoss, tversky_loss
 from .weighted_bce import WeightedBCELoss, weighted_bce_loss
 
 LOSSES = {
+    "asym_focal": AsymmetricFocalLoss,
+    "asym_focal_tversky": AsymmetricFocalTverskyLoss,
+    "asym_unified_focal": AsymmetricUnifiedFocalLoss,
     "balanced_bce": BalancedBCELoss,
     "bce": BCELoss,
     "combo": ComboLoss,
@@ -46,6 +52,9 @@ LOSSES = {
     "weighted_bce": WeightedBCELoss,
 }
 FUNCTIONS = {
+    "asym_focal": asym_focal_loss,
+    "asym_focal_tversky": asym_focal_tversky_loss,
+    "asym_unified_focal": asym_unified_focal_loss,
     "balanced_bce": balanced_bce_loss,
     "bce": bce_loss,
     "combo": combo_loss,
@@ -102,6 +111,12 @@ __all__ = [
     "FUNCTIONS",
     "DISTANCE_MAPS",
     "DistanceMapTransform",
+    "AsymmetricFocalLoss",
+    "asym_focal_loss",
+    "AsymmetricFocalTverskyLoss",
+    "asym_focal_tversky_loss",
+    "AsymmetricUnifiedFocalLoss",
+    "asym_unified_focal_loss",
     "BalancedBCELoss",
     "balanced_bce_loss",
     "BCELoss",

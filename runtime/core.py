@@ -139,6 +139,7 @@ class Context:
         batch,
         sync,
         reduction,
+        two_classes=False,
     ):
         check_options(
             function,
@@ -191,6 +192,12 @@ class Context:
         self.activation = (
             activation if activation != "auto" else ("sigmoid" if self.C == 1 else "softmax")
         )
+        # A loss written for two classes reads one channel as [1 - p, p] (sigmoid(-x) = 1 - sigmoid(x)).
+        self.two_channels = two_classes and self.C == 1
+        if self.two_channels:
+            other = -self.x if self.activation == "sigmoid" else 1 - self.x
+            self.x = paddle.concat([other, self.x], axis=1)
+            self.C = 2
         self.first = 1 if (not include_background and self.C > 1) else 0
         self.n_classes = self.C - self.first
         self.batch = batch
@@ -271,7 +278,8 @@ class Context:
                     f"float shape {list(label.shape)}",
                     f"the logit's shape {self.shape} (soft targets), or integer class indices",
                 )
-            self._soft = label.astype(self.dtype).reshape([self.N, self.C, self.P])
+            soft = label.astype(self.dtype).reshape([self.N, -1, self.P])
+            self._soft = paddle.concat([1 - soft, soft], axis=1) if self.two_channels else soft
             return None
         if dtype not in _INTEGERS:
             _fail(f, "label", f"dtype {dtype}", "integer class indices or float targets")

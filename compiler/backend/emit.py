@@ -252,6 +252,7 @@ def render_loss(loss, registry: dict, optimize: bool = True, standalone: bool = 
         per_class=per_class,
         per_pixel=per_pixel,
         mean_denominator=loss.mean_denominator is not None,
+        two_classes=loss.binary_as_two_classes,
         common=list(COMMON_KEYWORDS.items()),
         maps=maps,
         maps_function=f"{loss.name}_distance_maps",

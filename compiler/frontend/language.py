@@ -237,6 +237,9 @@ class Loss:
     # reduction="mean" divides the sum of the valid entries by the sum of this over them (default: their
     # count); same free indices as expr; a constant of the gradient.
     mean_denominator: sp.Expr = None
+    # A loss written for two classes (MONAI's binary asymmetric losses): one channel (C = 1) is read as the
+    # two classes [1 - p, p], with targets [1 - g, g].
+    binary_as_two_classes: bool = False
     class_name: str = None
     path: str = field(default=None, repr=False)
     line: int = field(default=None, repr=False)

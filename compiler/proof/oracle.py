@@ -7,6 +7,7 @@ did to the generated code, this is what it must agree with.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -70,6 +71,8 @@ class Oracle:
                  options: Options = Options(), cotangent: np.ndarray | None = None):
         """(loss, d loss / d logit) for `options.reduction`; for "none", the gradient is that of
         sum(cotangent * loss), with `cotangent` shaped like the loss (ones if not given)."""
+        if self.loss.binary_as_two_classes and logit.shape[1] == 1:
+            return self._two_classes(logit, label, params, options, cotangent)
         params = {p.name: (None if p.default is None else p.default if isinstance(p.default, str)
                            else float(p.default)) for p in self.loss.params} | (params or {})
         expr = choose(self.expr, params)
@@ -158,6 +161,19 @@ class Oracle:
             return out.reshape(out_shape + (list(spatial) if self.per_pixel else [])), grad
         total = sum(out[pos] for _, _, pos, _ in entries)
         return (total / total_weight if options.reduction == "mean" else float(np.sum(out))), grad
+
+    def _two_classes(self, logit, label, params, options, cotangent):
+        """One channel read as the two classes [1 - p, p]: logits [-x, x] under a sigmoid, [1 - x, x]
+        for probabilities; the gradient comes back through that map."""
+        if options.activation == "softmax":
+            raise ValueError("activation='softmax' with one channel")
+        activation = "sigmoid" if options.activation == "auto" else options.activation
+        other = -logit if activation == "sigmoid" else 1 - logit
+        if np.issubdtype(label.dtype, np.floating):
+            label = np.concatenate([1 - label, label], axis=1)
+        value, grad = self(np.concatenate([other, logit], axis=1), label, params,
+                           dataclasses.replace(options, activation=activation), cotangent)
+        return value, grad[:, 1:] - grad[:, :1]  # d(-x)/dx = d(1 - x)/dx = -1
 
     @staticmethod
     def _gather(fields: dict, pixels) -> dict:
