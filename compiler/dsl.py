@@ -12,4 +12,6 @@ from .frontend.language import (  # noqa: F401
     COMMON_KEYWORDS, NAME_RE, AllClasses, C, Choice, ClassWeights, Loss, Mean, Param, Sum, background, c, foreground,
     g, i, n, p, ref, x,
 )
-from .frontend.primitives import BoundaryWeight, ContourDistance, DistanceField, LovaszWeights, Primitive  # noqa: F401
+from .frontend.primitives import (  # noqa: F401
+    BoundaryWeight, ContourDistance, DistanceField, LovaszWeights, OhemSelect, Primitive, TopPercent,
+)

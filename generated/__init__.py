@@ -22,8 +22,10 @@ from .jaccard import JaccardLoss, jaccard_loss
 from .log_cosh_dice import LogCoshDiceLoss, log_cosh_dice_loss
 from .lovasz_hinge import LovaszHingeLoss, lovasz_hinge_loss
 from .lovasz_softmax import LovaszSoftmaxLoss, lovasz_softmax_loss
+from .ohem_ce import OhemCrossEntropyLoss, ohem_ce_loss
 from .sensitivity_specificity import SensitivitySpecificityLoss, sensitivity_specificity_loss
 from .shape_aware import ShapeAwareLoss, shape_aware_loss
+from .topk_ce import TopKCrossEntropyLoss, topk_ce_loss
 from .tversky import TverskyLoss, tversky_loss
 from .weighted_bce import WeightedBCELoss, weighted_bce_loss
 
@@ -46,8 +48,10 @@ LOSSES = {
     "log_cosh_dice": LogCoshDiceLoss,
     "lovasz_hinge": LovaszHingeLoss,
     "lovasz_softmax": LovaszSoftmaxLoss,
+    "ohem_ce": OhemCrossEntropyLoss,
     "sensitivity_specificity": SensitivitySpecificityLoss,
     "shape_aware": ShapeAwareLoss,
+    "topk_ce": TopKCrossEntropyLoss,
     "tversky": TverskyLoss,
     "weighted_bce": WeightedBCELoss,
 }
@@ -70,8 +74,10 @@ FUNCTIONS = {
     "log_cosh_dice": log_cosh_dice_loss,
     "lovasz_hinge": lovasz_hinge_loss,
     "lovasz_softmax": lovasz_softmax_loss,
+    "ohem_ce": ohem_ce_loss,
     "sensitivity_specificity": sensitivity_specificity_loss,
     "shape_aware": shape_aware_loss,
+    "topk_ce": topk_ce_loss,
     "tversky": tversky_loss,
     "weighted_bce": weighted_bce_loss,
 }
@@ -149,10 +155,14 @@ __all__ = [
     "lovasz_hinge_loss",
     "LovaszSoftmaxLoss",
     "lovasz_softmax_loss",
+    "OhemCrossEntropyLoss",
+    "ohem_ce_loss",
     "SensitivitySpecificityLoss",
     "sensitivity_specificity_loss",
     "ShapeAwareLoss",
     "shape_aware_loss",
+    "TopKCrossEntropyLoss",
+    "topk_ce_loss",
     "TverskyLoss",
     "tversky_loss",
     "WeightedBCELoss",

@@ -635,6 +635,53 @@ class Context:
             w = w.reshape([self.n_classes, self.N, self.P]).transpose([1, 0, 2])
         return w
 
+    # order statistics over each unit's valid pixels: selections, constants of the gradient ---------
+    def _units(self, values, what):
+        """Values (N, 1, P) as unit rows (U, L) with ignored pixels marked, and the valid count per row."""
+        if self.sync and self.batch:
+            _fail(
+                self.function,
+                "sync",
+                "True with batch=True",
+                f"sync=False or batch=False ({what} cannot span data-parallel ranks)",
+            )
+        v = paddle.broadcast_to(values.detach(), [self.N, 1, self.P]).reshape([self.N, self.P])
+        valid = (
+            paddle.ones_like(v, dtype="bool")
+            if self.m is None
+            else self.m.reshape([self.N, self.P]) > 0
+        )
+        if self.batch:
+            v, valid = v.reshape([1, -1]), valid.reshape([1, -1])
+        return v, valid, paddle.sum(valid.astype("int64"), axis=1, keepdim=True)
+
+    def _from_units(self, selected):
+        return selected.astype(self.dtype).reshape([self.N, 1, self.P])
+
+    def top_percent(self, values, k):
+        """1 at the pixels whose values are among the k% largest of their unit (max(1, floor(n k / 100))
+        of its n valid pixels), else 0; ties go to the earlier pixel."""
+        v, valid, n = self._units(values, "a top-k selection")
+        keep = paddle.clip(paddle.floor(n.astype("float64") * (float(k) / 100.0)), min=1.0).astype("int64")
+        order = paddle.argsort(
+            paddle.where(valid, v, paddle.full_like(v, -float("inf"))), axis=1, descending=True, stable=True
+        )
+        positions = paddle.arange(v.shape[1], dtype="int64").unsqueeze(0).expand_as(order)
+        rank = paddle.put_along_axis(paddle.zeros_like(order), order, positions, axis=1)
+        return self._from_units((rank < keep) & valid)
+
+    def ohem_select(self, prob, thresh, min_kept):
+        """PaddleSeg's OHEM: with m = floor(min_kept) and 0 < m < n valid pixels, 1 where the true class's
+        probability is below max(thresh, its m-th smallest value in the unit), else 1 at every valid pixel."""
+        v, valid, n = self._units(prob, "hard-example mining")
+        m = int(math.floor(min_kept)) if not isinstance(min_kept, TENSORS) else paddle.floor(min_kept)
+        ranked = paddle.sort(paddle.where(valid, v, paddle.full_like(v, float("inf"))), axis=1)
+        index = paddle.clip(paddle.full_like(n, 0) + (m - 1), 0, v.shape[1] - 1).astype("int64")
+        kth = paddle.take_along_axis(ranked, index, axis=1)
+        threshold = paddle.maximum(kth, paddle.full_like(kth, float(thresh)))
+        mine = (n > m) & (paddle.full_like(n, 0) + m > 0)
+        return self._from_units(valid & (~mine | (v < threshold)))
+
     def _per_image(self, name, *fields):
         """A distance map of (class, image) masks for every image and class; no gradient.
 

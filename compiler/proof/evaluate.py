@@ -11,7 +11,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from ..frontend.language import ALL_FIELDS, FIELDS, Pick
+from ..frontend.language import ALL_FIELDS, FIELDS, Pick, c
 from ..frontend.errors import SpecError
 from ..frontend.expand import WeightSymbol, concretize, field_symbol, parameters
 from ..frontend.primitives import extract
@@ -41,7 +41,7 @@ class Evaluator:
         used = {ind.base.name for ind in body.atoms(sp.Indexed)}
         wide = tuple(b.name for b in ALL_FIELDS.values() if b.name in used)
         self.rows = {name: classes for name in FIELDS} | {name: self.all_classes for name in wide}
-        self.rows |= {name: classes for name, _ in self.primitives}
+        self.rows |= {name: classes if c in prim.free_symbols else 1 for name, prim in self.primitives}
         self.fields = [field_symbol(b, k, j) for b, rows in self.rows.items() for k in range(rows) for j in range(pixels)]
         self._where = [s.name.rsplit("_", 2) for s in self.fields]
         self.tape = Tape(list(entries.values()), self.fields + self.weights + self.params)
@@ -52,13 +52,8 @@ class Evaluator:
         for name, prim in self.primitives:
             if name in fields:
                 continue
-            arrays = []
-            for arg in prim.args:
-                values = evaluator(arg, self.classes, self.pixels, self.all_classes)(fields, params)
-                arr = np.empty((self.classes, self.pixels), dtype=object)
-                for (k, j), v in values.items():
-                    arr[k, j] = v
-                arrays.append(arr)
+            arrays = [argument_array(evaluator(arg, self.classes, self.pixels, self.all_classes)(fields, params),
+                                     self.classes, self.pixels) for arg in prim.args]
             fields[name] = prim.reference(*arrays)
         return fields
 
@@ -105,6 +100,19 @@ class Evaluator:
                 start += rows * self.pixels
             values = {key: +vals[k] for key, k in zip(self.keys, self.tape.outputs)}
         return values, grads
+
+
+def argument_array(values: dict, classes: int, pixels: int):
+    """A primitive's argument from its entries: (classes, pixels) for free c and i, (1, pixels) for
+    per-pixel values with no class free, a number for a scalar (a parameter)."""
+    keys = list(values)
+    if keys == [()]:
+        return values[()]
+    rows = classes if len(keys[0]) == 2 else 1
+    arr = np.empty((rows, pixels), dtype=object)
+    for key, v in values.items():
+        arr[key if len(key) == 2 else (0, key[0])] = v
+    return arr
 
 
 @functools.lru_cache(maxsize=512)
