@@ -13,5 +13,5 @@ from .frontend.language import (  # noqa: F401
     g, i, n, p, ref, x,
 )
 from .frontend.primitives import (  # noqa: F401
-    BoundaryWeight, ContourDistance, DistanceField, LovaszWeights, OhemSelect, Primitive, TopPercent,
+    BoundaryWeight, ContourDistance, DistanceField, LovaszWeights, OhemSelect, Primitive, SignedDistance, TopPercent,
 )

@@ -9,6 +9,7 @@ from .asym_focal_tversky import AsymmetricFocalTverskyLoss, asym_focal_tversky_l
 from .asym_unified_focal import AsymmetricUnifiedFocalLoss, asym_unified_focal_loss
 from .balanced_bce import BalancedBCELoss, balanced_bce_loss
 from .bce import BCELoss, bce_loss
+from .boundary import BoundaryLoss, boundary_loss, boundary_distance_maps
 from .combo import ComboLoss, combo_loss
 from .cross_entropy import CrossEntropyLoss, cross_entropy_loss
 from .dice import DiceLoss, dice_loss
@@ -35,6 +36,7 @@ LOSSES = {
     "asym_unified_focal": AsymmetricUnifiedFocalLoss,
     "balanced_bce": BalancedBCELoss,
     "bce": BCELoss,
+    "boundary": BoundaryLoss,
     "combo": ComboLoss,
     "cross_entropy": CrossEntropyLoss,
     "dice": DiceLoss,
@@ -61,6 +63,7 @@ FUNCTIONS = {
     "asym_unified_focal": asym_unified_focal_loss,
     "balanced_bce": balanced_bce_loss,
     "bce": bce_loss,
+    "boundary": boundary_loss,
     "combo": combo_loss,
     "cross_entropy": cross_entropy_loss,
     "dice": dice_loss,
@@ -84,6 +87,7 @@ FUNCTIONS = {
 
 # Losses that read distance maps of the target, and the function that computes them (see dist_map=).
 DISTANCE_MAPS = {
+    "boundary": boundary_distance_maps,
     "distance_map_ce": distance_map_ce_distance_maps,
     "hausdorff_dt": hausdorff_dt_distance_maps,
 }
@@ -127,6 +131,9 @@ __all__ = [
     "balanced_bce_loss",
     "BCELoss",
     "bce_loss",
+    "BoundaryLoss",
+    "boundary_loss",
+    "boundary_distance_maps",
     "ComboLoss",
     "combo_loss",
     "CrossEntropyLoss",

@@ -43,6 +43,20 @@ def boundary_weight(values):
     return np.where(region, (top - d) / top, 0.0)
 
 
+def signed_distance(values):
+    """Kervadec's signed distance map, as MONAI's BoundaryLoss builds it: -(edt(fg) - 1) inside the mask
+    (0 on its inner boundary, negative deeper in), edt(bg) outside; zero everywhere when the mask is all
+    foreground or all background."""
+    from scipy import ndimage
+
+    fg = _mask(values)
+    if fg.all() or not fg.any():
+        return np.zeros(fg.shape)
+    return np.where(
+        fg, 1.0 - ndimage.distance_transform_edt(fg), ndimage.distance_transform_edt(~fg)
+    )
+
+
 def contour(values):
     """Mask pixels with a face-neighbour outside the mask; the image border does not count as outside."""
     from scipy import ndimage
@@ -68,6 +82,7 @@ NUMPY_MAPS = {
     "distance_field": distance_field,
     "boundary_weight": boundary_weight,
     "contour_distance": contour_distance,
+    "signed_distance": signed_distance,
 }
 # ---- end ----
 
@@ -801,6 +816,9 @@ class Context:
     def contour_distance(self, prediction, target):
         return self._per_image("contour_distance", prediction, target)
 
+    def signed_distance(self, mask):
+        return self._per_image("signed_distance", mask)
+
 
 # NumPy 2 sorts with SIMD kernels (x86-simd-sort): about twice Paddle's CPU argsort; NumPy 1 does not.
 _SIMD_SORT = int(np.__version__.split(".")[0]) >= 2
@@ -887,6 +905,13 @@ def _graph_boundary_weight(values):
     return paddle.where(keep, (top - d) / safe, paddle.zeros_like(d))
 
 
+def _graph_signed_distance(values):
+    fg = values > 0.5
+    both = _any(fg) & _any(~fg)
+    signed = paddle.where(fg, 1.0 - _edt(fg), _edt(~fg))
+    return paddle.where(both, signed, paddle.zeros(fg.shape, "float64"))
+
+
 def _graph_contour(values):
     fg = values > 0.5
     eroded = fg
@@ -917,4 +942,5 @@ GRAPH_MAPS = {
     "distance_field": _graph_distance_field,
     "boundary_weight": _graph_boundary_weight,
     "contour_distance": _graph_contour_distance,
+    "signed_distance": _graph_signed_distance,
 }

@@ -717,6 +717,9 @@ class Context:
     def contour_distance(self, prediction, target):
         return self._per_image("contour_distance", prediction, target)
 
+    def signed_distance(self, mask):
+        return self._per_image("signed_distance", mask)
+
 
 # NumPy 2 sorts with SIMD kernels (x86-simd-sort): about twice Paddle's CPU argsort; NumPy 1 does not.
 _SIMD_SORT = int(np.__version__.split(".")[0]) >= 2
@@ -803,6 +806,13 @@ def _graph_boundary_weight(values):
     return paddle.where(keep, (top - d) / safe, paddle.zeros_like(d))
 
 
+def _graph_signed_distance(values):
+    fg = values > 0.5
+    both = _any(fg) & _any(~fg)
+    signed = paddle.where(fg, 1.0 - _edt(fg), _edt(~fg))
+    return paddle.where(both, signed, paddle.zeros(fg.shape, "float64"))
+
+
 def _graph_contour(values):
     fg = values > 0.5
     eroded = fg
@@ -833,4 +843,5 @@ GRAPH_MAPS = {
     "distance_field": _graph_distance_field,
     "boundary_weight": _graph_boundary_weight,
     "contour_distance": _graph_contour_distance,
+    "signed_distance": _graph_signed_distance,
 }

@@ -148,6 +148,14 @@ class ContourDistance(ImagePrimitive):
     runtime = "contour_distance"
 
 
+class SignedDistance(ImagePrimitive):
+    """SignedDistance(mask): per class and image, -(d_fg - 1) inside mask > 0.5, d_bg outside, 0 for an
+    empty or full mask (Kervadec et al.'s boundary-loss map, as MONAI builds it)."""
+
+    nargs = 1
+    runtime = "signed_distance"
+
+
 def extract(expr: sp.Expr) -> tuple[sp.Expr, list]:
     """Replace each primitive by a field `prim<k>[c, i]` (`prim<k>[0, i]`, one row, for a primitive of
     per-pixel values that leave no class free); return the new formula and [(name, primitive)]."""
