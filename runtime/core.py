@@ -140,6 +140,7 @@ class Context:
         sync,
         reduction,
         two_classes=False,
+        local_only=None,
     ):
         check_options(
             function,
@@ -152,6 +153,13 @@ class Context:
         )
         self.function = function
         self.sync = sync and _world_size() > 1
+        if local_only and self.sync and batch:  # refused before any statistic is all-reduced
+            _fail(
+                function,
+                "sync",
+                "True with batch=True",
+                f"sync=False or batch=False ({local_only} cannot span data-parallel ranks)",
+            )
         self._probs = self._log_probs = None
         self._unit_weights = []
         if not isinstance(logit, TENSORS):
@@ -605,13 +613,6 @@ class Context:
         The weights carry no gradient, so an eager CPU call computes them in NumPy when its sort is
         vectorised (NumPy 2), about twice as fast as Paddle's CPU sort.
         """
-        if self.sync and self.batch:
-            _fail(
-                self.function,
-                "sync",
-                "True with batch=True",
-                "sync=False or batch=False (the Lovasz sort cannot span data-parallel ranks)",
-            )
         e = errors.detach()
         t = paddle.broadcast_to(target.detach().astype(e.dtype), e.shape)
         if self.m is not None:
@@ -636,15 +637,8 @@ class Context:
         return w
 
     # order statistics over each unit's valid pixels: selections, constants of the gradient ---------
-    def _units(self, values, what):
+    def _units(self, values):
         """Values (N, 1, P) as unit rows (U, L) with ignored pixels marked, and the valid count per row."""
-        if self.sync and self.batch:
-            _fail(
-                self.function,
-                "sync",
-                "True with batch=True",
-                f"sync=False or batch=False ({what} cannot span data-parallel ranks)",
-            )
         v = paddle.broadcast_to(values.detach(), [self.N, 1, self.P]).reshape([self.N, self.P])
         valid = (
             paddle.ones_like(v, dtype="bool")
@@ -661,7 +655,7 @@ class Context:
     def top_percent(self, values, k):
         """1 at the pixels whose values are among the k% largest of their unit (max(1, floor(n k / 100))
         of its n valid pixels), else 0; ties go to the earlier pixel."""
-        v, valid, n = self._units(values, "a top-k selection")
+        v, valid, n = self._units(values)
         keep = paddle.clip(paddle.floor(n.astype("float64") * (float(k) / 100.0)), min=1.0).astype("int64")
         order = paddle.argsort(
             paddle.where(valid, v, paddle.full_like(v, -float("inf"))), axis=1, descending=True, stable=True
@@ -673,7 +667,7 @@ class Context:
     def ohem_select(self, prob, thresh, min_kept):
         """PaddleSeg's OHEM: with m = floor(min_kept) and 0 < m < n valid pixels, 1 where the true class's
         probability is below max(thresh, its m-th smallest value in the unit), else 1 at every valid pixel."""
-        v, valid, n = self._units(prob, "hard-example mining")
+        v, valid, n = self._units(prob)
         m = int(math.floor(min_kept)) if not isinstance(min_kept, TENSORS) else paddle.floor(min_kept)
         ranked = paddle.sort(paddle.where(valid, v, paddle.full_like(v, float("inf"))), axis=1)
         index = paddle.clip(paddle.full_like(n, 0) + (m - 1), 0, v.shape[1] - 1).astype("int64")

@@ -113,7 +113,8 @@ def test_sync_changes_what_a_rank_computes(ranks, cid):
     assert max(abs(v - whole) for v in own) > 1e3 * RTOL * abs(whole)
 
 
-def test_lovasz_refuses_a_batch_sort_across_ranks(ranks):
+@pytest.mark.parametrize("name", worker.LOCAL_ONLY)
+def test_sorts_and_selections_refuse_to_span_ranks(ranks, name):
     for res in ranks:
-        message = str(res["lovasz_error"])
-        assert "sync" in message and "batch=True" in message
+        message = str(res[f"{name}_error"])
+        assert "sync" in message and "batch=True" in message and "cannot span" in message

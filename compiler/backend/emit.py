@@ -16,7 +16,8 @@ import jinja2
 import sympy as sp
 
 from ..frontend.language import COMMON_KEYWORDS, Choice, ClassWeights, Ref
-from ..frontend.expand import granularity
+from ..frontend.expand import granularity, resolve
+from ..frontend.primitives import Primitive
 from .lower import ACTIVATIONS, lower, target_maps, to_tensors
 from .printer import PaddlePrinter
 
@@ -253,12 +254,19 @@ def render_loss(loss, registry: dict, optimize: bool = True, standalone: bool = 
         per_pixel=per_pixel,
         mean_denominator=loss.mean_denominator is not None,
         two_classes=loss.binary_as_two_classes,
+        local_only=local_only(loss, registry),
         common=list(COMMON_KEYWORDS.items()),
         maps=maps,
         maps_function=f"{loss.name}_distance_maps",
         runtime=runtime_body() if standalone else "",
     )
     return format_code(text)
+
+
+def local_only(loss, registry: dict) -> str:
+    """What in the loss cannot span data-parallel ranks (a sort, a selection), or "" if nothing."""
+    reasons = sorted({type(prim).local_only for prim in resolve(loss.expr, registry).atoms(Primitive)} - {""})
+    return " and ".join(reasons)
 
 
 def runtime_body() -> str:

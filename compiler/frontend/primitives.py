@@ -23,6 +23,9 @@ class Primitive(sp.Function):
 
     scope = "unit"
     runtime = ""
+    # What a unit-scope primitive computes from a whole unit, if it cannot be computed across data-parallel
+    # ranks (a sort, a selection): the generated loss then refuses batch=True with sync=True, saying so.
+    local_only = ""
 
     def fdiff(self, argindex=1):
         return sp.S.Zero  # a constant of the gradient
@@ -43,6 +46,7 @@ class LovaszWeights(Primitive):
     nargs = 2
     scope = "unit"
     runtime = "lovasz_weights"
+    local_only = "the Lovasz sort"
 
     @classmethod
     def reference(cls, errors, target):
@@ -77,6 +81,7 @@ class TopPercent(Primitive):
     nargs = 2
     scope = "unit"
     runtime = "top_percent"
+    local_only = "a top-k selection"
 
     @classmethod
     def reference(cls, values, k):
@@ -100,6 +105,7 @@ class OhemSelect(Primitive):
     nargs = 3
     scope = "unit"
     runtime = "ohem_select"
+    local_only = "hard-example mining"
 
     @classmethod
     def reference(cls, prob, thresh, min_kept):
