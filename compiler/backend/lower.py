@@ -115,7 +115,8 @@ def target_maps(loss, registry: dict) -> list:
             continue
         for prim in resolve(expr, registry).atoms(Primitive):
             bases = {ind.base.name for ind in prim.atoms(sp.Indexed)}
-            if prim.scope == "image" and bases == {"g"}:
+            parameters = {s for s in prim.free_symbols if s.name not in ("c", "i")}
+            if prim.scope == "image" and bases == {"g"} and not parameters:
                 found.add(prim)
     return sorted(found, key=sp.default_sort_key)
 

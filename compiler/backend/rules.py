@@ -109,7 +109,8 @@ def _has_field(e: sp.Expr) -> bool:
 
     if isinstance(e, sp.Indexed):
         return True
-    return not isinstance(e, Primitive) and any(_has_field(a) for a in e.args)
+    constant = isinstance(e, Primitive) and not e.differentiable
+    return not constant and any(_has_field(a) for a in e.args)
 
 
 def _needs_clamp_log(e) -> bool:

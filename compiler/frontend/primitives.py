@@ -15,6 +15,7 @@ import sympy as sp
 
 from symloss.runtime.distance_maps import NUMPY_MAPS
 
+from . import morphology
 from .language import c, i
 
 
@@ -23,6 +24,7 @@ class Primitive(sp.Function):
 
     scope = "unit"
     runtime = ""
+    differentiable = False  # True: the gradient flows through it (a neighbourhood operator); else a constant
     # What a unit-scope primitive computes from a whole unit, if it cannot be computed across data-parallel
     # ranks (a sort, a selection): the generated loss then refuses batch=True with sync=True, saying so.
     local_only = ""
@@ -128,7 +130,7 @@ class ImagePrimitive(Primitive):
     scope = "image"
 
     @classmethod
-    def reference(cls, *arrays):
+    def reference(cls, *arrays, valid=None):  # the maps read the target over the whole image
         function = NUMPY_MAPS[cls.runtime]
         return np.stack([function(*(a[k] for a in arrays)) for k in range(arrays[0].shape[0])])
 
@@ -152,6 +154,75 @@ class ContourDistance(ImagePrimitive):
 
     nargs = 2
     runtime = "contour_distance"
+
+
+class NeighbourhoodPrimitive(Primitive):
+    """A differentiable operator on each class's image: the value at a pixel reads its neighbourhood.
+
+    Per image and class, never across images (whatever batch says); ignored pixels lie outside the image.
+    `image(*images, *scalars, valid)` (compiler/frontend/morphology.py) is the oracle evaluation, written in
+    plain arithmetic so that the oracle also gets its exact gradient; `runtime` names the Context method of the
+    generated code, differentiable through Paddle's autograd. Arguments after the first `fields` are scalars
+    (parameters).
+    """
+
+    scope = "image"
+    differentiable = True
+    fields = 1
+
+    @classmethod
+    def image(cls, *args, valid=None):
+        raise NotImplementedError
+
+    @classmethod
+    def reference(cls, *args, valid=None):
+        """Values for one image: field arguments (classes, *spatial), then scalars; `valid` (*spatial) or None."""
+        images, scalars = args[: cls.fields], args[cls.fields:]
+        out = np.stack([cls.image(*(a[k] for a in images), *scalars, valid=valid) for k in range(images[0].shape[0])])
+        if valid is not None:
+            out = np.where(np.broadcast_to(np.asarray(valid, bool).reshape(out.shape[1:]), out.shape), out, 0)
+        return out
+
+
+class SoftErode(NeighbourhoodPrimitive):
+    """SoftErode(f): min of f over each pixel's cross (clDice's soft erosion)."""
+
+    nargs = 1
+    runtime = "soft_erode"
+    image = staticmethod(morphology.soft_erode)
+
+
+class SoftDilate(NeighbourhoodPrimitive):
+    """SoftDilate(f): max of f over each pixel's 3x3 (3x3x3) box (clDice's soft dilation)."""
+
+    nargs = 1
+    runtime = "soft_dilate"
+    image = staticmethod(morphology.soft_dilate)
+
+
+class SoftOpen(NeighbourhoodPrimitive):
+    """SoftOpen(f) = SoftDilate(SoftErode(f)) (clDice's soft opening)."""
+
+    nargs = 1
+    runtime = "soft_open"
+    image = staticmethod(morphology.soft_open)
+
+
+class SoftSkeleton(NeighbourhoodPrimitive):
+    """SoftSkeleton(f, iters): clDice's soft skeleton of f after floor(iters) erosions."""
+
+    nargs = 2
+    runtime = "soft_skeleton"
+    image = staticmethod(morphology.soft_skeleton)
+
+
+class HausdorffErosion(NeighbourhoodPrimitive):
+    """HausdorffErosion(e, alpha, k): kornia's accumulated erosion of an error map e (Karimi & Salcudean's
+    erosion-based Hausdorff estimate): k cross convolutions, each thresholded at 1/2, normalised and weighed."""
+
+    nargs = 3
+    runtime = "hausdorff_erosion"
+    image = staticmethod(morphology.hausdorff_erosion)
 
 
 class SignedDistance(ImagePrimitive):
