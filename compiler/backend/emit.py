@@ -15,7 +15,9 @@ import black
 import jinja2
 import sympy as sp
 
+from ..frontend.errors import SpecError
 from ..frontend.language import COMMON_KEYWORDS, Choice, ClassWeights, Ref
+from ..frontend.loader import located
 from ..frontend.expand import granularity, resolve
 from ..frontend.primitives import Primitive
 from .lower import ACTIVATIONS, lower, target_maps, to_tensors
@@ -228,7 +230,20 @@ def function_doc(loss, registry: dict, per_class: bool, per_pixel: bool) -> str:
 
 
 def render_loss(loss, registry: dict, optimize: bool = True, standalone: bool = False) -> str:
-    """The complete Python module for one loss; `standalone` inlines the runtime."""
+    """The complete Python module for one loss; `standalone` inlines the runtime.
+
+    A spec the compiler cannot lower is a SpecError at its file and line; so is a failure of the compiler
+    itself (marked `internal`: a bug to report), never a traceback."""
+    try:
+        return _render_loss(loss, registry, optimize, standalone)
+    except SpecError as err:
+        raise located(err, loss) from None
+    except Exception as err:  # noqa: BLE001 - the author gets the file and line; the fuzzer counts it as a bug
+        raise SpecError(f"the compiler failed on this spec ({type(err).__name__}: {err}); this is a symloss bug, "
+                        f"please report it", path=loss.path, line=loss.line, internal=True) from err
+
+
+def _render_loss(loss, registry: dict, optimize: bool, standalone: bool) -> str:
     printer = PaddlePrinter()
     per_class, per_pixel = granularity(loss, registry)
     body = render_body(loss, registry, printer, optimize)

@@ -51,6 +51,12 @@ class PaddlePrinter(PythonCodePrinter):
     def _print_Half(self, expr):
         return "0.5"
 
+    def _print_undefined(self, expr):
+        raise sp.printing.codeprinter.PrintMethodNotImplementedError(
+            f"PaddlePrinter will not print the constant {expr}: the loader or the lowering should have refused it")
+
+    _print_NaN = _print_ComplexInfinity = _print_Infinity = _print_NegativeInfinity = _print_undefined
+
     # functions -----------------------------------------------------------------------------
     def _print_Function(self, expr):
         if isinstance(expr, Primitive):  # SymPy dispatches Function subclasses by their own name only

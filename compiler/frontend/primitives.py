@@ -25,6 +25,7 @@ class Primitive(sp.Function):
     scope = "unit"
     runtime = ""
     differentiable = False  # True: the gradient flows through it (a neighbourhood operator); else a constant
+    fields = None  # how many leading arguments are per-pixel fields (None: all); the rest are numbers
     # What a unit-scope primitive computes from a whole unit, if it cannot be computed across data-parallel
     # ranks (a sort, a selection): the generated loss then refuses batch=True with sync=True, saying so.
     local_only = ""
@@ -83,6 +84,7 @@ class TopPercent(Primitive):
     nargs = 2
     scope = "unit"
     runtime = "top_percent"
+    fields = 1
     local_only = "a top-k selection"
 
     @classmethod
@@ -107,6 +109,7 @@ class OhemSelect(Primitive):
     nargs = 3
     scope = "unit"
     runtime = "ohem_select"
+    fields = 1
     local_only = "hard-example mining"
 
     @classmethod
