@@ -775,6 +775,122 @@ class Context:
         mine = (n > m) & (paddle.full_like(n, 0) + m > 0)
         return self._from_units(valid & (~mine | (v < threshold)))
 
+    # neighbourhood operators: per image and class, differentiable; ignored pixels lie outside the image
+    def _images(self, t):
+        """A field (N, K, P) as images (N * K, *spatial), with the valid pixels' mask likewise (or None)."""
+        t = paddle.broadcast_to(t, [self.N, max(t.shape[1], 1), self.P])
+        k = t.shape[1]
+        images = t.reshape([self.N * k] + self.spatial)
+        if self.m is None:
+            return images, None, k
+        valid = paddle.broadcast_to(self.m > 0, [self.N, k, self.P]).reshape(
+            [self.N * k] + self.spatial
+        )
+        return images, valid, k
+
+    def _fields(self, images, valid, k):
+        out = images if valid is None else paddle.where(valid, images, paddle.zeros_like(images))
+        return out.reshape([self.N, k, self.P])
+
+    def _erode(self, images, valid):
+        x = (
+            images
+            if valid is None
+            else paddle.where(valid, images, paddle.full_like(images, float("inf")))
+        )
+        out = x
+        for axis in range(1, x.ndim):  # the cross: each axis's two neighbours
+            out = paddle.minimum(
+                out,
+                paddle.minimum(_shift(x, axis, 1, float("inf")), _shift(x, axis, -1, float("inf"))),
+            )
+        return out if valid is None else paddle.where(valid, out, paddle.zeros_like(out))
+
+    def _dilate(self, images, valid):
+        out = (
+            images
+            if valid is None
+            else paddle.where(valid, images, paddle.full_like(images, -float("inf")))
+        )
+        for axis in range(1, out.ndim):  # the box, one axis at a time (a box max is separable)
+            out = paddle.maximum(
+                out,
+                paddle.maximum(
+                    _shift(out, axis, 1, -float("inf")), _shift(out, axis, -1, -float("inf"))
+                ),
+            )
+        return out if valid is None else paddle.where(valid, out, paddle.zeros_like(out))
+
+    def _open(self, images, valid):
+        return self._dilate(self._erode(images, valid), valid)
+
+    def soft_erode(self, t):
+        """Min over each pixel's cross (clDice's soft erosion), per image and class."""
+        images, valid, k = self._images(t)
+        return self._fields(self._erode(images, valid), valid, k)
+
+    def soft_dilate(self, t):
+        """Max over each pixel's 3x3 (3x3x3) box (clDice's soft dilation), per image and class."""
+        images, valid, k = self._images(t)
+        return self._fields(self._dilate(images, valid), valid, k)
+
+    def soft_open(self, t):
+        images, valid, k = self._images(t)
+        return self._fields(self._open(images, valid), valid, k)
+
+    def soft_skeleton(self, t, iters):
+        """clDice's soft skeleton after floor(iters) erosions, per image and class."""
+        images, valid, k = self._images(t)
+        skel = F.relu(images - self._open(images, valid))
+        for _ in range(int(iters)):
+            images = self._erode(images, valid)
+            delta = F.relu(images - self._open(images, valid))
+            skel = skel + F.relu(delta - skel * delta)
+        return self._fields(skel, valid, k)
+
+    def hausdorff_erosion(self, t, alpha, k):
+        """kornia's erosion accumulation of an error map, per image and class: floor(k) times, convolve with the
+        cross of weight 1 / (2 d + 1) (zero outside), relu(. - 1/2), min-max normalise over the image's valid
+        pixels unless max == min, and add (step ** alpha) times the result."""
+        bound, valid, rows = self._images(t)
+        axes = list(range(1, bound.ndim))
+        weight = 1.0 / (2 * len(axes) + 1)
+        zero = paddle.zeros_like(bound)
+        if valid is not None:
+            bound = paddle.where(valid, bound, zero)
+        eroded = bound * 0.0  # in the graph even when k < 1 (then the gradient is zero)
+        for step in range(1, int(k) + 1):
+            total = bound
+            for axis in axes:
+                total = total + _shift(bound, axis, 1, 0.0) + _shift(bound, axis, -1, 0.0)
+            erosion = F.relu(total * self.const(weight) - 0.5)
+            if valid is not None:
+                erosion = paddle.where(valid, erosion, zero)
+            high = (
+                erosion
+                if valid is None
+                else paddle.where(valid, erosion, paddle.full_like(erosion, -float("inf")))
+            )
+            low = (
+                erosion
+                if valid is None
+                else paddle.where(valid, erosion, paddle.full_like(erosion, float("inf")))
+            )
+            high = paddle.max(high, axis=axes, keepdim=True)
+            low = paddle.min(low, axis=axes, keepdim=True)
+            spread = high - low
+            moving = spread != 0
+            erosion = paddle.where(
+                moving,
+                (erosion - low) / paddle.where(moving, spread, paddle.ones_like(spread)),
+                erosion,
+            )
+            if valid is not None:
+                erosion = paddle.where(valid, erosion, zero)
+            eroded = eroded + erosion * self.const(float(step) ** alpha)
+            bound = erosion
+        return self._fields(eroded, valid, rows)
+
     def _per_image(self, name, *fields):
         """A distance map of (class, image) masks for every image and class; no gradient.
 
@@ -847,6 +963,17 @@ def _lovasz_weights_numpy(errors, targets):
     weights = np.empty(errors.size, dtype=steps.dtype)
     weights[flat_order] = steps
     return weights.reshape(errors.shape)
+
+
+def _shift(t, axis, offset, fill):
+    """t moved along `axis` so that out[j] = t[j + offset] (offset +1 or -1), `fill` where that leaves the image."""
+    n = t.shape[axis]
+    edge = paddle.full_like(paddle.slice(t, [axis], [0], [1]), fill)
+    if n == 1:
+        return edge
+    if offset > 0:
+        return paddle.concat([paddle.slice(t, [axis], [1], [n]), edge], axis=axis)
+    return paddle.concat([edge, paddle.slice(t, [axis], [0], [n - 1])], axis=axis)
 
 
 # ---- distance maps as Paddle ops, for static graphs: images are (B, *spatial) ----

@@ -745,12 +745,12 @@ class Context:
         zero = paddle.zeros_like(bound)
         if valid is not None:
             bound = paddle.where(valid, bound, zero)
-        eroded = zero
+        eroded = bound * 0.0  # in the graph even when k < 1 (then the gradient is zero)
         for step in range(1, int(k) + 1):
             total = bound
             for axis in axes:
                 total = total + _shift(bound, axis, 1, 0.0) + _shift(bound, axis, -1, 0.0)
-            erosion = F.relu(total * weight - 0.5)
+            erosion = F.relu(total * self.const(weight) - 0.5)
             if valid is not None:
                 erosion = paddle.where(valid, erosion, zero)
             high = erosion if valid is None else paddle.where(valid, erosion, paddle.full_like(erosion, -float("inf")))
@@ -764,7 +764,7 @@ class Context:
             )
             if valid is not None:
                 erosion = paddle.where(valid, erosion, zero)
-            eroded = eroded + erosion * (float(step) ** alpha)
+            eroded = eroded + erosion * self.const(float(step) ** alpha)
             bound = erosion
         return self._fields(eroded, valid, rows)
 

@@ -12,7 +12,7 @@ import numpy as np
 import sympy as sp
 
 from ..frontend.errors import SpecError
-from ..frontend.language import ALL_FIELDS, C, CLASS_SETS, C_all, c, choose, g, i, n, p, x
+from ..frontend.language import ALL_FIELDS, C, CLASS_SETS, C_all, Param, c, choose, g, i, n, p, x
 from ..frontend.expand import resolve
 from ..frontend.functions import sigmoid
 from .ir import (CLASSES, Const, FIELD_TENSOR, N_ALL_CLASSES, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, SOFTMAX,
@@ -122,7 +122,7 @@ def target_maps(loss, registry: dict) -> list:
             continue
         for prim in resolve(expr, registry).atoms(Primitive):
             bases = {ind.base.name for ind in prim.atoms(sp.Indexed)}
-            parameters = {s for s in prim.free_symbols if s.name not in ("c", "i")}
+            parameters = [s for s in prim.free_symbols if isinstance(s, Param)]
             if prim.scope == "image" and bases == {"g"} and not parameters:
                 found.add(prim)
     return sorted(found, key=sp.default_sort_key)
