@@ -3,7 +3,7 @@ gradient, at the conventions the references define (see tests/references/CONVENT
 import numpy as np
 import pytest
 
-from references import monai, nnunet, paddleseg
+from references import kornia, monai, nnunet, paddleseg
 from references.gradcheck import assert_gradient_close, numerical_gradient
 
 paddle = pytest.importorskip("paddle")
@@ -110,3 +110,65 @@ def test_order_statistics_refuse_to_span_ranks(monkeypatch):
     for name in ("topk_ce", "ohem_ce"):
         with pytest.raises(ValueError, match="sync got True with batch=True"):
             FUNCTIONS[name](paddle.to_tensor(x), paddle.to_tensor(y), batch=True, sync=True)
+
+
+# -------------------------------------------------------------------- boundary and topology (MONAI, kornia)
+@pytest.mark.parametrize("shape", [(2, 7, 8), (2, 4, 5, 3)])
+@pytest.mark.parametrize("batch_", [False, True])
+def test_boundary_is_monai(shape, batch_):
+    x, y = batch(3, shape=shape, seed=7)
+    check("boundary", lambda v: monai.boundary_loss(v, y, batch=batch_, reduction="none"), x, y,
+          batch=batch_, reduction="none", ignore_index=None, rtol=1e-12)
+
+
+def test_log_hausdorff_dt_is_monai_per_entry():
+    """MONAI's reduction="none": log(1 + entry) per (image, class); keep probabilities away from 0.5 (the
+    prediction's distance field is piecewise constant there)."""
+    x, y = batch(3, shape=(2, 6, 7), seed=8, scale=4.0)
+    p = np.exp(x) / np.exp(x).sum(axis=1, keepdims=True)
+    assert np.min(np.abs(p - 0.5)) > 1e-3
+
+    def reference(v):
+        return monai.log_hausdorff_dt_loss(v, y, include_background=True, reduction="none").reshape(2, 3)
+
+    check("log_hausdorff_dt", reference, x, y, reduction="none", ignore_index=None)
+
+
+@pytest.mark.parametrize("shape", [(2, 6, 7), (1, 4, 5, 4)])
+@pytest.mark.parametrize("include_background", [True, False])
+def test_cldice_is_monai(shape, include_background):
+    x, y = batch(3, shape=shape, seed=9)
+
+    def reference(v):
+        return monai.soft_cldice_loss(v, y, include_background=include_background, reduction="none")
+
+    check("cldice", reference, x, y, include_background=include_background, reduction="none", ignore_index=None)
+
+
+@pytest.mark.parametrize("iters", [0, 1, 5])
+def test_dice_cldice_is_monai(iters):
+    x, y = batch(2, shape=(2, 8, 7), seed=10)
+    check("dice_cldice", lambda v: monai.soft_dice_cldice_loss(v, y, iter_=iters, alpha=0.3), x, y,
+          iters=float(iters), alpha=0.3, ignore_index=None)
+
+
+@pytest.mark.parametrize("shape", [(2, 6, 7), (1, 4, 5, 3)])
+def test_hausdorff_er_is_kornia(shape, monkeypatch):
+    """kornia keeps its cross weights in float32 (0.2000000030); the reference is run with exact weights."""
+    monkeypatch.setattr(kornia, "KERNEL_WEIGHT", {2: 0.2, 3: 1 / 7})
+    x, y = batch(3, shape=shape, seed=11)
+    value, grad = ours("hausdorff_er", x, y, reduction="none", ignore_index=None)
+    expected = kornia.hausdorff_er_loss(x, y, reduction="none")  # (C, N, 1, *spatial)
+    np.testing.assert_allclose(value, np.moveaxis(expected[:, :, 0], 0, 1), rtol=1e-10, atol=1e-12)
+    check("hausdorff_er", lambda v: kornia.hausdorff_er_loss(v, y), x, y, ignore_index=None)
+
+
+def test_neighbourhood_operators_stay_within_each_image_with_batch():
+    """The skeleton is per image and class: batch=True changes the sums, not the operators."""
+    x, y = batch(2, shape=(2, 6, 6), seed=12)
+    per_image = [float(ours("cldice", x[b:b + 1], y[b:b + 1], batch=True, ignore_index=None)[0]) for b in range(2)]
+    swapped = [float(ours("cldice", x[::-1][b:b + 1], y[::-1][b:b + 1], batch=True, ignore_index=None)[0])
+               for b in range(2)]
+    assert per_image == swapped[::-1]
+    both, _ = ours("cldice", x, y, reduction="none", ignore_index=None)
+    np.testing.assert_allclose(both, per_image, rtol=1e-12)
