@@ -229,6 +229,13 @@ def function_doc(loss, registry: dict, per_class: bool, per_pixel: bool) -> str:
     return docstring("\n".join(lines).rstrip() + "\n    ")
 
 
+def reads_probabilities(loss, registry: dict) -> bool:
+    """Whether the formula reads p (with activation="none" the logit must then hold probabilities);
+    a loss of the logits alone (the Lovász hinge) takes any logit under every activation."""
+    exprs = [resolve(e, registry) for e in (loss.expr, loss.mean_denominator) if e is not None]
+    return any(ind.base.name == "p" for e in exprs for ind in e.atoms(sp.Indexed))
+
+
 def render_loss(loss, registry: dict, optimize: bool = True, standalone: bool = False) -> str:
     """The complete Python module for one loss; `standalone` inlines the runtime.
 
@@ -270,6 +277,7 @@ def _render_loss(loss, registry: dict, optimize: bool, standalone: bool) -> str:
         mean_denominator=loss.mean_denominator is not None,
         two_classes=loss.binary_as_two_classes,
         local_only=local_only(loss, registry),
+        probabilities=reads_probabilities(loss, registry),
         common=list(COMMON_KEYWORDS.items()),
         maps=maps,
         maps_function=f"{loss.name}_distance_maps",

@@ -128,8 +128,16 @@ class Oracle:
                     entries.append((u, key, self._position(u, key, pixels, keep_batch),
                                     float(weights.get(key, 1))))
             total_weight = sum(w for *_, w in entries) or 1.0
+            # A weighted mean of a loss per unit is taken within each unit, then over the units with weight.
+            unit_mean = mean_denominator is not None and not self.per_pixel
+            unit_weight = {}
+            for u, _, _, w in entries:
+                unit_weight[u] = unit_weight.get(u, 0.0) + w
+            counted = sum(1 for w in unit_weight.values() if w > 0) or 1
 
             def seed(u, key, pos, w):
+                if options.reduction == "mean" and unit_mean:
+                    return 1.0 / (unit_weight[u] * counted) if unit_weight[u] > 0 else 0.0
                 if options.reduction == "mean":
                     return 1.0 / total_weight
                 if options.reduction == "sum" or cotangent is None:
@@ -178,8 +186,11 @@ class Oracle:
         grad = grad.reshape(logit.shape)
         if options.reduction == "none":
             return out.reshape(out_shape + (list(spatial) if self.per_pixel else [])), grad
-        total = sum(out[pos] for _, _, pos, _ in entries)
-        return (total / total_weight if options.reduction == "mean" else float(np.sum(out))), grad
+        if options.reduction == "sum":
+            return float(np.sum(out)), grad
+        if unit_mean:
+            return sum(out[pos] / (unit_weight[u] * counted) for u, _, pos, _ in entries if unit_weight[u] > 0), grad
+        return sum(out[pos] for _, _, pos, _ in entries) / total_weight, grad
 
     def _two_classes(self, logit, label, params, options, cotangent):
         """One channel read as the two classes [1 - p, p]: logits [-x, x] under a sigmoid, [1 - x, x]
@@ -212,8 +223,8 @@ class Oracle:
         return args
 
     def _image_primitives(self, expr, fields, params, classes, spatial, all_classes, valid) -> dict:
-        """Image-scope primitives on each image's full grid: distance maps read ignored pixels as background,
-        neighbourhood operators leave them outside the image."""
+        """Image-scope primitives on each image's full grid: ignored pixels (valid False) belong to neither
+        side of a distance map's mask, and lie outside the image of a neighbourhood operator."""
         _, table = extract(expr)
         out = {}
         N, _, P = fields["g"].shape
@@ -223,8 +234,7 @@ class Oracle:
             values = None
             for b in range(N):
                 args = self._image_arguments(prim, fields, params, classes, spatial, all_classes, b)
-                mask = valid[b].reshape(spatial) if prim.differentiable else None
-                result = prim.reference(*args, valid=mask)
+                result = prim.reference(*args, valid=valid[b].reshape(spatial))
                 values = np.empty((N, result.shape[0], P), dtype=object) if values is None else values
                 values[b] = result.reshape(result.shape[0], P)
             out[name] = values
