@@ -73,7 +73,7 @@ def load_file(path) -> Loss:
         raise SpecError("the module defines no `LOSS = Loss(...)`", path=shown)
     loss.path = shown
     loss.namespace = vars(module)
-    _refuse_spec_primitives(loss)
+    _check_spec_primitives(loss)
     return loss
 
 
@@ -93,22 +93,23 @@ def _suggestion(err: Exception, module) -> str:
     return f". Did you mean: {close[0]!r}?" if close and close[0] != name else ""
 
 
-def _refuse_spec_primitives(loss: Loss) -> None:
-    """A Primitive defined in a spec has no runtime method, oracle reference or gradient rule the compiler
-    knows of: refuse it here (the one place), at the line of its class."""
+def _check_spec_primitives(loss: Loss) -> None:
+    """A Primitive defined in a spec brings its three parts (README, "Adding a primitive"): a Paddle
+    implementation `paddle(ctx, *args)` for eager and graph mode, its oracle evaluation (`image` for a
+    neighbourhood operator, else `reference`), and its gradient rule (differentiable=True: the oracle
+    differentiates the evaluation; False: a constant of the gradient). An incomplete one is refused here, at
+    the line of its class."""
     for value in list(loss.namespace.values()):
-        if (isinstance(value, type) and issubclass(value, primitives.Primitive)
+        if not (isinstance(value, type) and issubclass(value, primitives.Primitive)
                 and value.__module__ != primitives.__name__):
+            continue
+        missing = primitives.missing_parts(value)
+        if missing:
             try:
                 line = inspect.getsourcelines(value)[1]
             except (OSError, TypeError):
                 line = words_line(loss.path, f"class {value.__name__}") or loss.line
-            raise SpecError(
-                f"{value.__name__} is a Primitive defined in a spec: a primitive needs a Paddle method in "
-                f"runtime/core.py (Context.<runtime>), a NumPy reference for the oracle and its gradient rule, "
-                f"so it is added to compiler/frontend/primitives.py, not to a spec; use the primitives there "
-                f"({', '.join(_builtin_primitives())})",
-                path=loss.path, line=line)
+            raise SpecError(f"the primitive {value.__name__} {missing}", path=loss.path, line=line)
 
 
 def _builtin_primitives() -> list[str]:
@@ -317,10 +318,9 @@ def _reject_undefined_constants(loss: Loss, expr, what: str) -> None:
 def _check_primitives(loss: Loss, expr, what: str) -> None:
     """Each primitive is a compiler builtin, and maps images to images: its arguments are per class and pixel."""
     for prim in sorted(expr.atoms(primitives.Primitive), key=sp.default_sort_key):
-        if type(prim).__module__ != primitives.__name__:
-            _fail(loss, f"{type(prim).__name__} is not one of the compiler's primitives "
-                        f"({', '.join(_builtin_primitives())}); a new primitive is added to "
-                        f"compiler/frontend/primitives.py with its runtime method", subject=prim)
+        missing = primitives.missing_parts(type(prim)) if type(prim).__module__ != primitives.__name__ else ""
+        if missing:
+            _fail(loss, f"the primitive {type(prim).__name__} {missing}", subject=prim)
         name, fields = type(prim).__name__, prim.fields if prim.fields is not None else len(prim.args)
         for k, arg in enumerate(prim.args):
             free = free_indices(arg)

@@ -26,6 +26,7 @@ class Primitive(sp.Function):
     runtime = ""
     differentiable = False  # True: the gradient flows through it (a neighbourhood operator); else a constant
     fields = None  # how many leading arguments are per-pixel fields (None: all); the rest are numbers
+    paddle = None  # a primitive defined in a spec: its Paddle implementation, paddle(ctx, *args)
     # What a unit-scope primitive computes from a whole unit, if it cannot be computed across data-parallel
     # ranks (a sort, a selection): the generated loss then refuses batch=True with sync=True, saying so.
     local_only = ""
@@ -235,6 +236,28 @@ class SignedDistance(ImagePrimitive):
 
     nargs = 1
     runtime = "signed_distance"
+
+
+def missing_parts(cls) -> str:
+    """What a primitive defined outside this module lacks, as advice ("" if nothing): its Paddle
+    implementation, its oracle evaluation, and a scope the oracle differentiates through."""
+    if not callable(getattr(cls, "paddle", None)):
+        return ("has no Paddle implementation: define @staticmethod paddle(ctx, *args) returning an (N, K, P) "
+                "tensor from (N, K, P) fields (eager and graph mode; ctx.images / ctx.from_images give the image "
+                "layout and the valid pixels)")
+    if cls.scope not in ("image", "unit"):
+        return f"has scope {cls.scope!r}: write scope = \"image\" (per image and class) or \"unit\" (over a unit's pixels)"
+    if issubclass(cls, NeighbourhoodPrimitive):
+        if getattr(cls.image, "__func__", cls.image) is NeighbourhoodPrimitive.image.__func__:
+            return ("has no oracle evaluation: define @staticmethod image(*images, *numbers, valid=None) on one "
+                    "class's image, in plain arithmetic (+ - * /, min, max, comparisons)")
+    elif cls.reference.__func__ is Primitive.reference.__func__:
+        return ("has no oracle evaluation: define @classmethod reference(cls, *arrays, valid=None) returning the "
+                "values (classes, *spatial) of one image, or (classes, pixels) of one unit")
+    if cls.differentiable and cls.scope != "image":
+        return ("is differentiable over a unit: the oracle differentiates image operators only; subclass "
+                "NeighbourhoodPrimitive, or set differentiable = False (a constant of the gradient)")
+    return ""
 
 
 def extract(expr: sp.Expr) -> tuple[sp.Expr, list]:
