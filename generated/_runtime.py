@@ -934,7 +934,7 @@ class Context:
         return self._from_units(valid & (~mine | (v < threshold)))
 
     # neighbourhood operators: per image and class, differentiable; ignored pixels lie outside the image
-    def _images(self, t):
+    def images(self, t):
         """A field (N, K, P) as images (N * K, *spatial), with the valid pixels' mask likewise (or None)."""
         t = paddle.broadcast_to(t, [self.N, max(t.shape[1], 1), self.P])
         k = t.shape[1]
@@ -946,7 +946,8 @@ class Context:
         )
         return images, valid, k
 
-    def _fields(self, images, valid, k):
+    def from_images(self, images, valid, k):
+        """Images (N * K, *spatial) back to a field (N, K, P), zero at ignored pixels."""
         out = images if valid is None else paddle.where(valid, images, paddle.zeros_like(images))
         return out.reshape([self.N, k, self.P])
 
@@ -984,33 +985,33 @@ class Context:
 
     def soft_erode(self, t):
         """Min over each pixel's cross (clDice's soft erosion), per image and class."""
-        images, valid, k = self._images(t)
-        return self._fields(self._erode(images, valid), valid, k)
+        images, valid, k = self.images(t)
+        return self.from_images(self._erode(images, valid), valid, k)
 
     def soft_dilate(self, t):
         """Max over each pixel's 3x3 (3x3x3) box (clDice's soft dilation), per image and class."""
-        images, valid, k = self._images(t)
-        return self._fields(self._dilate(images, valid), valid, k)
+        images, valid, k = self.images(t)
+        return self.from_images(self._dilate(images, valid), valid, k)
 
     def soft_open(self, t):
-        images, valid, k = self._images(t)
-        return self._fields(self._open(images, valid), valid, k)
+        images, valid, k = self.images(t)
+        return self.from_images(self._open(images, valid), valid, k)
 
     def soft_skeleton(self, t, iters):
         """clDice's soft skeleton after floor(iters) erosions, per image and class."""
-        images, valid, k = self._images(t)
+        images, valid, k = self.images(t)
         skel = F.relu(images - self._open(images, valid))
         for _ in range(int(iters)):
             images = self._erode(images, valid)
             delta = F.relu(images - self._open(images, valid))
             skel = skel + F.relu(delta - skel * delta)
-        return self._fields(skel, valid, k)
+        return self.from_images(skel, valid, k)
 
     def hausdorff_erosion(self, t, alpha, k):
         """kornia's erosion accumulation of an error map, per image and class: floor(k) times, convolve with the
         cross of weight 1 / (2 d + 1) (zero outside), relu(. - 1/2), min-max normalise over the image's valid
         pixels unless max == min, and add (step ** alpha) times the result."""
-        bound, valid, rows = self._images(t)
+        bound, valid, rows = self.images(t)
         axes = list(range(1, bound.ndim))
         weight = 1.0 / (2 * len(axes) + 1)
         zero = paddle.zeros_like(bound)
@@ -1047,7 +1048,7 @@ class Context:
                 erosion = paddle.where(valid, erosion, zero)
             eroded = eroded + erosion * self.const(float(step) ** alpha)
             bound = erosion
-        return self._fields(eroded, valid, rows)
+        return self.from_images(eroded, valid, rows)
 
     def _per_image(self, name, *fields):
         """A distance map of (class, image) masks for every image and class; no gradient.
