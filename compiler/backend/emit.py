@@ -20,7 +20,7 @@ import sympy as sp
 
 from ..frontend.errors import SpecError
 from ..frontend.language import COMMON_KEYWORDS, Choice, ClassWeights, Ref
-from ..frontend.loader import located
+from ..frontend.source import located
 from ..frontend.expand import granularity, resolve
 from ..frontend.primitives import Primitive
 from .lower import ACTIVATIONS, lower, target_maps, to_tensors
