@@ -13,7 +13,7 @@ from sympy.printing.pycode import PythonCodePrinter
 from ..frontend.functions import sigmoid, softplus
 from ..frontend.primitives import Primitive
 from .rules import EPS
-from .ir import CLASSES, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, Clamp, counts_pixels, is_tensor
+from .ir import CLASSES, N_ALL_CLASSES, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, Clamp, counts_pixels, is_tensor
 
 TENSOR_FUNCTIONS = {
     sp.log: "paddle.log",
@@ -30,7 +30,7 @@ SCALAR_FORMS = {  # sigmoid(z) = e^min(z, 0) / (1 + e^-|z|); softplus(z) = max(z
     sigmoid: "(math.exp(min({z}, 0)) / (1 + math.exp(-abs({z}))))",
     softplus: "(max({z}, 0) + math.log1p(math.exp(-abs({z}))))",
 }
-COUNTS = {N_PIXELS: "ctx.n_pixels", N_CLASSES: "ctx.n_classes", EPS: "ctx.tiny"}
+COUNTS = {N_PIXELS: "ctx.n_pixels", N_CLASSES: "ctx.n_classes", N_ALL_CLASSES: "ctx.C", EPS: "ctx.tiny"}
 
 
 class PaddlePrinter(PythonCodePrinter):
@@ -64,7 +64,10 @@ class PaddlePrinter(PythonCodePrinter):
     # functions -----------------------------------------------------------------------------
     def _print_Function(self, expr):
         if isinstance(expr, Primitive):  # SymPy dispatches Function subclasses by their own name only
-            return f"ctx.{expr.runtime}({', '.join(self._print(a) for a in expr.args)})"
+            args = ", ".join(self._print(a) for a in expr.args)
+            if type(expr).paddle is not None:  # defined in a spec: its function is in the generated module
+                return f"{primitive_function(type(expr))}(ctx, {args})"
+            return f"ctx.{expr.runtime}({args})"
         runtime = run_time_valued(expr)
         if not runtime and expr.func in SCALAR_FORMS:  # no math.<name>: written out, without overflow
             self.module_imports["math"].update({"exp", "log1p"})
@@ -120,6 +123,12 @@ class PaddlePrinter(PythonCodePrinter):
     def _print_SoftmaxCrossEntropy(self, expr):
         return f"ctx.softmax_cross_entropy({self._print(expr.args[0])})"
 
+    def _print_SoftmaxCrossEntropyAll(self, expr):
+        return f"ctx.softmax_cross_entropy({self._print(expr.args[0])}, every=True)"
+
+    def _print_ClassSlice(self, expr):
+        return f"ctx.pick_class({self._print(expr.args[0])}, {int(expr.args[1])})"
+
     def _print_TargetWeight(self, expr):
         return f"ctx.target_weight({self._print(expr.args[0])})"
 
@@ -171,3 +180,8 @@ def run_time_valued(expr) -> bool:
 def paddle_code(expr) -> str:
     """One expression as Paddle code."""
     return PaddlePrinter().doprint(expr)
+
+
+def primitive_function(cls) -> str:
+    """The name of a spec-defined primitive's Paddle function in the generated module."""
+    return "_" + "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in cls.__name__).lstrip("_")

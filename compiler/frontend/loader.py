@@ -15,10 +15,10 @@ from pathlib import Path
 
 import sympy as sp
 
-from .language import FIELDS, INDICES, SIZES, C, Loss, Param, choose, n
+from .language import ALL_FIELDS, CLASS_SETS, FIELDS, INDICES, SIZES, C, C_all, Loss, Param, choose, n
 from .errors import SpecError
 from .expand import free_indices, resolve
-from .soundness import check_formula, refuse_spec_primitives, require_prediction
+from .soundness import check_formula, check_spec_primitives, require_prediction
 from .source import forget, keyword_line, locate, located
 
 
@@ -71,7 +71,7 @@ def load_file(path) -> Loss:
         raise SpecError("the module defines no `LOSS = Loss(...)`", path=shown)
     loss.path = shown
     loss.namespace = vars(module)  # where the loader looks for the line that wrote an expression
-    refuse_spec_primitives(loss)
+    check_spec_primitives(loss)
     return loss
 
 
@@ -136,22 +136,26 @@ def _fail(loss: Loss, message: str, word: str | None = None, subject=None, keywo
 def _validate_formula(loss: Loss, expr, what: str) -> None:
     params = loss.param_map
     weights = {w.name for w in loss.weights}
+    vectors = weights | {f"{w}_all" for w in weights} | set(CLASS_SETS) | {f"{k}_all" for k in CLASS_SETS}
+    every_class = {base.name for base in ALL_FIELDS.values()}
     for ind in sorted(expr.atoms(sp.Indexed), key=sp.default_sort_key):
         name = ind.base.name
-        if name in weights:
+        if name in vectors:
             if tuple(ind.indices) != (INDICES[0],):
-                _fail(loss, f"{ind} is indexed {tuple(ind.indices)}: class weights are indexed [c]", str(ind), ind)
+                _fail(loss, f"{ind} is indexed {tuple(ind.indices)}: class weights and class sets are indexed [c]",
+                      str(ind), ind)
             continue
-        if name not in FIELDS:
+        if name not in FIELDS and name not in every_class:
             _fail(loss, f"{what} indexes {name!r}, which is no field: use p, g or x, or a listed ClassWeights", name)
-        if tuple(ind.indices) != INDICES:
+        selected = name in every_class and ind.indices[0].is_Integer and ind.indices[0] >= 0  # p[0, i]
+        if tuple(ind.indices) != INDICES and not (selected and ind.indices[1] == INDICES[1]):
             strays = [ix for ix in ind.indices if ix not in INDICES]
             hint = (f"; {', '.join(map(str, strays))} is no index: the indices are c (classes) and i (pixels), "
                     f"and Sum(expr, i) / Sum(expr, c) sum over them" if strays else "")
-            _fail(loss, f"{ind} is indexed {tuple(ind.indices)}: fields are indexed [c, i] exactly{hint}", str(ind),
-                  ind)
+            _fail(loss, f"{ind} is indexed {tuple(ind.indices)}: fields are indexed [c, i] exactly, or [k, i] for one "
+                        f"class k (p[0, i] is the background){hint}", str(ind), ind)
     labels = {ind.base.label for ind in expr.atoms(sp.Indexed)}
-    for sym in sorted(expr.free_symbols - set(INDICES) - {C, n} - labels, key=str):
+    for sym in sorted(expr.free_symbols - set(INDICES) - {C, C_all, n} - labels, key=str):
         if not isinstance(sym, sp.Symbol):
             continue
         if sym.name not in params or not isinstance(params[sym.name], Param):
@@ -166,7 +170,7 @@ def _validate_formula(loss: Loss, expr, what: str) -> None:
             )
     for s in expr.atoms(sp.Sum):
         for var, lo, hi in s.limits:
-            if var not in SIZES or lo != 0 or hi != SIZES[var] - 1:
+            if var not in SIZES or lo != 0 or hi not in (SIZES[var] - 1, C_all - 1):
                 _fail(loss, f"{s} is not a Sum over c or i: build sums with Sum(expr, c) or Sum(expr, i) from the dsl",
                       subject=s)
     check_formula(loss, expr, what)

@@ -38,7 +38,7 @@ def require_prediction(loss, expr) -> None:
     """A loss reads the prediction (p or x): a formula of constants, parameters or the target alone has no
     gradient to train with, nor the shape of a loss."""
     def reads(e) -> bool:
-        return any(ind.base.name in ("p", "x") for ind in e.atoms(sp.Indexed))
+        return any(ind.base.name in ("p", "x", "p_all", "x_all") for ind in e.atoms(sp.Indexed))
 
     if not reads(expr):
         refuse(loss, f"expr = {expr} does not read the prediction: a loss is a formula of p[c, i] (or the logits "
@@ -90,7 +90,9 @@ def index_used_as_value(expr):
 
 
 INDEX_ADVICE = {
-    "class": "to treat classes differently, list a ClassWeights(\"weight\") parameter and write weight[c]",
+    "class": "to treat class 0 differently from the others, write background[c] * a + foreground[c] * b, or name "
+             "one class, p[0, i] (the background); for a weight per class, list a ClassWeights(\"weight\") "
+             "parameter and write weight[c]",
     "pixel": "a pixel's position is not a value of the formula; weigh pixels with a primitive (e.g. DistanceField)",
 }
 
@@ -135,16 +137,24 @@ def _reject_undefined_constants(loss, expr, what: str) -> None:
 
 
 def _check_primitives(loss, expr, what: str) -> None:
-    """Each primitive is a compiler builtin, and maps images to images: its arguments are per class and pixel."""
+    """Each primitive is complete (a builtin, or one its spec defines with its three parts), and its field
+    arguments are images (free c and i; per-pixel values with free i for a selection over a unit's pixels),
+    its other arguments numbers."""
     for prim in sorted(expr.atoms(primitives.Primitive), key=sp.default_sort_key):
-        if type(prim).__module__ != primitives.__name__:
-            refuse(loss, f"{type(prim).__name__} is not one of the compiler's primitives "
-                        f"({', '.join(_builtin_primitives())}); a new primitive is added to "
-                        f"compiler/frontend/primitives.py with its runtime method", subject=prim)
-        for arg in prim.args:
-            if free_indices(arg) != INDICES:
-                refuse(loss, f"{prim}: the arguments of {type(prim).__name__} are images, with free c and i, "
-                            f"e.g. {type(prim).__name__}(g[c, i]); {arg} is not", subject=prim, word=str(prim))
+        missing = primitives.missing_parts(type(prim)) if type(prim).__module__ != primitives.__name__ else ""
+        if missing:
+            refuse(loss, f"the primitive {type(prim).__name__} {missing}", subject=prim)
+        name, fields = type(prim).__name__, prim.fields if prim.fields is not None else len(prim.args)
+        for k, arg in enumerate(prim.args):
+            free = free_indices(arg)
+            if k >= fields:
+                if free:
+                    refuse(loss, f"{prim}: argument {k + 1} of {name} is a number (a parameter), free of c and i; "
+                                 f"{arg} is not", subject=prim, word=str(prim))
+            elif free != INDICES and not (prim.scope == "unit" and free == INDICES[1:]):
+                refuse(loss, f"{prim}: the arguments of {name} are images, with free c and i (per-pixel values "
+                             f"with free i for a selection over pixels), e.g. {name}(g[c, i]); {arg} is not",
+                       subject=prim, word=str(prim))
 
 
 def _domain_facts(symbols, declared: dict) -> dict:
@@ -213,22 +223,23 @@ def _same_file(a, b) -> bool:
         return False
 
 
-def refuse_spec_primitives(loss) -> None:
-    """A Primitive defined in a spec has no runtime method, oracle reference or gradient rule the compiler
-    knows of: refuse it here (the one place), at the line of its class."""
+def check_spec_primitives(loss) -> None:
+    """A Primitive defined in a spec brings its three parts (README, "Adding a primitive"): a Paddle
+    implementation `paddle(ctx, *args)` for eager and graph mode, its oracle evaluation (`image` for a
+    neighbourhood operator, else `reference`), and its gradient rule (differentiable=True: the oracle
+    differentiates the evaluation; False: a constant of the gradient). An incomplete one is refused here, at
+    the line of its class."""
     for value in list(loss.namespace.values()):
-        if (isinstance(value, type) and issubclass(value, primitives.Primitive)
+        if not (isinstance(value, type) and issubclass(value, primitives.Primitive)
                 and value.__module__ != primitives.__name__):
+            continue
+        missing = primitives.missing_parts(value)
+        if missing:
             try:
                 line = inspect.getsourcelines(value)[1]
             except (OSError, TypeError):
                 line = words_line(loss.path, f"class {value.__name__}") or loss.line
-            raise SpecError(
-                f"{value.__name__} is a Primitive defined in a spec: a primitive needs a Paddle method in "
-                f"runtime/core.py (Context.<runtime>), a NumPy reference for the oracle and its gradient rule, "
-                f"so it is added to compiler/frontend/primitives.py, not to a spec; use the primitives there "
-                f"({', '.join(_builtin_primitives())})",
-                path=loss.path, line=line)
+            raise SpecError(f"the primitive {value.__name__} {missing}", path=loss.path, line=line)
 
 
 def _builtin_primitives() -> list[str]:
