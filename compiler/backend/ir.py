@@ -27,11 +27,6 @@ class PrimitiveTensor(TensorVar):
     """A primitive's values as a tensor (N, C, P) of the generated code: per pixel, never a class weight."""
 
 
-def counts_pixels(expr) -> bool:
-    """Whether an expression reads the valid-pixel count (a tensor where pixels are masked)."""
-    return any(isinstance(s, PixelCount) for s in sp.sympify(expr).free_symbols)
-
-
 def is_tensor(expr) -> bool:
     """Whether an expression reads a tensor or calls a fused kernel (else it is a Python number at run time)."""
     expr = sp.sympify(expr)
@@ -52,6 +47,8 @@ TENSORS = {  # in the order the generated code computes them (log p first: p = e
     "log1mp": TensorVar("log1mp", real=True),
 }
 FIELD_TENSOR = {"x": "x", "p": "p", "g": "g", "softmax": "p", "log_softmax": "logp", "log1m_softmax": "log1mp"}
+
+
 class PixelCount(RunSize):
     """The valid-pixel count, or a temporary holding an expression of it: a Python number when no pixel is
     masked, a tensor (one count per unit) where some are, so never an argument of `math`."""
@@ -59,6 +56,12 @@ class PixelCount(RunSize):
 
 N_PIXELS = PixelCount("n_pixels", positive=True)
 N_CLASSES = RunSize("n_classes", positive=True)
+
+
+def counts_pixels(expr) -> bool:
+    """Whether an expression reads the valid-pixel count (a tensor where pixels are masked)."""
+    return any(isinstance(s, PixelCount) for s in sp.sympify(expr).free_symbols)
+
 
 PIXELS = sp.Symbol("pixels")  # reduce over the pixels of each unit (an image, or the batch)
 PIXELS_MASKED = sp.Symbol("pixels_masked")  # the same, with ignored pixels left out
