@@ -132,13 +132,11 @@ def relative_error(got, want) -> float:
     return float(np.nanmax(np.where(np.isnan(got), np.inf, excess), initial=0.0))
 
 
-def compare(loss, registry, function, case: Case, literal=None, notes: list | None = None) -> str:
+def compare(loss, registry, function, case: Case) -> str:
     """'' if the generated code matches the oracle on `case`, else what differs.
 
     Compared only where the spec itself is a float64 number (value and gradient finite at 50 digits); there
-    the code must give no NaN, and be within the tolerance, or (a formula whose own float64 evaluation is
-    ill-conditioned there) within twice the error of the spec's literal translation: a rewrite may not cost
-    accuracy, but it cannot be asked to beat float64 arithmetic on the formula as written.
+    the code must give no NaN and agree within tests/test_oracle.py's tolerance.
     """
     expected, expected_grad = Oracle(loss, registry)(case.logit, case.label, case.params, case.options)
     if not (np.all(np.isfinite(expected)) and np.all(np.isfinite(expected_grad))):
@@ -150,12 +148,5 @@ def compare(loss, registry, function, case: Case, literal=None, notes: list | No
     if max(errors) <= 1.0:
         return ""
     nan = np.isnan(value).any() or np.isnan(grad).any()
-    if not nan and literal is not None:
-        lit_value, lit_grad = run_case(literal(), case)
-        bounds = relative_error(lit_value, expected), relative_error(lit_grad, expected_grad)
-        if all(e <= max(1.0, 2 * b) for e, b in zip(errors, bounds)):
-            if notes is not None:
-                notes.append("held to the literal")
-            return ""
     return (f"{'NaN' if nan else 'mismatch'}: value {value.ravel()[:6]} vs oracle {np.ravel(expected)[:6]} "
             f"(error {errors[0]:.3g} x tolerance), gradient error {errors[1]:.3g} x tolerance; {case.describe()}")

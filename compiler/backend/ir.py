@@ -31,11 +31,6 @@ class PrimitiveTensor(TensorVar):
     """A primitive's values as a tensor (N, C, P) of the generated code: per pixel, never a class weight."""
 
 
-def counts_pixels(expr) -> bool:
-    """Whether an expression reads the valid-pixel count (a tensor where pixels are masked)."""
-    return any(isinstance(s, PixelCount) for s in sp.sympify(expr).free_symbols)
-
-
 def is_tensor(expr) -> bool:
     """Whether an expression reads a tensor (else it is a Python number at run time)."""
     expr = sp.sympify(expr)
@@ -77,6 +72,12 @@ class PixelCount(RunSize):
 N_PIXELS = PixelCount("n_pixels", positive=True)
 N_CLASSES = RunSize("n_classes", positive=True)
 N_ALL_CLASSES = RunSize("n_all_classes", positive=True)  # every class: what C_all counts
+
+
+def counts_pixels(expr) -> bool:
+    """Whether an expression reads the valid-pixel count (a tensor where pixels are masked)."""
+    return any(isinstance(s, PixelCount) for s in sp.sympify(expr).free_symbols)
+
 
 PIXELS = sp.Symbol("pixels")  # reduce over the pixels of each unit (an image, or the batch)
 PIXELS_MASKED = sp.Symbol("pixels_masked")  # the same, with ignored pixels left out
