@@ -4,8 +4,12 @@
 `LOSSES[name]` is the loss's `paddle.nn.Layer` class, `FUNCTIONS[name]` its function.
 """
 
+from .asym_focal import AsymmetricFocalLoss, asym_focal_loss
+from .asym_focal_tversky import AsymmetricFocalTverskyLoss, asym_focal_tversky_loss
+from .asym_unified_focal import AsymmetricUnifiedFocalLoss, asym_unified_focal_loss
 from .balanced_bce import BalancedBCELoss, balanced_bce_loss
 from .bce import BCELoss, bce_loss
+from .boundary import BoundaryLoss, boundary_loss, boundary_distance_maps
 from .combo import ComboLoss, combo_loss
 from .cross_entropy import CrossEntropyLoss, cross_entropy_loss
 from .dice import DiceLoss, dice_loss
@@ -19,14 +23,20 @@ from .jaccard import JaccardLoss, jaccard_loss
 from .log_cosh_dice import LogCoshDiceLoss, log_cosh_dice_loss
 from .lovasz_hinge import LovaszHingeLoss, lovasz_hinge_loss
 from .lovasz_softmax import LovaszSoftmaxLoss, lovasz_softmax_loss
+from .ohem_ce import OhemCrossEntropyLoss, ohem_ce_loss
 from .sensitivity_specificity import SensitivitySpecificityLoss, sensitivity_specificity_loss
 from .shape_aware import ShapeAwareLoss, shape_aware_loss
+from .topk_ce import TopKCrossEntropyLoss, topk_ce_loss
 from .tversky import TverskyLoss, tversky_loss
 from .weighted_bce import WeightedBCELoss, weighted_bce_loss
 
 LOSSES = {
+    "asym_focal": AsymmetricFocalLoss,
+    "asym_focal_tversky": AsymmetricFocalTverskyLoss,
+    "asym_unified_focal": AsymmetricUnifiedFocalLoss,
     "balanced_bce": BalancedBCELoss,
     "bce": BCELoss,
+    "boundary": BoundaryLoss,
     "combo": ComboLoss,
     "cross_entropy": CrossEntropyLoss,
     "dice": DiceLoss,
@@ -40,14 +50,20 @@ LOSSES = {
     "log_cosh_dice": LogCoshDiceLoss,
     "lovasz_hinge": LovaszHingeLoss,
     "lovasz_softmax": LovaszSoftmaxLoss,
+    "ohem_ce": OhemCrossEntropyLoss,
     "sensitivity_specificity": SensitivitySpecificityLoss,
     "shape_aware": ShapeAwareLoss,
+    "topk_ce": TopKCrossEntropyLoss,
     "tversky": TverskyLoss,
     "weighted_bce": WeightedBCELoss,
 }
 FUNCTIONS = {
+    "asym_focal": asym_focal_loss,
+    "asym_focal_tversky": asym_focal_tversky_loss,
+    "asym_unified_focal": asym_unified_focal_loss,
     "balanced_bce": balanced_bce_loss,
     "bce": bce_loss,
+    "boundary": boundary_loss,
     "combo": combo_loss,
     "cross_entropy": cross_entropy_loss,
     "dice": dice_loss,
@@ -61,14 +77,17 @@ FUNCTIONS = {
     "log_cosh_dice": log_cosh_dice_loss,
     "lovasz_hinge": lovasz_hinge_loss,
     "lovasz_softmax": lovasz_softmax_loss,
+    "ohem_ce": ohem_ce_loss,
     "sensitivity_specificity": sensitivity_specificity_loss,
     "shape_aware": shape_aware_loss,
+    "topk_ce": topk_ce_loss,
     "tversky": tversky_loss,
     "weighted_bce": weighted_bce_loss,
 }
 
 # Losses that read distance maps of the target, and the function that computes them (see dist_map=).
 DISTANCE_MAPS = {
+    "boundary": boundary_distance_maps,
     "distance_map_ce": distance_map_ce_distance_maps,
     "hausdorff_dt": hausdorff_dt_distance_maps,
 }
@@ -102,10 +121,19 @@ __all__ = [
     "FUNCTIONS",
     "DISTANCE_MAPS",
     "DistanceMapTransform",
+    "AsymmetricFocalLoss",
+    "asym_focal_loss",
+    "AsymmetricFocalTverskyLoss",
+    "asym_focal_tversky_loss",
+    "AsymmetricUnifiedFocalLoss",
+    "asym_unified_focal_loss",
     "BalancedBCELoss",
     "balanced_bce_loss",
     "BCELoss",
     "bce_loss",
+    "BoundaryLoss",
+    "boundary_loss",
+    "boundary_distance_maps",
     "ComboLoss",
     "combo_loss",
     "CrossEntropyLoss",
@@ -134,10 +162,14 @@ __all__ = [
     "lovasz_hinge_loss",
     "LovaszSoftmaxLoss",
     "lovasz_softmax_loss",
+    "OhemCrossEntropyLoss",
+    "ohem_ce_loss",
     "SensitivitySpecificityLoss",
     "sensitivity_specificity_loss",
     "ShapeAwareLoss",
     "shape_aware_loss",
+    "TopKCrossEntropyLoss",
+    "topk_ce_loss",
     "TverskyLoss",
     "tversky_loss",
     "WeightedBCELoss",

@@ -139,6 +139,7 @@ class Context:
         batch,
         sync,
         reduction,
+        two_classes=False,
     ):
         check_options(
             function,
@@ -152,7 +153,7 @@ class Context:
         self.function = function
         self.sync = sync and _world_size() > 1
         self._probs = self._log_probs = None
-        self._unit_weights = None
+        self._unit_weights = []
         if not isinstance(logit, TENSORS):
             _fail(
                 function, "logit", type(logit).__name__, "a paddle.Tensor of shape (N, C, *spatial)"
@@ -191,6 +192,12 @@ class Context:
         self.activation = (
             activation if activation != "auto" else ("sigmoid" if self.C == 1 else "softmax")
         )
+        # A loss written for two classes reads one channel as [1 - p, p] (sigmoid(-x) = 1 - sigmoid(x)).
+        self.two_channels = two_classes and self.C == 1
+        if self.two_channels:
+            other = -self.x if self.activation == "sigmoid" else 1 - self.x
+            self.x = paddle.concat([other, self.x], axis=1)
+            self.C = 2
         self.first = 1 if (not include_background and self.C > 1) else 0
         self.n_classes = self.C - self.first
         self.batch = batch
@@ -271,7 +278,8 @@ class Context:
                     f"float shape {list(label.shape)}",
                     f"the logit's shape {self.shape} (soft targets), or integer class indices",
                 )
-            self._soft = label.astype(self.dtype).reshape([self.N, self.C, self.P])
+            soft = label.astype(self.dtype).reshape([self.N, -1, self.P])
+            self._soft = paddle.concat([1 - soft, soft], axis=1) if self.two_channels else soft
             return None
         if dtype not in _INTEGERS:
             _fail(f, "label", f"dtype {dtype}", "integer class indices or float targets")
@@ -304,6 +312,10 @@ class Context:
     def g(self):
         """The target (N, classes, P): one-hot class indices (zero where ignored), or the soft target.
         Computed on first use: a fused kernel reading the class indices never needs it."""
+        return self.target()
+
+    def target(self, every=False):
+        """The target of the classes in scope, or of every class (`every`, for AllClasses terms)."""
         if self._g is None:
             if self._soft is not None:
                 g = self._soft
@@ -328,8 +340,8 @@ class Context:
                     [0, 2, 1]
                 )[:, : self.C]
                 g = g.astype(self.dtype) if self.dtype != "float32" else g
-            self._g = self._drop(g)
-        return self._g
+            self._g = g
+        return self._g if every else self._drop(self._g)
 
     def _checked(self, label, classes, ignore_index):
         """Reject labels outside [0, classes) that are not ignored; return the mask of kept pixels, or
@@ -392,11 +404,13 @@ class Context:
         """A 0-d tensor in the compute dtype (Paddle rounds Python-float exponents to float32)."""
         return value if isinstance(value, TENSORS) else paddle.full([], value, dtype=self.dtype)
 
-    def class_weights(self, name, value):
-        """A ClassWeights parameter as a (1, classes, 1) tensor (ones when None)."""
+    def class_weights(self, name, value, every=False):
+        """A ClassWeights parameter as a (1, classes, 1) tensor (ones when None); `every`: (1, C, 1)."""
         if value is None:  # remembered, so fused kernels can take their unweighted (faster) path
-            self._unit_weights = paddle.ones([1, self.n_classes, 1], dtype=self.dtype)
-            return self._unit_weights
+            self._unit_weights.append(
+                paddle.ones([1, self.C if every else self.n_classes, 1], dtype=self.dtype)
+            )
+            return self._unit_weights[-1]
         w = (
             value.astype(self.dtype)
             if isinstance(value, TENSORS)
@@ -409,29 +423,45 @@ class Context:
                 f"{w.shape[0] if w.ndim == 1 else list(w.shape)} weights",
                 f"one weight per class: {self.C} (background included)",
             )
-        return w[self.first :].reshape([1, self.n_classes, 1])
+        return w.reshape([1, self.C, 1]) if every else w[self.first :].reshape([1, self.n_classes, 1])
+
+    def class_set(self, name, every=False):
+        """A class set as a (1, classes, 1) tensor of ones and zeros: "background" is class 0, "foreground"
+        every other class; in scope (class 0 is out of it with include_background=False), or `every` class."""
+        background = (paddle.arange(self.C) == 0).astype(self.dtype).reshape([1, self.C, 1])
+        chosen = background if name == "background" else 1.0 - background
+        return chosen if every else self._drop(chosen)
+
+    def pick_class(self, t, k):
+        """Class k of a field over every class, (N, 1, P): a class selection such as p[0, i]."""
+        if k >= self.C:
+            _fail(self.function, "logit", f"{self.C} channel(s)", f"at least {k + 1}: the loss reads class {k}")
+        return t[:, k : k + 1]
 
     # fused kernels: the compiler emits these where the lowered formula is exactly their definition --
-    def softmax_cross_entropy(self, weight):
+    def softmax_cross_entropy(self, weight, every=False):
         """-sum_c weight_c g_c log softmax(x)_c per pixel, (N, 1, P): Paddle's fused kernel for class
-        indices over all classes; the same formula written out for soft targets or a dropped background.
+        indices over all classes (in scope, or `every` class); the same formula written out for soft
+        targets or a dropped background.
         """
-        if self.labels is not None and self.first == 0 and self.C > 1:
-            w = (
-                None
-                if weight is self._unit_weights or not isinstance(weight, TENSORS)
-                else weight.reshape([self.C])
-            )
-            return F.cross_entropy(
+        if self.labels is not None and (self.first == 0 or every) and self.C > 1:
+            scale = 1.0 if isinstance(weight, TENSORS) else weight  # a number: every class weighs it
+            w = None if not isinstance(weight, TENSORS) or self._unit(weight) else weight.reshape([self.C])
+            out = F.cross_entropy(
                 self.x, self.labels, weight=w, axis=1, ignore_index=-1, reduction="none"
             )
-        return -paddle.sum(weight * self.g * self.log_probs(), axis=1, keepdim=True)
+            return out if scale == 1.0 else scale * out
+        return -paddle.sum(weight * self.target(every) * self.log_probs(every), axis=1, keepdim=True)
+
+    def _unit(self, weight):
+        """Whether `weight` is the ones that class_weights gave for None (every class weighs 1)."""
+        return any(weight is unit for unit in self._unit_weights)
 
     def target_weight(self, weight):
         """sum_c weight_c g_c per pixel, (N, 1, P): each pixel's target class weight, gathered from the
         class indices where there are some."""
         if self.labels is not None and self.first == 0 and self.C > 1:
-            if weight is self._unit_weights:
+            if self._unit(weight):
                 return 1.0  # one class per valid pixel, weighing 1: the plain count
             index = paddle.clip(self.labels, min=0).reshape([-1])  # ignored pixels read class 0 ...
             w = paddle.gather(weight.reshape([self.C]), index).reshape(self.labels.shape)
@@ -457,11 +487,11 @@ class Context:
         return (t > 0).astype(t.dtype)
 
     # fields --------------------------------------------------------------------------------
-    def logits(self):
-        return self._drop(self.x)
+    def logits(self, every=False):
+        return self.x if every else self._drop(self.x)
 
-    def probs(self):
-        return self._drop(self._full_probs())
+    def probs(self, every=False):
+        return self._full_probs() if every else self._drop(self._full_probs())
 
     def _full_probs(self):
         """The activation of every class, computed once per call (from log_softmax if the loss has
@@ -479,12 +509,12 @@ class Context:
                 self._probs = self.x
         return self._probs
 
-    def log_probs(self):
+    def log_probs(self, every=False):
         if self._log_probs is None:
             self._log_probs = F.log_softmax(self.x, axis=1)
-        return self._drop(self._log_probs)
+        return self._log_probs if every else self._drop(self._log_probs)
 
-    def log_one_minus_probs(self):
+    def log_one_minus_probs(self, every=False):
         """log(1 - softmax(x)) without cancellation near p = 1.
 
         At most one class per pixel has p > 1/2; for it, 1 - p is the sum of the other classes'
@@ -493,9 +523,8 @@ class Context:
         p = self._full_probs()
         top = p > 0.5
         rest = paddle.sum(paddle.where(top, paddle.zeros_like(p), p), axis=1, keepdim=True)
-        return self._drop(
-            paddle.log(paddle.where(top, self.clamp(rest), 1 - p))
-        )  # 1 - p >= 1/2 elsewhere
+        out = paddle.log(paddle.where(top, self.clamp(rest), 1 - p))  # 1 - p >= 1/2 elsewhere
+        return out if every else self._drop(out)
 
     # reductions ----------------------------------------------------------------------------
     def psum(self, t):
@@ -606,6 +635,53 @@ class Context:
             w = w.reshape([self.n_classes, self.N, self.P]).transpose([1, 0, 2])
         return w
 
+    # order statistics over each unit's valid pixels: selections, constants of the gradient ---------
+    def _units(self, values, what):
+        """Values (N, 1, P) as unit rows (U, L) with ignored pixels marked, and the valid count per row."""
+        if self.sync and self.batch:
+            _fail(
+                self.function,
+                "sync",
+                "True with batch=True",
+                f"sync=False or batch=False ({what} cannot span data-parallel ranks)",
+            )
+        v = paddle.broadcast_to(values.detach(), [self.N, 1, self.P]).reshape([self.N, self.P])
+        valid = (
+            paddle.ones_like(v, dtype="bool")
+            if self.m is None
+            else self.m.reshape([self.N, self.P]) > 0
+        )
+        if self.batch:
+            v, valid = v.reshape([1, -1]), valid.reshape([1, -1])
+        return v, valid, paddle.sum(valid.astype("int64"), axis=1, keepdim=True)
+
+    def _from_units(self, selected):
+        return selected.astype(self.dtype).reshape([self.N, 1, self.P])
+
+    def top_percent(self, values, k):
+        """1 at the pixels whose values are among the k% largest of their unit (max(1, floor(n k / 100))
+        of its n valid pixels), else 0; ties go to the earlier pixel."""
+        v, valid, n = self._units(values, "a top-k selection")
+        keep = paddle.clip(paddle.floor(n.astype("float64") * (float(k) / 100.0)), min=1.0).astype("int64")
+        order = paddle.argsort(
+            paddle.where(valid, v, paddle.full_like(v, -float("inf"))), axis=1, descending=True, stable=True
+        )
+        positions = paddle.arange(v.shape[1], dtype="int64").unsqueeze(0).expand_as(order)
+        rank = paddle.put_along_axis(paddle.zeros_like(order), order, positions, axis=1)
+        return self._from_units((rank < keep) & valid)
+
+    def ohem_select(self, prob, thresh, min_kept):
+        """PaddleSeg's OHEM: with m = floor(min_kept) and 0 < m < n valid pixels, 1 where the true class's
+        probability is below max(thresh, its m-th smallest value in the unit), else 1 at every valid pixel."""
+        v, valid, n = self._units(prob, "hard-example mining")
+        m = int(math.floor(min_kept)) if not isinstance(min_kept, TENSORS) else paddle.floor(min_kept)
+        ranked = paddle.sort(paddle.where(valid, v, paddle.full_like(v, float("inf"))), axis=1)
+        index = paddle.clip(paddle.full_like(n, 0) + (m - 1), 0, v.shape[1] - 1).astype("int64")
+        kth = paddle.take_along_axis(ranked, index, axis=1)
+        threshold = paddle.maximum(kth, paddle.full_like(kth, float(thresh)))
+        mine = (n > m) & (paddle.full_like(n, 0) + m > 0)
+        return self._from_units(valid & (~mine | (v < threshold)))
+
     def _per_image(self, name, *fields):
         """A distance map of (class, image) masks for every image and class; no gradient.
 
@@ -640,6 +716,9 @@ class Context:
 
     def contour_distance(self, prediction, target):
         return self._per_image("contour_distance", prediction, target)
+
+    def signed_distance(self, mask):
+        return self._per_image("signed_distance", mask)
 
 
 # NumPy 2 sorts with SIMD kernels (x86-simd-sort): about twice Paddle's CPU argsort; NumPy 1 does not.
@@ -727,6 +806,13 @@ def _graph_boundary_weight(values):
     return paddle.where(keep, (top - d) / safe, paddle.zeros_like(d))
 
 
+def _graph_signed_distance(values):
+    fg = values > 0.5
+    both = _any(fg) & _any(~fg)
+    signed = paddle.where(fg, 1.0 - _edt(fg), _edt(~fg))
+    return paddle.where(both, signed, paddle.zeros(fg.shape, "float64"))
+
+
 def _graph_contour(values):
     fg = values > 0.5
     eroded = fg
@@ -757,4 +843,5 @@ GRAPH_MAPS = {
     "distance_field": _graph_distance_field,
     "boundary_weight": _graph_boundary_weight,
     "contour_distance": _graph_contour_distance,
+    "signed_distance": _graph_signed_distance,
 }

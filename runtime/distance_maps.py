@@ -38,6 +38,18 @@ def boundary_weight(values):
     return np.where(region, (top - d) / top, 0.0)
 
 
+def signed_distance(values):
+    """Kervadec's signed distance map, as MONAI's BoundaryLoss builds it: -(edt(fg) - 1) inside the mask
+    (0 on its inner boundary, negative deeper in), edt(bg) outside; zero everywhere when the mask is all
+    foreground or all background."""
+    from scipy import ndimage
+
+    fg = _mask(values)
+    if fg.all() or not fg.any():
+        return np.zeros(fg.shape)
+    return np.where(fg, 1.0 - ndimage.distance_transform_edt(fg), ndimage.distance_transform_edt(~fg))
+
+
 def contour(values):
     """Mask pixels with a face-neighbour outside the mask; the image border does not count as outside."""
     from scipy import ndimage
@@ -63,4 +75,5 @@ NUMPY_MAPS = {
     "distance_field": distance_field,
     "boundary_weight": boundary_weight,
     "contour_distance": contour_distance,
+    "signed_distance": signed_distance,
 }

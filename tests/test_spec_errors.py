@@ -25,7 +25,7 @@ BROKEN = {
     "missing metadata": (('    paper="arXiv:1606.04797",\n', ""), None, "LOSS = Loss(", "missing paper="),
     "syntax error": (("params=[smooth],", "params=[smooth],,"), None, "params=[smooth]", "syntax error"),
     "wrong index": (("tp = Sum(p[c, i] * g[c, i], i)", "tp = Sum(p[i, c] * g[c, i], i)"), None, "tp = Sum(",
-                    "indexed [c, i] exactly"),
+                    "fields are indexed [c, i]"),
     "name not an identifier": (("name='my_dice'", "name='my-dice'"), None, "LOSS = Loss(", "snake_case"),
 }
 

@@ -12,6 +12,10 @@ import sympy as sp
 SOFTMAX = sp.IndexedBase("softmax", positive=True)
 LOG_SOFTMAX = sp.IndexedBase("log_softmax", real=True)
 LOG1M_SOFTMAX = sp.IndexedBase("log1m_softmax", real=True)  # log(1 - softmax)
+# The same over every class (AllClasses terms, class selections such as p[0, i]).
+SOFTMAX_ALL = sp.IndexedBase("softmax_all", positive=True)
+LOG_SOFTMAX_ALL = sp.IndexedBase("log_softmax_all", real=True)
+LOG1M_SOFTMAX_ALL = sp.IndexedBase("log1m_softmax_all", real=True)
 
 
 class TensorVar(sp.Symbol):
@@ -20,7 +24,12 @@ class TensorVar(sp.Symbol):
 
 def is_tensor(expr) -> bool:
     """Whether an expression reads a tensor (else it is a Python number at run time)."""
-    return any(isinstance(s, TensorVar) for s in sp.sympify(expr).free_symbols)
+    expr = sp.sympify(expr)
+    return any(isinstance(s, TensorVar) for s in expr.free_symbols) or expr.has(Kernel)
+
+
+class Kernel(sp.Function):
+    """A fused Paddle kernel: a tensor, whatever its arguments (which may be numbers)."""
 
 
 class RunSize(sp.Symbol):
@@ -34,10 +43,19 @@ TENSORS = {  # in the order the generated code computes them (log p first: p = e
     "p": TensorVar("p", positive=True),
     "g": TensorVar("g", nonnegative=True),
     "log1mp": TensorVar("log1mp", real=True),
+    # every class, background included, whatever include_background says
+    "x_all": TensorVar("x_all", real=True),
+    "logp_all": TensorVar("logp_all", real=True),
+    "p_all": TensorVar("p_all", positive=True),
+    "g_all": TensorVar("g_all", nonnegative=True),
+    "log1mp_all": TensorVar("log1mp_all", real=True),
 }
-FIELD_TENSOR = {"x": "x", "p": "p", "g": "g", "softmax": "p", "log_softmax": "logp", "log1m_softmax": "log1mp"}
+FIELD_TENSOR = {"x": "x", "p": "p", "g": "g", "softmax": "p", "log_softmax": "logp", "log1m_softmax": "log1mp",
+                "x_all": "x_all", "p_all": "p_all", "g_all": "g_all", "softmax_all": "p_all",
+                "log_softmax_all": "logp_all", "log1m_softmax_all": "log1mp_all"}
 N_PIXELS = RunSize("n_pixels", positive=True)
 N_CLASSES = RunSize("n_classes", positive=True)
+N_ALL_CLASSES = RunSize("n_all_classes", positive=True)  # every class: what C_all counts
 
 PIXELS = sp.Symbol("pixels")  # reduce over the pixels of each unit (an image, or the batch)
 PIXELS_MASKED = sp.Symbol("pixels_masked")  # the same, with ignored pixels left out
@@ -68,13 +86,25 @@ class Clamp(sp.Function):
         return True
 
 
-class SoftmaxCrossEntropy(sp.Function):
+class SoftmaxCrossEntropy(Kernel):
     """-sum_c w_c g_c log softmax(x)_c over classes (keepdim): Paddle's fused cross-entropy kernel."""
 
     nargs = 1
 
 
-class SigmoidBCE(sp.Function):
+class SoftmaxCrossEntropyAll(Kernel):
+    """The same over every class, background included (an AllClasses term)."""
+
+    nargs = 1
+
+
+class ClassSlice(sp.Function):
+    """One class of a field tensor, ClassSlice(t, k) = t[:, k:k+1]: a class selection such as p[0, i]."""
+
+    nargs = 2
+
+
+class SigmoidBCE(Kernel):
     """w g softplus(-x) + (1 - g) softplus(x): Paddle's fused binary cross-entropy with logits (pos_weight w)."""
 
     nargs = 1
@@ -87,7 +117,7 @@ class Const(sp.Function):
     nargs = 1
 
 
-class TargetWeight(sp.Function):
+class TargetWeight(Kernel):
     """sum_c w_c g_c over classes (keepdim): each pixel's target class weight (a gather from class indices)."""
 
     nargs = 1

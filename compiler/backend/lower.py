@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from ..frontend.language import C, c, choose, g, i, n, p, x
+from ..frontend.language import ALL_FIELDS, C, CLASS_SETS, C_all, c, choose, g, i, n, p, x
 from ..frontend.expand import resolve
 from ..frontend.functions import sigmoid
-from .ir import (CLASSES, Const, FIELD_TENSOR, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, SOFTMAX, TENSORS,
-                 ReduceSum, TensorVar, is_tensor)
+from .ir import (CLASSES, Const, FIELD_TENSOR, N_ALL_CLASSES, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, SOFTMAX,
+                 SOFTMAX_ALL, TENSORS, ClassSlice, ReduceSum, TensorVar, is_tensor)
 from ..frontend.primitives import Primitive
 from .rules import guard, rewrite, specialize
 from .statistics import share_statistics
@@ -32,17 +32,22 @@ class Lowered:
     temps: list = field(default_factory=list)  # [(symbol, expr)]
     outputs: dict = field(default_factory=dict)  # name -> expr
     fields: tuple = ()  # tensors the code reads: subset of x, p, g, logp, log1mp
-    weights: tuple = ()  # ClassWeights tensors the code reads
+    weights: tuple = ()  # (name, source) of each class vector the code reads: class weights, class sets
     rules: list = field(default_factory=list)
     maps: list = field(default_factory=list)  # [(name, primitive over tensors)]: target maps, or dist_map=
 
 
 def activate(expr: sp.Expr, activation: str) -> sp.Expr:
     """The formula with the predicted probability written in terms of the logits."""
+    p_all, x_all = ALL_FIELDS["p"], ALL_FIELDS["x"]
     if activation == "sigmoid":
-        return expr.xreplace({p[c, i]: sigmoid(x[c, i])})
+        expr = expr.xreplace({p[c, i]: sigmoid(x[c, i])})
+        return expr.replace(lambda e: isinstance(e, sp.Indexed) and e.base == p_all,
+                            lambda e: sigmoid(x_all[e.indices]))
     if activation == "softmax":
-        return expr.xreplace({p[c, i]: SOFTMAX[c, i]})
+        expr = expr.xreplace({p[c, i]: SOFTMAX[c, i]})
+        return expr.replace(lambda e: isinstance(e, sp.Indexed) and e.base == p_all,
+                            lambda e: SOFTMAX_ALL[e.indices])
     return expr
 
 
@@ -52,7 +57,8 @@ def vanishes_off_target(body: sp.Expr) -> bool:
     Reductions and primitives inside the summand are not pixel values of g: they are held fixed.
     """
     held = {r: sp.Dummy() for r in body.atoms(ReduceSum) | body.atoms(Primitive)}
-    return sp.expand(body.xreplace(held).xreplace({g[c, i]: 0})) == 0
+    targets = {ind: 0 for ind in body.atoms(sp.Indexed) if ind.base in (g, ALL_FIELDS["g"])}
+    return sp.expand(body.xreplace(held).xreplace(targets)) == 0
 
 
 def to_reductions(expr: sp.Expr) -> sp.Expr:
@@ -72,11 +78,16 @@ def to_reductions(expr: sp.Expr) -> sp.Expr:
 
 def to_tensors(expr: sp.Expr) -> sp.Expr:
     """Indexed fields -> tensors, class weights w[c] -> tensor w; sizes -> run-time counts."""
+
+    def tensor(e):
+        if len(e.indices) == 1:
+            return TensorVar(e.base.name)
+        t = TENSORS[FIELD_TENSOR[e.base.name]]
+        return ClassSlice(t, e.indices[0]) if e.indices[0].is_Integer else t
+
     expr = expr.replace(
-        lambda e: isinstance(e, sp.Indexed) and (e.base.name in FIELD_TENSOR or len(e.indices) == 1),
-        lambda e: TENSORS[FIELD_TENSOR[e.base.name]] if len(e.indices) == 2 else TensorVar(e.base.name),
-    )
-    return expr.xreplace({n: N_PIXELS, C: N_CLASSES})
+        lambda e: isinstance(e, sp.Indexed) and (e.base.name in FIELD_TENSOR or len(e.indices) == 1), tensor)
+    return expr.xreplace({n: N_PIXELS, C: N_CLASSES, C_all: N_ALL_CLASSES})
 
 
 def common_subexpressions(exprs: list, reserved: set) -> tuple[list, list]:
@@ -130,7 +141,7 @@ def lower_formula(expr: sp.Expr, activation: str, optimize: bool, maps: dict | N
     if optimize:
         expr, kernels = specialize(expr)
     if activation == "sigmoid":
-        expr = expr.xreplace({sigmoid(TENSORS["x"]): TENSORS["p"]})
+        expr = expr.xreplace({sigmoid(TENSORS["x"]): TENSORS["p"], sigmoid(TENSORS["x_all"]): TENSORS["p_all"]})
     return expr, fired + guards + kernels
 
 
@@ -158,8 +169,22 @@ def lower(loss, registry: dict, activation: str, choices: dict | None = None, op
     dist = [(v.name, to_tensors(prim)) for prim, v in maps.items()] if set(maps.values()) & used else []
     used |= set().union(*(e.free_symbols for _, e in dist))
     fields = tuple(nm for nm in TENSORS if TENSORS[nm] in used)
-    weights = tuple(w.name for w in loss.weights if TensorVar(w.name) in used)
-    return Lowered(activation, temps, outputs, fields, weights, fired, dist)
+    return Lowered(activation, temps, outputs, fields, class_vectors(loss, used), fired, dist)
+
+
+def class_vectors(loss, used: set) -> tuple:
+    """(tensor name, how the code gets it) for each class vector the code reads: class weights and
+    class sets, in scope or over every class (their *_all form)."""
+    found = []
+    for w in loss.weights:
+        for name, every in ((w.name, ""), (f"{w.name}_all", ", every=True")):
+            if TensorVar(name) in used:
+                found.append((name, f"ctx.class_weights({w.name!r}, {w.name}{every})"))
+    for k in CLASS_SETS:
+        for name, every in ((k, ""), (f"{k}_all", ", every=True")):
+            if TensorVar(name) in used:
+                found.append((name, f"ctx.class_set({k!r}{every})"))
+    return tuple(found)
 
 
 def _exact_in_float32(e: sp.Expr) -> bool:

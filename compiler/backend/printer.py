@@ -13,7 +13,7 @@ from sympy.printing.pycode import PythonCodePrinter
 from ..frontend.functions import sigmoid, softplus
 from ..frontend.primitives import Primitive
 from .rules import EPS
-from .ir import CLASSES, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, Clamp, is_tensor
+from .ir import CLASSES, N_ALL_CLASSES, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, Clamp, is_tensor
 
 TENSOR_FUNCTIONS = {
     sp.log: "paddle.log",
@@ -26,7 +26,7 @@ TENSOR_FUNCTIONS = {
 }
 SCALAR_FUNCTIONS = {sp.log: "math.log", sp.exp: "math.exp", sp.Abs: "abs", sp.cosh: "math.cosh",
                     sp.tanh: "math.tanh"}
-COUNTS = {N_PIXELS: "ctx.n_pixels", N_CLASSES: "ctx.n_classes", EPS: "ctx.tiny"}
+COUNTS = {N_PIXELS: "ctx.n_pixels", N_CLASSES: "ctx.n_classes", N_ALL_CLASSES: "ctx.C", EPS: "ctx.tiny"}
 
 
 class PaddlePrinter(PythonCodePrinter):
@@ -104,6 +104,12 @@ class PaddlePrinter(PythonCodePrinter):
 
     def _print_SoftmaxCrossEntropy(self, expr):
         return f"ctx.softmax_cross_entropy({self._print(expr.args[0])})"
+
+    def _print_SoftmaxCrossEntropyAll(self, expr):
+        return f"ctx.softmax_cross_entropy({self._print(expr.args[0])}, every=True)"
+
+    def _print_ClassSlice(self, expr):
+        return f"ctx.pick_class({self._print(expr.args[0])}, {int(expr.args[1])})"
 
     def _print_TargetWeight(self, expr):
         return f"ctx.target_weight({self._print(expr.args[0])})"

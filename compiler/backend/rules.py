@@ -14,9 +14,10 @@ import sympy as sp
 
 from ..frontend.language import c, i
 from ..frontend.functions import sigmoid, softplus
-from .ir import LOG1M_SOFTMAX, LOG_SOFTMAX, SOFTMAX, Clamp
+from .ir import LOG1M_SOFTMAX, LOG1M_SOFTMAX_ALL, LOG_SOFTMAX, LOG_SOFTMAX_ALL, SOFTMAX, SOFTMAX_ALL, Clamp
 
 z = sp.Wild("z")
+k = sp.Wild("k")  # a class: the index c, or one named class (p[0, i])
 # Smallest value a guarded log or fractional power sees: the compute dtype's smallest normal
 # number (ctx.tiny in the generated code), so a clamp never changes a representable value.
 EPS = sp.Symbol("tiny", positive=True)
@@ -50,10 +51,10 @@ class Rule:
 
     def obligation(self, y: sp.Symbol) -> tuple[sp.Expr, sp.Expr]:
         """The identity this rule relies on, instantiated at a real symbol `y`."""
-        if self.lhs.has(SOFTMAX):  # the softmax rules, written out for two classes
+        if self.lhs.has(SOFTMAX) or self.lhs.has(SOFTMAX_ALL):  # the softmax rules, written out for two classes
             y1 = sp.Symbol(f"{y.name}_1", real=True)
             total = sp.exp(y) + sp.exp(y1)
-            if self.rhs.has(LOG1M_SOFTMAX):
+            if self.rhs.has(LOG1M_SOFTMAX) or self.rhs.has(LOG1M_SOFTMAX_ALL):
                 return sp.log(1 - sp.exp(y) / total), y1 - sp.log(total)
             return sp.log(sp.exp(y) / total), y - sp.log(total)
         return self.lhs.xreplace({z: y}), self.rhs.xreplace({z: y})
@@ -72,6 +73,10 @@ RULES = (
          "log(softmax(x)_c) -> x_c - logsumexp(x)"),
     Rule("log1m_softmax", "stabilize", sp.log(1 - SOFTMAX[c, i]), LOG1M_SOFTMAX[c, i],
          "log(1 - softmax(x)_c) -> logsumexp_{k != c}(x_k) - logsumexp(x)"),
+    Rule("log_softmax_all", "stabilize", sp.log(SOFTMAX_ALL[k, i]), LOG_SOFTMAX_ALL[k, i],
+         "the same over every class (AllClasses terms, class selections)"),
+    Rule("log1m_softmax_all", "stabilize", sp.log(1 - SOFTMAX_ALL[k, i]), LOG1M_SOFTMAX_ALL[k, i],
+         "the same over every class (AllClasses terms, class selections)"),
     Rule("log_cosh", "stabilize", sp.log(sp.cosh(z)), sp.Abs(z) + softplus(-2 * sp.Abs(z)) - sp.log(2),
          "log(cosh z) -> |z| + softplus(-2|z|) - log 2"),
 )
@@ -147,16 +152,17 @@ def _fields_free(e: sp.Expr) -> bool:
 
 
 def _cross_entropy(e):
-    """ReduceSum(w * g * logp, classes) -> -SoftmaxCrossEntropy(w)."""
-    from .ir import CLASSES, TENSORS, ReduceSum, SoftmaxCrossEntropy
+    """ReduceSum(w * g * logp, classes) -> -SoftmaxCrossEntropy(w) (over every class: -SoftmaxCrossEntropyAll(w))."""
+    from .ir import CLASSES, TENSORS, ReduceSum, SoftmaxCrossEntropy, SoftmaxCrossEntropyAll
 
     if not (isinstance(e, ReduceSum) and e.args[1] == CLASSES):
         return None
-    rest = _split_factor(e.args[0], TENSORS["logp"])
-    rest = _split_factor(rest, TENSORS["g"]) if rest is not None else None
-    if rest is None or not _fields_free(rest):
-        return None
-    return -SoftmaxCrossEntropy(rest)
+    for suffix, kernel in (("", SoftmaxCrossEntropy), ("_all", SoftmaxCrossEntropyAll)):
+        rest = _split_factor(e.args[0], TENSORS["logp" + suffix])
+        rest = _split_factor(rest, TENSORS["g" + suffix]) if rest is not None else None
+        if rest is not None and _fields_free(rest):
+            return -kernel(rest)
+    return None
 
 
 def _binary_cross_entropy(e):

@@ -12,12 +12,13 @@ import itertools
 import sympy as sp
 from sympy.simplify.simplify import factor_sum
 
-from .language import C, FIELDS, INDICES, Choice, Param, Ref, c, choose, i, n
+from .language import ALL_FIELDS, C, C_all, CLASS_SETS, FIELDS, INDICES, Choice, Param, Ref, c, choose, i, n, scope_classes
 from .errors import SpecError
 
 
 def resolve(expr: sp.Expr, registry: dict, _stack: tuple = ()) -> sp.Expr:
-    """`expr` with every `ref(...)` replaced by the referenced formula, parameters bound."""
+    """`expr` with every `ref(...)` replaced by the referenced formula, parameters bound, and every
+    AllClasses term and class selection reading the fields over every class (scope_classes)."""
 
     def inline(r: Ref) -> sp.Expr:
         if r.target not in registry:
@@ -40,7 +41,8 @@ def resolve(expr: sp.Expr, registry: dict, _stack: tuple = ()) -> sp.Expr:
         body = choose(body, picked)
         return body.xreplace({params[k]: v for k, v in r.bindings.items() if isinstance(params[k], Param)})
 
-    return expr.replace(lambda e: isinstance(e, Ref), inline)
+    resolved = expr.replace(lambda e: isinstance(e, Ref), inline) if expr is not None else None
+    return resolved if _stack else scope_classes(resolved)
 
 
 def free_indices(expr: sp.Expr) -> tuple:
@@ -117,28 +119,41 @@ def symbolize(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.Indexed) and all(ix.is_Integer for ix in e.indices), name)
 
 
-def concretize(expr: sp.Expr, classes: int, pixels: int) -> dict[tuple, sp.Expr]:
+def concretize(expr: sp.Expr, classes: int, pixels: int, all_classes: int | None = None) -> dict[tuple, sp.Expr]:
     """The entries of `expr` at `classes` classes and `pixels` pixels, keyed by free-index values.
 
     A per-class formula gives keys `(k,)`, a per-pixel one `(j,)` or `(k, j)`, a scalar `()`.
+    `all_classes` (default `classes`) is the count of every class, for AllClasses terms.
     """
     free = free_indices(expr)
-    body = unroll(expr.xreplace({C: classes, n: pixels}))
+    body = unroll(expr.xreplace({C: classes, n: pixels, C_all: all_classes or classes}))
     ranges = {c: range(classes), i: range(pixels)}
     entries = {}
+    first = (all_classes or classes) - classes  # the classes out of scope come first (the background)
     for key in itertools.product(*(ranges[ix] for ix in free)):
         entry = unroll(body.xreplace(dict(zip(free, key))))
-        entries[key] = symbolize(entry)
+        entries[key] = symbolize(class_sets(entry, first))
     return entries
 
 
-def field_names(classes: int, pixels: int, bases=tuple(FIELDS)) -> list[sp.Symbol]:
-    return [field_symbol(b, k, j) for b in bases for k in range(classes) for j in range(pixels)]
+def class_sets(expr: sp.Expr, first: int) -> sp.Expr:
+    """background[k] and foreground[k] at concrete classes k as 1 or 0; class k in scope is class
+    k + first of every class (k itself inside AllClasses terms)."""
+
+    def value(e):
+        name = e.base.name
+        wide = name.endswith("_all")
+        is_background = int(e.indices[0]) + (0 if wide else first) == 0
+        return sp.Integer(int(is_background if name.startswith("background") else not is_background))
+
+    names = set(CLASS_SETS) | {f"{k}_all" for k in CLASS_SETS}
+    return expr.replace(lambda e: isinstance(e, sp.Indexed) and e.base.name in names and e.indices[0].is_Integer,
+                        value)
 
 
 def parameters(expr: sp.Expr) -> list[sp.Symbol]:
     """Symbols that are neither fields nor indices nor sizes, sorted by name (Params and free claim symbols)."""
-    skip = set(INDICES) | {C, n} | {ind.base.label for ind in expr.atoms(sp.Indexed)}
+    skip = set(INDICES) | {C, n, C_all} | {ind.base.label for ind in expr.atoms(sp.Indexed)}
     syms = [s for s in expr.free_symbols if s not in skip and isinstance(s, sp.Symbol)]
     return sorted((s for s in syms if not isinstance(s, (FieldSymbol, WeightSymbol))), key=lambda s: s.name)
 

@@ -30,6 +30,18 @@ x = sp.IndexedBase("x", real=True)
 INDICES = (c, i)
 SIZES = {c: C, i: n}
 FIELDS = {"p": p, "g": g, "x": x}
+
+# The same fields over every class, background included, whatever include_background says: what a
+# term inside AllClasses(...) reads, and what a class selection such as p[0, i] names. `C_all` counts them.
+C_all = sp.Symbol("C_all", integer=True, positive=True)
+ALL_FIELDS = {name: sp.IndexedBase(f"{name}_all", **base.assumptions0) for name, base in FIELDS.items()}
+
+# Class sets, indexed [c]: 1 for the classes in the set, else 0. The background is class 0; every other
+# class is foreground (Yeung et al.'s "rare" classes). With include_background=False class 0 is out of
+# scope, so background[c] is 0 for every class left.
+background = sp.IndexedBase("background", nonnegative=True)
+foreground = sp.IndexedBase("foreground", nonnegative=True)
+CLASS_SETS = {"background": background, "foreground": foreground}
 FAMILIES = ("distribution", "region", "boundary", "compound")
 
 
@@ -43,6 +55,44 @@ def Sum(expr, index):
 def Mean(expr, index):
     """Sum over `index` divided by the number of its values (valid pixels, or classes)."""
     return Sum(expr, index) / SIZES[index]
+
+
+class AllClasses(sp.Function):
+    """A term whose classes are every class, background included, whatever include_background says.
+
+    `include_background=False` leaves class 0 out of every class-wise term except these: MONAI's DiceCE
+    is `AllClasses(Mean(ref("cross_entropy"), i)) + Mean(ref("dice"), c)`, with the background always in
+    its cross-entropy. The term must sum over `c` (a free `c` would give it a class axis of its own).
+    """
+
+    nargs = 1
+
+
+def scope_classes(expr: sp.Expr) -> sp.Expr:
+    """The formula with each AllClasses(term) and each class selection (p[0, i]) reading the fields
+    over every class: p -> p_all, C -> C_all, w[c] -> w_all[c] inside the term."""
+    if expr is None or not (expr.has(AllClasses) or any(_selects_class(e) for e in expr.atoms(sp.Indexed))):
+        return expr
+
+    def every_class(e: sp.Expr) -> sp.Expr:
+        body = e.args[0]
+        if c in body.free_symbols:
+            raise SpecError(f"AllClasses({body}) leaves the class index c free: sum over it inside, "
+                            "e.g. AllClasses(Sum(-g[c, i] * log(p[c, i]), c))")
+        if any(getattr(type(f), "runtime", None) for f in body.atoms(sp.Function)):
+            raise SpecError(f"AllClasses({body}) holds a primitive: write primitives outside AllClasses terms")
+        bases = {ind.base for ind in body.atoms(sp.Indexed)}
+        mapping = {base: ALL_FIELDS[base.name] if base.name in FIELDS else sp.IndexedBase(
+            f"{base.name}_all", **base.assumptions0) for base in bases if not base.name.endswith("_all")}
+        return body.xreplace({**mapping, C: C_all})
+
+    expr = expr.replace(lambda e: isinstance(e, AllClasses), every_class)
+    return expr.replace(_selects_class, lambda e: ALL_FIELDS[e.base.name][e.indices])
+
+
+def _selects_class(e) -> bool:
+    """p[k, i] with a fixed class k: a field of one named class (k counts from class 0, the background)."""
+    return isinstance(e, sp.Indexed) and e.base.name in FIELDS and len(e.indices) == 2 and e.indices[0].is_Integer
 
 
 def _interval(domain) -> sp.Interval:
@@ -187,6 +237,9 @@ class Loss:
     # reduction="mean" divides the sum of the valid entries by the sum of this over them (default: their
     # count); same free indices as expr; a constant of the gradient.
     mean_denominator: sp.Expr = None
+    # A loss written for two classes (MONAI's binary asymmetric losses): one channel (C = 1) is read as the
+    # two classes [1 - p, p], with targets [1 - g, g].
+    binary_as_two_classes: bool = False
     class_name: str = None
     path: str = field(default=None, repr=False)
     line: int = field(default=None, repr=False)

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import sympy as sp
 
-from .language import FIELDS, INDICES, SIZES, C, Loss, Param, choose, n
+from .language import ALL_FIELDS, CLASS_SETS, FIELDS, INDICES, SIZES, C, C_all, Loss, Param, choose, n
+
+ALL_FIELDS_NAMES = {base.name for base in ALL_FIELDS.values()}
 from .errors import SpecError
 from .expand import free_indices, resolve
 
@@ -107,7 +109,7 @@ def _validate_formula(loss: Loss, expr, what: str) -> None:
     params = loss.param_map
     weights = {w.name for w in loss.weights}
     labels = {ind.base.label for ind in expr.atoms(sp.Indexed)}
-    for sym in sorted(expr.free_symbols - set(INDICES) - {C, n} - labels, key=str):
+    for sym in sorted(expr.free_symbols - set(INDICES) - {C, C_all, n} - labels, key=str):
         if not isinstance(sym, sp.Symbol):
             continue
         if sym.name not in params or not isinstance(params[sym.name], Param):
@@ -120,19 +122,23 @@ def _validate_formula(loss: Loss, expr, what: str) -> None:
                 f"{sym.name} = Param({sym.name!r}, default, domain=(low, high), doc=...) and list it in params=[...]",
                 sym.name,
             )
+    vectors = weights | {f"{w}_all" for w in weights} | set(CLASS_SETS) | {f"{k}_all" for k in CLASS_SETS}
     for ind in expr.atoms(sp.Indexed):
         name = ind.base.name
-        if name in weights:
+        if name in vectors:
             if tuple(ind.indices) != (INDICES[0],):
-                _fail(loss, f"{ind} is indexed {tuple(ind.indices)}: class weights are indexed [c]", str(ind))
+                _fail(loss, f"{ind} is indexed {tuple(ind.indices)}: class weights and class sets are indexed [c]",
+                      str(ind))
             continue
-        if name not in FIELDS:
+        selected = name in ALL_FIELDS_NAMES and ind.indices[0].is_Integer and ind.indices[0] >= 0
+        if name not in FIELDS and name not in ALL_FIELDS_NAMES:
             _fail(loss, f"{what} indexes {name!r}, which is no field: use p, g or x, or a listed ClassWeights", name)
-        if tuple(ind.indices) != INDICES:
-            _fail(loss, f"{ind} is indexed {tuple(ind.indices)}: fields are indexed [c, i] exactly", str(ind))
+        if tuple(ind.indices) != INDICES and not (selected and ind.indices[1] == INDICES[1]):
+            _fail(loss, f"{ind} is indexed {tuple(ind.indices)}: fields are indexed [c, i], or [k, i] for one "
+                        f"class k (p[0, i] is the background)", str(ind))
     for s in expr.atoms(sp.Sum):
         for var, lo, hi in s.limits:
-            if var not in SIZES or lo != 0 or hi != SIZES[var] - 1:
+            if var not in SIZES or lo != 0 or hi not in (SIZES[var] - 1, C_all - 1):
                 _fail(loss, f"{s} is not a Sum over c or i: build sums with Sum(expr, c) or Sum(expr, i) from the dsl")
 
 

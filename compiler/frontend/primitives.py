@@ -62,6 +62,59 @@ class LovaszWeights(Primitive):
         return out
 
 
+def _rank_order(values, descending):
+    """Positions of a row sorted by value (stable: ties keep pixel order)."""
+    return sorted(range(len(values)), key=lambda j: -values[j] if descending else values[j])
+
+
+class TopPercent(Primitive):
+    """TopPercent(values, k): 1 at the pixels whose `values` are among the k% largest of the unit, else 0.
+
+    The unit's n valid pixels (an image, or the batch with batch=True) keep max(1, floor(n k / 100)) of
+    them, as nnU-Net's TopKLoss does over the batch. A selection: a constant of the gradient.
+    """
+
+    nargs = 2
+    scope = "unit"
+    runtime = "top_percent"
+
+    @classmethod
+    def reference(cls, values, k):
+        out = np.zeros(values.shape, dtype=object)
+        for row in range(values.shape[0]):
+            n = values.shape[1]
+            kept = max(1, int(mpmath.floor(n * mpmath.mpf(k) / 100)))
+            for j in _rank_order(list(values[row]), descending=True)[:kept]:
+                out[row, j] = 1
+        return out
+
+
+class OhemSelect(Primitive):
+    """OhemSelect(prob, thresh, min_kept): PaddleSeg's online hard example mining over the unit's pixels.
+
+    With m = floor(min_kept) and n valid pixels: if 0 < m < n, 1 at the pixels whose probability of the
+    true class is below max(thresh, the m-th smallest of them) (strictly below, as PaddleSeg keeps them),
+    else 1 at every pixel. A selection: a constant of the gradient.
+    """
+
+    nargs = 3
+    scope = "unit"
+    runtime = "ohem_select"
+
+    @classmethod
+    def reference(cls, prob, thresh, min_kept):
+        out = np.zeros(prob.shape, dtype=object)
+        m = int(mpmath.floor(mpmath.mpf(min_kept)))
+        for row in range(prob.shape[0]):
+            values = list(prob[row])
+            if 0 < m < len(values):
+                threshold = max(mpmath.mpf(thresh), sorted(values)[m - 1])
+                out[row] = [1 if v < threshold else 0 for v in values]
+            else:
+                out[row] = 1
+        return out
+
+
 class ImagePrimitive(Primitive):
     """A distance map of each class's image: `runtime` names both the Context method of the
     generated code and the NumPy function of runtime/distance_maps.py that computes it per image."""
@@ -95,9 +148,18 @@ class ContourDistance(ImagePrimitive):
     runtime = "contour_distance"
 
 
+class SignedDistance(ImagePrimitive):
+    """SignedDistance(mask): per class and image, -(d_fg - 1) inside mask > 0.5, d_bg outside, 0 for an
+    empty or full mask (Kervadec et al.'s boundary-loss map, as MONAI builds it)."""
+
+    nargs = 1
+    runtime = "signed_distance"
+
+
 def extract(expr: sp.Expr) -> tuple[sp.Expr, list]:
-    """Replace each primitive by a field `prim<k>[c, i]`; return the new formula and [(name, primitive)]."""
+    """Replace each primitive by a field `prim<k>[c, i]` (`prim<k>[0, i]`, one row, for a primitive of
+    per-pixel values that leave no class free); return the new formula and [(name, primitive)]."""
     found = sorted(expr.atoms(Primitive), key=sp.default_sort_key)
     table = [(f"prim{k}", prim) for k, prim in enumerate(found)]
-    mapping = {prim: sp.IndexedBase(name, real=True)[c, i] for name, prim in table}
+    mapping = {prim: sp.IndexedBase(name, real=True)[c if c in prim.free_symbols else 0, i] for name, prim in table}
     return expr.xreplace(mapping), table

@@ -18,7 +18,7 @@ import sympy as sp
 from ..frontend.claims import Identity, Property
 from ..frontend.language import C, c, i
 from ..frontend.errors import SpecError
-from ..frontend.language import Pick, choose
+from ..frontend.language import CLASS_SETS, Pick, choose
 from .evaluate import DPS, evaluator
 from ..frontend.expand import free_indices, linearize, param_value, parameters, resolve, unroll
 from ..frontend.functions import literal
@@ -119,9 +119,15 @@ def free_parameters(*exprs) -> dict:
         if e is None:
             continue
         found.update({s.name: ("scalar", s) for s in parameters(e)})
-        found.update({ind.base.name: ("weights", None) for ind in e.atoms(sp.Indexed) if len(ind.indices) == 1})
+        found.update({_weights_name(ind.base.name): ("weights", None) for ind in e.atoms(sp.Indexed)
+                      if len(ind.indices) == 1 and _weights_name(ind.base.name) not in CLASS_SETS})
         found.update({pk.choice: ("choice", tuple(pk.branches)) for pk in e.atoms(Pick)})
     return found
+
+
+def _weights_name(base: str) -> str:
+    """The parameter behind a class vector: w for w and for w_all (its AllClasses form)."""
+    return base[: -len("_all")] if base.endswith("_all") else base
 
 
 def sample_parameters(found: dict, rng, classes: int, bound: dict | None = None) -> dict:

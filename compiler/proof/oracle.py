@@ -7,6 +7,7 @@ did to the generated code, this is what it must agree with.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -70,6 +71,8 @@ class Oracle:
                  options: Options = Options(), cotangent: np.ndarray | None = None):
         """(loss, d loss / d logit) for `options.reduction`; for "none", the gradient is that of
         sum(cotangent * loss), with `cotangent` shaped like the loss (ones if not given)."""
+        if self.loss.binary_as_two_classes and logit.shape[1] == 1:
+            return self._two_classes(logit, label, params, options, cotangent)
         params = {p.name: (None if p.default is None else p.default if isinstance(p.default, str)
                            else float(p.default)) for p in self.loss.params} | (params or {})
         expr = choose(self.expr, params)
@@ -82,10 +85,12 @@ class Oracle:
         if activation == "auto":
             activation = "sigmoid" if C == 1 else "softmax"
         first = 1 if (not options.include_background and C > 1) else 0
-        if any(params.get(w.name) is not None for w in self.loss.weights):
+        if any(params.get(w.name) is not None for w in self.loss.weights):  # AllClasses terms read w_all
             params = params | {w.name: list(params[w.name])[first:] for w in self.loss.weights
-                               if params.get(w.name) is not None}
-        g, valid = self._target(label, logit.shape, options.ignore_index, first)
+                               if params.get(w.name) is not None} | {
+                f"{w.name}_all": list(params[w.name]) for w in self.loss.weights if params.get(w.name) is not None}
+        g_all, valid = self._target(label, logit.shape, options.ignore_index)
+        g = g_all[:, first:]
 
         with mpmath.workdps(DPS):
             act = activation_function(activation, C)
@@ -98,8 +103,12 @@ class Oracle:
                                for b in range(N)], dtype=object),
                 "x": np.vectorize(mpmath.mpf, otypes=[object])(x[:, first:]),
                 "g": g,
+                "p_all": np.array([[[probs[b, j][k] for j in range(P)] for k in range(C)] for b in range(N)],
+                                  dtype=object),
+                "x_all": np.vectorize(mpmath.mpf, otypes=[object])(x),
+                "g_all": g_all,
             }
-            image_fields = self._image_primitives(expr, fields, params, C - first, spatial)
+            image_fields = self._image_primitives(expr, fields, params, C - first, spatial, C)
 
             units = [[(b, j) for b in range(N) for j in range(P) if valid[b, j]]] if options.batch else \
                 [[(b, j) for j in range(P) if valid[b, j]] for b in range(N)]
@@ -111,8 +120,8 @@ class Oracle:
                 if not pixels:
                     continue
                 unit_fields = self._gather(fields | image_fields, pixels)
-                keys = evaluator(expr, C - first, len(pixels)).keys
-                weights = (evaluator(mean_denominator, C - first, len(pixels))(unit_fields, params)
+                keys = evaluator(expr, C - first, len(pixels), C).keys
+                weights = (evaluator(mean_denominator, C - first, len(pixels), C)(unit_fields, params)
                            if mean_denominator is not None else {})
                 for key in keys:
                     entries.append((u, key, self._position(u, key, pixels, keep_batch),
@@ -130,24 +139,41 @@ class Oracle:
             for u, pixels in enumerate(units):
                 if not pixels:
                     continue
-                ev = evaluator(expr, C - first, len(pixels))
+                ev = evaluator(expr, C - first, len(pixels), C)
                 unit_fields = self._gather(fields | image_fields, pixels)
                 by_key = {key: (pos, w) for uu, key, pos, w in entries if uu == u}
                 seeds = [seed(u, key, *by_key[key]) for key in ev.keys]
                 values, d = ev.gradient(unit_fields, params, seeds)
                 for key, value in values.items():
                     out[by_key[key][0]] = float(value)
+                # every class's gradient: the fields in scope are classes first.. of the *_all ones
+                d_p = [[mpmath.mpf(0)] * len(pixels)] * first + d["p"]
+                d_x = [[mpmath.mpf(0)] * len(pixels)] * first + d["x"]
+                for name, into in (("p_all", d_p), ("x_all", d_x)):
+                    if name in d:
+                        into[:] = [[a + b for a, b in zip(r1, r2)] for r1, r2 in zip(into, d[name])]
                 for col, (b, j) in enumerate(pixels):
                     for l in range(C):  # chain rule through the activation: sum_k dL/dp_k dp_k/dx_l
-                        total = mpmath.fsum(d["p"][k][col] * jacobians[b, j][k + first][l] for k in range(C - first))
-                        if l >= first:
-                            total += d["x"][l - first][col]
-                        grad[b, l, j] += float(total)
+                        total = mpmath.fsum(d_p[k][col] * jacobians[b, j][k][l] for k in range(C))
+                        grad[b, l, j] += float(total + d_x[l][col])
         grad = grad.reshape(logit.shape)
         if options.reduction == "none":
             return out.reshape(out_shape + (list(spatial) if self.per_pixel else [])), grad
         total = sum(out[pos] for _, _, pos, _ in entries)
         return (total / total_weight if options.reduction == "mean" else float(np.sum(out))), grad
+
+    def _two_classes(self, logit, label, params, options, cotangent):
+        """One channel read as the two classes [1 - p, p]: logits [-x, x] under a sigmoid, [1 - x, x]
+        for probabilities; the gradient comes back through that map."""
+        if options.activation == "softmax":
+            raise ValueError("activation='softmax' with one channel")
+        activation = "sigmoid" if options.activation == "auto" else options.activation
+        other = -logit if activation == "sigmoid" else 1 - logit
+        if np.issubdtype(label.dtype, np.floating):
+            label = np.concatenate([1 - label, label], axis=1)
+        value, grad = self(np.concatenate([other, logit], axis=1), label, params,
+                           dataclasses.replace(options, activation=activation), cotangent)
+        return value, grad[:, 1:] - grad[:, :1]  # d(-x)/dx = d(1 - x)/dx = -1
 
     @staticmethod
     def _gather(fields: dict, pixels) -> dict:
@@ -156,7 +182,7 @@ class Oracle:
         return {name: arr[list(bs), :, list(js)].T for name, arr in fields.items()}
 
     @staticmethod
-    def _image_primitives(expr, fields, params, classes, spatial) -> dict:
+    def _image_primitives(expr, fields, params, classes, spatial, all_classes) -> dict:
         """Image-scope primitives (distance maps) on each image's full grid, ignored pixels included."""
         _, table = extract(expr)
         out = {}
@@ -169,7 +195,7 @@ class Oracle:
                 image = {k: v[b] for k, v in fields.items()}
                 args = []
                 for arg in prim.args:
-                    entry = evaluator(arg, classes, P)(image, params)
+                    entry = evaluator(arg, classes, P, all_classes)(image, params)
                     arr = np.empty((classes, P), dtype=object)
                     for (k, j), v in entry.items():
                         arr[k, j] = v
@@ -195,16 +221,16 @@ class Oracle:
         return tuple(pos)
 
     @staticmethod
-    def _target(label, logit_shape, ignore_index, first):
-        """(g, valid): targets (N, C - first, P) and a (N, P) mask of pixels that take part."""
+    def _target(label, logit_shape, ignore_index):
+        """(g, valid): targets of every class (N, C, P) and a (N, P) mask of pixels that take part."""
         N, C = logit_shape[:2]
         if np.issubdtype(label.dtype, np.floating):
             g = label.reshape(N, C, -1).astype(np.float64)
-            return g[:, first:], np.ones((N, g.shape[2]), dtype=bool)
+            return g, np.ones((N, g.shape[2]), dtype=bool)
         lab = label.reshape(N, -1).astype(np.int64)
         valid = np.ones_like(lab, dtype=bool) if ignore_index is None else lab != ignore_index
         if C == 1:
             g = (lab == 1)[:, None, :].astype(np.float64)
         else:
             g = (lab[:, None, :] == np.arange(C)[None, :, None]).astype(np.float64)
-        return g[:, first:], valid
+        return g, valid
