@@ -69,34 +69,55 @@ def cross_entropy_loss(
         sync=sync,
         reduction=reduction,
     )
-    if ctx.activation == "sigmoid":
-        # rewritten: log_sigmoid, target_weight
-        x = ctx.logits()
-        g = ctx.g
-        weight = ctx.class_weights("weight", weight)
-        t0 = weight * F.softplus(-x)
-        loss = -ctx.const(label_smoothing) * ctx.const(1 / ctx.n_classes) * paddle.sum(
-            -t0, axis=1, keepdim=True
-        ) - ctx.const(1 - label_smoothing) * paddle.sum(-g * t0, axis=1, keepdim=True)
-        mean_denominator = ctx.target_weight(weight)
-    elif ctx.activation == "softmax":
-        # rewritten: log_softmax, softmax_cross_entropy, target_weight
-        logp = ctx.log_probs()
-        weight = ctx.class_weights("weight", weight)
-        loss = -ctx.const(label_smoothing) * ctx.const(1 / ctx.n_classes) * paddle.sum(
-            logp * weight, axis=1, keepdim=True
-        ) + ctx.const(1 - label_smoothing) * ctx.softmax_cross_entropy(weight)
-        mean_denominator = ctx.target_weight(weight)
+    if isinstance(label_smoothing, float) and label_smoothing == 0:
+        if ctx.activation == "sigmoid":
+            # rewritten: log_sigmoid, target_weight
+            x = ctx.logits()
+            g = ctx.g
+            weight = ctx.class_weights("weight", weight)
+            loss = -paddle.sum(-g * weight * F.softplus(-x), axis=1, keepdim=True)
+            mean_denominator = ctx.target_weight(weight)
+        elif ctx.activation == "softmax":
+            # rewritten: log_softmax, softmax_cross_entropy, target_weight
+            weight = ctx.class_weights("weight", weight)
+            loss = ctx.softmax_cross_entropy(weight)
+            mean_denominator = ctx.target_weight(weight)
+        else:
+            # rewritten: clamp_log, target_weight
+            p = ctx.probs()
+            g = ctx.g
+            weight = ctx.class_weights("weight", weight)
+            loss = -paddle.sum(g * weight * paddle.log(ctx.clamp(p)), axis=1, keepdim=True)
+            mean_denominator = ctx.target_weight(weight)
     else:
-        # rewritten: clamp_log, target_weight
-        p = ctx.probs()
-        g = ctx.g
-        weight = ctx.class_weights("weight", weight)
-        t0 = weight * paddle.log(ctx.clamp(p))
-        loss = -ctx.const(label_smoothing) * ctx.const(1 / ctx.n_classes) * paddle.sum(
-            t0, axis=1, keepdim=True
-        ) - ctx.const(1 - label_smoothing) * paddle.sum(g * t0, axis=1, keepdim=True)
-        mean_denominator = ctx.target_weight(weight)
+        if ctx.activation == "sigmoid":
+            # rewritten: log_sigmoid, target_weight
+            x = ctx.logits()
+            g = ctx.g
+            weight = ctx.class_weights("weight", weight)
+            t0 = weight * F.softplus(-x)
+            loss = -ctx.const(label_smoothing) * ctx.const(1 / ctx.n_classes) * paddle.sum(
+                -t0, axis=1, keepdim=True
+            ) - ctx.const(1 - label_smoothing) * paddle.sum(-g * t0, axis=1, keepdim=True)
+            mean_denominator = ctx.target_weight(weight)
+        elif ctx.activation == "softmax":
+            # rewritten: log_softmax, softmax_cross_entropy, target_weight
+            logp = ctx.log_probs()
+            weight = ctx.class_weights("weight", weight)
+            loss = -ctx.const(label_smoothing) * ctx.const(1 / ctx.n_classes) * paddle.sum(
+                logp * weight, axis=1, keepdim=True
+            ) + ctx.const(1 - label_smoothing) * ctx.softmax_cross_entropy(weight)
+            mean_denominator = ctx.target_weight(weight)
+        else:
+            # rewritten: clamp_log, target_weight
+            p = ctx.probs()
+            g = ctx.g
+            weight = ctx.class_weights("weight", weight)
+            t0 = weight * paddle.log(ctx.clamp(p))
+            loss = -ctx.const(label_smoothing) * ctx.const(1 / ctx.n_classes) * paddle.sum(
+                t0, axis=1, keepdim=True
+            ) - ctx.const(1 - label_smoothing) * paddle.sum(g * t0, axis=1, keepdim=True)
+            mean_denominator = ctx.target_weight(weight)
     return ctx.reduce(
         loss, per_class=False, per_pixel=True, reduction=reduction, denominator=mean_denominator
     )

@@ -177,21 +177,64 @@ def branches(groups: dict, subject: str, indent: str) -> list[str]:
     return out
 
 
-def render_body(loss, registry: dict, printer: PaddlePrinter, optimize: bool = True) -> str:
-    """The loss's statements: a branch per option of each Choice whose code differs, and inside it a
-    branch per group of activations that lower to different code."""
+def render_choices(loss, registry: dict, printer: PaddlePrinter, optimize: bool, fixed: dict, indent: str) -> list[str]:
+    """A branch per option of each Choice whose code differs, and inside it a branch per group of
+    activations that lower to different code."""
     names = [ch.name for ch in loss.choices]
     by_choice: dict[tuple, list] = {}
     for combo in itertools.product(*(ch.options for ch in loss.choices)):
         choices = dict(zip(names, combo))
         by_activation: dict[tuple, list[str]] = {}
         for activation in ACTIVATIONS:
-            code = tuple(statements(lower(loss, registry, activation, choices, optimize), printer))
+            code = tuple(statements(lower(loss, registry, activation, choices, optimize, fixed), printer))
             by_activation.setdefault(code, []).append(activation)
         inner = tuple(branches(by_activation, "ctx.activation", ""))
         by_choice.setdefault(inner, []).append(combo[0] if len(combo) == 1 else combo)
     subject = names[0] if len(names) == 1 else f"({', '.join(names)})"
-    return "\n".join(branches(by_choice, subject, "    "))
+    return branches(by_choice, subject, indent)
+
+
+def _cost(lowered) -> int:
+    """Operations the lowered code runs, roughly: distinct function applications (reductions, kernels,
+    elementwise functions) and fields read."""
+    exprs = [v for _, v in lowered.temps] + list(lowered.outputs.values())
+    return len(set().union(*(e.atoms(sp.Function) for e in exprs))) + len(lowered.fields)
+
+
+def zero_specializations(loss, registry: dict) -> list:
+    """Scalar parameters that default to 0 and whose 0 removes work from the code (a reduction, a
+    field): label_smoothing=0 leaves the plain fused cross-entropy. Each gets a branch of its own."""
+    found = []
+    for prm in loss.scalars:
+        if prm.default != 0:
+            continue
+        if any(_cost(lower(loss, registry, a, fixed={prm: 0})) < _cost(lower(loss, registry, a))
+               for a in ACTIVATIONS):
+            found.append(prm)
+    return found
+
+
+def render_body(loss, registry: dict, printer: PaddlePrinter, optimize: bool = True) -> str:
+    """The loss's statements: a branch per parameter whose 0 saves work (zero_specializations), in it
+    a branch per option of each Choice, in that a branch per group of activations."""
+    zeros = zero_specializations(loss, registry) if optimize else []
+    variants: dict[tuple, list] = {}  # code -> the zeroed parameters of each variant giving it
+    for flags in itertools.product((True, False), repeat=len(zeros)):  # most specialised first
+        zeroed = [prm for prm, flag in zip(zeros, flags) if flag]
+        code = tuple(render_choices(loss, registry, printer, optimize, {prm: 0 for prm in zeroed},
+                                    "    " * (2 if zeros else 1)))
+        variants.setdefault(code, []).append(zeroed)
+    if len(variants) == 1:
+        return "\n".join(next(iter(variants)))
+    lines = []
+    for k, (code, zeroed) in enumerate(variants.items()):
+        if k == len(variants) - 1:
+            lines.append("    else:")
+        else:
+            test = " and ".join(f"isinstance({prm.name}, float) and {prm.name} == 0" for prm in zeroed[0])
+            lines.append(f"    {'if' if k == 0 else 'elif'} {test}:")
+        lines.extend(code)
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- docs
