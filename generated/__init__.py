@@ -23,7 +23,9 @@ from .jaccard import JaccardLoss, jaccard_loss
 from .log_cosh_dice import LogCoshDiceLoss, log_cosh_dice_loss
 from .lovasz_hinge import LovaszHingeLoss, lovasz_hinge_loss
 from .lovasz_softmax import LovaszSoftmaxLoss, lovasz_softmax_loss
+from .mcc import MccLoss, mcc_loss
 from .ohem_ce import OhemCrossEntropyLoss, ohem_ce_loss
+from .poly1 import Poly1Loss, poly1_loss
 from .sensitivity_specificity import SensitivitySpecificityLoss, sensitivity_specificity_loss
 from .shape_aware import ShapeAwareLoss, shape_aware_loss
 from .topk_ce import TopKCrossEntropyLoss, topk_ce_loss
@@ -50,7 +52,9 @@ LOSSES = {
     "log_cosh_dice": LogCoshDiceLoss,
     "lovasz_hinge": LovaszHingeLoss,
     "lovasz_softmax": LovaszSoftmaxLoss,
+    "mcc": MccLoss,
     "ohem_ce": OhemCrossEntropyLoss,
+    "poly1": Poly1Loss,
     "sensitivity_specificity": SensitivitySpecificityLoss,
     "shape_aware": ShapeAwareLoss,
     "topk_ce": TopKCrossEntropyLoss,
@@ -77,7 +81,9 @@ FUNCTIONS = {
     "log_cosh_dice": log_cosh_dice_loss,
     "lovasz_hinge": lovasz_hinge_loss,
     "lovasz_softmax": lovasz_softmax_loss,
+    "mcc": mcc_loss,
     "ohem_ce": ohem_ce_loss,
+    "poly1": poly1_loss,
     "sensitivity_specificity": sensitivity_specificity_loss,
     "shape_aware": shape_aware_loss,
     "topk_ce": topk_ce_loss,
@@ -162,8 +168,12 @@ __all__ = [
     "lovasz_hinge_loss",
     "LovaszSoftmaxLoss",
     "lovasz_softmax_loss",
+    "MccLoss",
+    "mcc_loss",
     "OhemCrossEntropyLoss",
     "ohem_ce_loss",
+    "Poly1Loss",
+    "poly1_loss",
     "SensitivitySpecificityLoss",
     "sensitivity_specificity_loss",
     "ShapeAwareLoss",

@@ -17,6 +17,7 @@ import sympy as sp
 
 from ..frontend.language import COMMON_KEYWORDS, Choice, ClassWeights, Ref
 from ..frontend.expand import granularity
+from .ir import is_tensor
 from .lower import ACTIVATIONS, lower, target_maps, to_tensors
 from .printer import PaddlePrinter
 
@@ -195,10 +196,11 @@ def render_choices(loss, registry: dict, printer: PaddlePrinter, optimize: bool,
 
 
 def _cost(lowered) -> int:
-    """Operations the lowered code runs, roughly: distinct function applications (reductions, kernels,
-    elementwise functions) and fields read."""
+    """Tensor operations the lowered code runs, roughly: distinct functions applied to tensors
+    (reductions, kernels, elementwise functions) and fields read."""
     exprs = [v for _, v in lowered.temps] + list(lowered.outputs.values())
-    return len(set().union(*(e.atoms(sp.Function) for e in exprs))) + len(lowered.fields)
+    calls = set().union(*(e.atoms(sp.Function) for e in exprs))
+    return len([f for f in calls if is_tensor(f)]) + len(lowered.fields)
 
 
 def zero_specializations(loss, registry: dict) -> list:
