@@ -13,6 +13,7 @@ from .boundary import BoundaryLoss, boundary_loss, boundary_distance_maps
 from .combo import ComboLoss, combo_loss
 from .cross_entropy import CrossEntropyLoss, cross_entropy_loss
 from .dice import DiceLoss, dice_loss
+from .dice_focal import DiceFocalLoss, dice_focal_loss
 from .distance_map_ce import DistanceMapCELoss, distance_map_ce_loss, distance_map_ce_distance_maps
 from .exp_log import ExpLogLoss, exp_log_loss
 from .focal import FocalLoss, focal_loss
@@ -42,6 +43,7 @@ LOSSES = {
     "combo": ComboLoss,
     "cross_entropy": CrossEntropyLoss,
     "dice": DiceLoss,
+    "dice_focal": DiceFocalLoss,
     "distance_map_ce": DistanceMapCELoss,
     "exp_log": ExpLogLoss,
     "focal": FocalLoss,
@@ -71,6 +73,7 @@ FUNCTIONS = {
     "combo": combo_loss,
     "cross_entropy": cross_entropy_loss,
     "dice": dice_loss,
+    "dice_focal": dice_focal_loss,
     "distance_map_ce": distance_map_ce_loss,
     "exp_log": exp_log_loss,
     "focal": focal_loss,
@@ -146,6 +149,8 @@ __all__ = [
     "cross_entropy_loss",
     "DiceLoss",
     "dice_loss",
+    "DiceFocalLoss",
+    "dice_focal_loss",
     "DistanceMapCELoss",
     "distance_map_ce_loss",
     "distance_map_ce_distance_maps",

@@ -152,3 +152,35 @@ def test_mcc_is_exactly_zero_at_a_perfect_prediction():
     value, grad = generated("mcc", x, y, reduction="none")
     np.testing.assert_array_equal(value, np.zeros((2, 3)))
     np.testing.assert_array_equal(grad, np.zeros_like(x))
+
+
+# --------------------------------------------------------------------------- dice_focal
+
+# MONAI's focal 'sum' adds one mean per image even with batch=True, where the focal term here is one mean.
+@pytest.mark.parametrize("batch, reduction", [(False, "mean"), (False, "sum"), (True, "mean")])
+@pytest.mark.parametrize("include_background", [True, False])
+@pytest.mark.parametrize("layout", sorted(SHAPES))
+def test_dice_focal_is_monais(layout, include_background, batch, reduction):
+    x, y = inputs(SHAPES[layout], seed=10)
+
+    def reference(z):
+        return monai.dice_focal_loss(z, y, include_background=include_background, batch=batch, reduction=reduction)
+
+    check("dice_focal", reference, x, y, include_background=include_background, batch=batch, reduction=reduction)
+
+
+def test_dice_focal_parameters_are_monais():
+    x, y = inputs(SHAPES["2d"], seed=11)
+    kw = dict(lambda_dice=0.3, lambda_focal=1.7, gamma=0.5)
+
+    def reference(z):
+        return monai.dice_focal_loss(z, y, smooth_nr=0.1, smooth_dr=0.1, **kw)
+
+    check("dice_focal", reference, x, y, smooth=0.1, **kw)
+
+
+def test_dice_focal_without_focal_is_monais_dice():
+    x, y = inputs(SHAPES["3d"], seed=12)
+    for batch in (False, True):
+        value, _ = generated("dice_focal", x, y, lambda_focal=0.0, batch=batch)
+        np.testing.assert_allclose(value, monai.dice_loss(x, y, batch=batch), rtol=1e-12)
