@@ -15,7 +15,7 @@ import black
 import jinja2
 import sympy as sp
 
-from ..frontend.language import COMMON_KEYWORDS, Choice, ClassWeights, Ref
+from ..frontend.language import Choice, ClassWeights, Ref, common_keywords
 from ..frontend.expand import granularity
 from .ir import is_tensor
 from .lower import ACTIVATIONS, lower, target_maps, to_tensors
@@ -258,8 +258,10 @@ def function_doc(loss, registry: dict, per_class: bool, per_pixel: bool) -> str:
     if target_maps(loss, registry):
         lines.append(f"    dist_map: optional (N, K, C, *spatial) distance maps of the target, from "
                      f"{loss.name}_distance_maps(label, C) in the data pipeline; None computes them here.")
-    for key in COMMON_KEYWORDS:
+    for key, default in common_keywords(loss).items():
         text = COMMON_DOCS[key].format(free=free_axes_text(per_class, per_pixel))
+        if key in loss.keyword_defaults:
+            text += f" Default {default} for this loss."
         lines.append(f"    {key}: {text}")
     lines += ["", "Returns:", "    The loss, reduced as `reduction` says.", ""]
     if loss.claims:
@@ -298,7 +300,7 @@ def render_loss(loss, registry: dict, optimize: bool = True, standalone: bool = 
         per_pixel=per_pixel,
         mean_denominator=loss.mean_denominator is not None,
         two_classes=loss.binary_as_two_classes,
-        common=list(COMMON_KEYWORDS.items()),
+        common=list(common_keywords(loss).items()),
         maps=maps,
         maps_function=f"{loss.name}_distance_maps",
         runtime=runtime_body() if standalone else "",
