@@ -340,6 +340,11 @@ def render_runtime() -> str:
     return format_code(text)
 
 
+def render_deep_supervision() -> str:
+    """generated/deep_supervision.py: runtime/deep_supervision.py as it is (it imports only paddle)."""
+    return format_code(header("runtime/deep_supervision.py") + "\n" + _runtime_source("deep_supervision.py"))
+
+
 def render_init(losses: list, registry: dict) -> str:
     views = [{"name": l.name, "module": l.name, "class_name": class_name(l), "function_name": function_name(l),
               "maps_function": f"{l.name}_distance_maps" if target_maps(l, registry) else ""}
@@ -355,11 +360,13 @@ def format_code(text: str) -> str:
 
 def render_package(registry: dict, names=None, modules: dict | None = None) -> dict[str, str]:
     """Every file of the generated package: one module per loss (rendered here unless `modules`
-    holds them already), _runtime.py, __init__.py and the PaddleSeg registration (paddleseg.py)."""
+    holds them already), _runtime.py, deep_supervision.py, __init__.py and the PaddleSeg registration
+    (paddleseg.py)."""
     chosen = [registry[n] for n in (names or sorted(registry))]
     modules = modules or {}
     files = {f"{loss.name}.py": modules.get(loss.name) or render_loss(loss, registry) for loss in chosen}
     files["_runtime.py"] = render_runtime()
+    files["deep_supervision.py"] = render_deep_supervision()
     files["__init__.py"] = render_init(chosen, registry)
     files["paddleseg.py"] = format_code(_environment().get_template("paddleseg.py.j2").render(
         header=header("compiler/templates/paddleseg.py.j2")))
