@@ -13,5 +13,7 @@ from .frontend.language import (  # noqa: F401
     g, i, n, p, ref, x,
 )
 from .frontend.primitives import (  # noqa: F401
-    BoundaryWeight, ContourDistance, DistanceField, LovaszWeights, OhemSelect, Primitive, SignedDistance, TopPercent,
+    BoundaryWeight, ContourDistance, DistanceField, HausdorffErosion, LovaszWeights, NeighbourhoodPrimitive, OhemSelect,
+    Primitive,
+    SignedDistance, SoftDilate, SoftErode, SoftOpen, SoftSkeleton, TopPercent,
 )

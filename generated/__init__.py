@@ -2,9 +2,11 @@
 """symloss.paddle: segmentation losses compiled from their symbolic specs.
 
 `LOSSES[name]` is the loss's `paddle.nn.Layer` class, `FUNCTIONS[name]` its function;
-`DeepSupervision(loss)` applies a loss to a network's outputs at several resolutions.
+`DeepSupervision(loss)` applies a loss to a network's outputs at several resolutions;
+`set_checks("debug")` makes every loss also reject NaN and Inf in its inputs.
 """
 
+from ._runtime import set_checks
 from .deep_supervision import DeepSupervision
 
 from .asym_focal import AsymmetricFocalLoss, asym_focal_loss
@@ -13,9 +15,11 @@ from .asym_unified_focal import AsymmetricUnifiedFocalLoss, asym_unified_focal_l
 from .balanced_bce import BalancedBCELoss, balanced_bce_loss
 from .bce import BCELoss, bce_loss
 from .boundary import BoundaryLoss, boundary_loss, boundary_distance_maps
+from .cldice import SoftclDiceLoss, cldice_loss
 from .combo import ComboLoss, combo_loss
 from .cross_entropy import CrossEntropyLoss, cross_entropy_loss
 from .dice import DiceLoss, dice_loss
+from .dice_cldice import SoftDiceclDiceLoss, dice_cldice_loss
 from .dice_focal import DiceFocalLoss, dice_focal_loss
 from .distance_map_ce import DistanceMapCELoss, distance_map_ce_loss, distance_map_ce_distance_maps
 from .exp_log import ExpLogLoss, exp_log_loss
@@ -23,8 +27,14 @@ from .focal import FocalLoss, focal_loss
 from .focal_tversky import FocalTverskyLoss, focal_tversky_loss
 from .generalized_dice import GeneralizedDiceLoss, generalized_dice_loss
 from .hausdorff_dt import HausdorffDTLoss, hausdorff_dt_loss, hausdorff_dt_distance_maps
+from .hausdorff_er import HausdorffERLoss, hausdorff_er_loss
 from .jaccard import JaccardLoss, jaccard_loss
 from .log_cosh_dice import LogCoshDiceLoss, log_cosh_dice_loss
+from .log_hausdorff_dt import (
+    LogHausdorffDTLoss,
+    log_hausdorff_dt_loss,
+    log_hausdorff_dt_distance_maps,
+)
 from .lovasz_hinge import LovaszHingeLoss, lovasz_hinge_loss
 from .lovasz_softmax import LovaszSoftmaxLoss, lovasz_softmax_loss
 from .mcc import MccLoss, mcc_loss
@@ -43,9 +53,11 @@ LOSSES = {
     "balanced_bce": BalancedBCELoss,
     "bce": BCELoss,
     "boundary": BoundaryLoss,
+    "cldice": SoftclDiceLoss,
     "combo": ComboLoss,
     "cross_entropy": CrossEntropyLoss,
     "dice": DiceLoss,
+    "dice_cldice": SoftDiceclDiceLoss,
     "dice_focal": DiceFocalLoss,
     "distance_map_ce": DistanceMapCELoss,
     "exp_log": ExpLogLoss,
@@ -53,8 +65,10 @@ LOSSES = {
     "focal_tversky": FocalTverskyLoss,
     "generalized_dice": GeneralizedDiceLoss,
     "hausdorff_dt": HausdorffDTLoss,
+    "hausdorff_er": HausdorffERLoss,
     "jaccard": JaccardLoss,
     "log_cosh_dice": LogCoshDiceLoss,
+    "log_hausdorff_dt": LogHausdorffDTLoss,
     "lovasz_hinge": LovaszHingeLoss,
     "lovasz_softmax": LovaszSoftmaxLoss,
     "mcc": MccLoss,
@@ -73,9 +87,11 @@ FUNCTIONS = {
     "balanced_bce": balanced_bce_loss,
     "bce": bce_loss,
     "boundary": boundary_loss,
+    "cldice": cldice_loss,
     "combo": combo_loss,
     "cross_entropy": cross_entropy_loss,
     "dice": dice_loss,
+    "dice_cldice": dice_cldice_loss,
     "dice_focal": dice_focal_loss,
     "distance_map_ce": distance_map_ce_loss,
     "exp_log": exp_log_loss,
@@ -83,8 +99,10 @@ FUNCTIONS = {
     "focal_tversky": focal_tversky_loss,
     "generalized_dice": generalized_dice_loss,
     "hausdorff_dt": hausdorff_dt_loss,
+    "hausdorff_er": hausdorff_er_loss,
     "jaccard": jaccard_loss,
     "log_cosh_dice": log_cosh_dice_loss,
+    "log_hausdorff_dt": log_hausdorff_dt_loss,
     "lovasz_hinge": lovasz_hinge_loss,
     "lovasz_softmax": lovasz_softmax_loss,
     "mcc": mcc_loss,
@@ -102,6 +120,7 @@ DISTANCE_MAPS = {
     "boundary": boundary_distance_maps,
     "distance_map_ce": distance_map_ce_distance_maps,
     "hausdorff_dt": hausdorff_dt_distance_maps,
+    "log_hausdorff_dt": log_hausdorff_dt_distance_maps,
 }
 
 
@@ -134,6 +153,7 @@ __all__ = [
     "DISTANCE_MAPS",
     "DistanceMapTransform",
     "DeepSupervision",
+    "set_checks",
     "AsymmetricFocalLoss",
     "asym_focal_loss",
     "AsymmetricFocalTverskyLoss",
@@ -147,12 +167,16 @@ __all__ = [
     "BoundaryLoss",
     "boundary_loss",
     "boundary_distance_maps",
+    "SoftclDiceLoss",
+    "cldice_loss",
     "ComboLoss",
     "combo_loss",
     "CrossEntropyLoss",
     "cross_entropy_loss",
     "DiceLoss",
     "dice_loss",
+    "SoftDiceclDiceLoss",
+    "dice_cldice_loss",
     "DiceFocalLoss",
     "dice_focal_loss",
     "DistanceMapCELoss",
@@ -169,10 +193,15 @@ __all__ = [
     "HausdorffDTLoss",
     "hausdorff_dt_loss",
     "hausdorff_dt_distance_maps",
+    "HausdorffERLoss",
+    "hausdorff_er_loss",
     "JaccardLoss",
     "jaccard_loss",
     "LogCoshDiceLoss",
     "log_cosh_dice_loss",
+    "LogHausdorffDTLoss",
+    "log_hausdorff_dt_loss",
+    "log_hausdorff_dt_distance_maps",
     "LovaszHingeLoss",
     "lovasz_hinge_loss",
     "LovaszSoftmaxLoss",

@@ -67,7 +67,7 @@ def boundary_loss(
         dist0 = ctx.signed_distance(g)
     else:
         (dist0,) = ctx.target_maps(dist_map, 1)
-    loss = dist0 * ctx.const(1 / ctx.n_pixels) * ctx.msum(p)
+    loss = ctx.const(1 / ctx.n_pixels) * ctx.msum(dist0 * p)
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 
 

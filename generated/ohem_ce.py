@@ -67,6 +67,7 @@ def ohem_ce_loss(
         sync=sync,
         reduction=reduction,
         two_classes=True,
+        local_only="hard-example mining",
     )
     if ctx.activation == "sigmoid":
         # rewritten: log_sigmoid

@@ -65,6 +65,7 @@ def topk_ce_loss(
         sync=sync,
         reduction=reduction,
         two_classes=True,
+        local_only="a top-k selection",
     )
     if ctx.activation == "sigmoid":
         # rewritten: log_sigmoid

@@ -113,7 +113,16 @@ def test_sync_changes_what_a_rank_computes(ranks, cid):
     assert max(abs(v - whole) for v in own) > 1e3 * RTOL * abs(whole)
 
 
-def test_lovasz_refuses_a_batch_sort_across_ranks(ranks):
+def test_lovasz_softmax_mean_of_per_image_means_spans_the_ranks(ranks):
+    loss, weight, bias = worker.single(worker.LOVASZ_CASE, batch=False)
     for res in ranks:
-        message = str(res["lovasz_error"])
-        assert "sync" in message and "batch=True" in message
+        close(res["lovasz_present/loss"], loss)
+        close(res["lovasz_present/weight"], weight)
+        close(res["lovasz_present/bias"], bias)
+
+
+@pytest.mark.parametrize("name", worker.LOCAL_ONLY)
+def test_sorts_and_selections_refuse_to_span_ranks(ranks, name):
+    for res in ranks:
+        message = str(res[f"{name}_error"])
+        assert "sync" in message and "batch=True" in message and "cannot span" in message

@@ -22,6 +22,15 @@ class TensorVar(sp.Symbol):
     """A named tensor of the generated code (a field, or a CSE temporary that holds one)."""
 
 
+class PrimitiveField(sp.IndexedBase):
+    """A primitive's values as a field [c, i] of the math IR, like p and g: a primitive varies per
+    pixel, so the passes that pull pixel-free factors out of sums must never move it (lower.py)."""
+
+
+class PrimitiveTensor(TensorVar):
+    """A primitive's values as a tensor (N, C, P) of the generated code: per pixel, never a class weight."""
+
+
 def is_tensor(expr) -> bool:
     """Whether an expression reads a tensor (else it is a Python number at run time)."""
     expr = sp.sympify(expr)

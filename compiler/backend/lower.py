@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from ..frontend.language import ALL_FIELDS, C, CLASS_SETS, C_all, c, choose, g, i, n, p, x
+from ..frontend.errors import SpecError
+from ..frontend.language import ALL_FIELDS, C, CLASS_SETS, C_all, Param, c, choose, g, i, n, p, x
 from ..frontend.expand import resolve
 from ..frontend.functions import sigmoid
 from .ir import (CLASSES, Const, FIELD_TENSOR, N_ALL_CLASSES, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, SOFTMAX,
-                 SOFTMAX_ALL, TENSORS, ClassSlice, ReduceSum, TensorVar, is_tensor)
+                 SOFTMAX_ALL, TENSORS, ClassSlice, PrimitiveField, PrimitiveTensor, ReduceSum, TensorVar, is_tensor)
 from ..frontend.primitives import Primitive
 from .rules import guard, rewrite, specialize
 from .statistics import share_statistics
@@ -76,17 +77,23 @@ def to_reductions(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.Sum), reduce)
 
 
+def _tensor(e: sp.Indexed) -> sp.Expr:
+    if isinstance(e.base, PrimitiveField):
+        return PrimitiveTensor(e.base.name)
+    if len(e.indices) == 1:
+        return TensorVar(e.base.name)
+    t = TENSORS[FIELD_TENSOR[e.base.name]]
+    return ClassSlice(t, e.indices[0]) if e.indices[0].is_Integer else t
+
+
 def to_tensors(expr: sp.Expr) -> sp.Expr:
-    """Indexed fields -> tensors, class weights w[c] -> tensor w; sizes -> run-time counts."""
-
-    def tensor(e):
-        if len(e.indices) == 1:
-            return TensorVar(e.base.name)
-        t = TENSORS[FIELD_TENSOR[e.base.name]]
-        return ClassSlice(t, e.indices[0]) if e.indices[0].is_Integer else t
-
+    """Indexed fields -> tensors (one class of them for p[0, i]), class vectors w[c] -> tensor w; sizes ->
+    run-time counts."""
     expr = expr.replace(
-        lambda e: isinstance(e, sp.Indexed) and (e.base.name in FIELD_TENSOR or len(e.indices) == 1), tensor)
+        lambda e: isinstance(e, sp.Indexed) and (e.base.name in FIELD_TENSOR or len(e.indices) == 1
+                                                 or isinstance(e.base, PrimitiveField)),
+        _tensor,
+    )
     return expr.xreplace({n: N_PIXELS, C: N_CLASSES, C_all: N_ALL_CLASSES})
 
 
@@ -115,23 +122,53 @@ def target_maps(loss, registry: dict) -> list:
             continue
         for prim in resolve(expr, registry).atoms(Primitive):
             bases = {ind.base.name for ind in prim.atoms(sp.Indexed)}
-            if prim.scope == "image" and bases == {"g"}:
+            parameters = [s for s in prim.free_symbols if isinstance(s, Param)]
+            if prim.scope == "image" and bases == {"g"} and not parameters:
                 found.add(prim)
     return sorted(found, key=sp.default_sort_key)
 
 
 def map_names(maps: list) -> dict:
     """Each target map's tensor in the generated code: dist0, dist1, ..."""
-    return {prim: TensorVar(f"dist{k}") for k, prim in enumerate(maps)}
+    return {prim: PrimitiveTensor(f"dist{k}") for k, prim in enumerate(maps)}
+
+
+def primitives_as_fields(expr: sp.Expr, maps: dict) -> tuple[sp.Expr, list]:
+    """Each outermost primitive replaced by a field [c, i] (a target map by its `dist<k>`, any other by
+    `prim<k>`), so that no pass treats its per-pixel value as a constant of a pixel sum; returns the new
+    formula and [(tensor, primitive)] for the ones to compute in place."""
+    computed: list = []
+
+    def visit(e):
+        if isinstance(e, Primitive):
+            if e in maps:
+                return PrimitiveField(maps[e].name)[c, i]
+            for name, prim in computed:
+                if prim == e:
+                    return PrimitiveField(name)[c, i]
+            name = f"prim{len(computed)}"
+            computed.append((name, e))
+            return PrimitiveField(name)[c, i]
+        if not e.args or not e.has(Primitive):
+            return e
+        return e.func(*[visit(a) for a in e.args])
+
+    return visit(expr), computed
+
+
+def _undefined(expr: sp.Expr) -> bool:
+    return expr.has(sp.nan, sp.zoo, sp.oo, -sp.oo)
 
 
 def lower_formula(expr: sp.Expr, activation: str, optimize: bool, maps: dict | None = None) -> tuple[sp.Expr, list[str]]:
     """One resolved, chosen formula down to the tensor IR (before CSE)."""
     fired: list[str] = []
-    if maps:
-        expr = expr.xreplace(maps)
+    expr, computed = primitives_as_fields(expr, maps or {})
     if optimize:
         expr = share_statistics(expr)  # before p becomes sigmoid(x), while sums are polynomials in p
+        if _undefined(expr):
+            raise SpecError("the formula divides by a sum that is identically zero once its sums are expanded "
+                            "(e.g. Sum(p*g, i) + Sum(p*(1 - g), i) - Sum(p, i)): change the formula")
         expr, fired = rewrite(activate(expr, activation))
     else:
         expr = activate(expr, activation)
@@ -142,7 +179,20 @@ def lower_formula(expr: sp.Expr, activation: str, optimize: bool, maps: dict | N
         expr, kernels = specialize(expr)
     if activation == "sigmoid":
         expr = expr.xreplace({sigmoid(TENSORS["x"]): TENSORS["p"], sigmoid(TENSORS["x_all"]): TENSORS["p_all"]})
-    return expr, fired + guards + kernels
+    rules = fired + guards + kernels
+    values = {}
+    for name, prim in computed:  # each primitive in place, its arguments lowered like any formula
+        args = []
+        for arg in prim.args:
+            lowered, arg_rules = lower_formula(arg, activation, optimize, maps)
+            args.append(lowered)
+            rules += [r for r in arg_rules if r not in rules]
+        values[PrimitiveTensor(name)] = prim.func(*args)
+    expr = expr.xreplace(values)
+    if _undefined(expr):
+        raise SpecError("the formula lowers to an undefined or infinite constant (a division by zero): change it",
+                        internal=True)
+    return expr, rules
 
 
 def lower(loss, registry: dict, activation: str, choices: dict | None = None, optimize: bool = True,

@@ -51,10 +51,19 @@ class PaddlePrinter(PythonCodePrinter):
     def _print_Half(self, expr):
         return "0.5"
 
+    def _print_undefined(self, expr):
+        raise sp.printing.codeprinter.PrintMethodNotImplementedError(
+            f"PaddlePrinter will not print the constant {expr}: the loader or the lowering should have refused it")
+
+    _print_NaN = _print_ComplexInfinity = _print_Infinity = _print_NegativeInfinity = _print_undefined
+
     # functions -----------------------------------------------------------------------------
     def _print_Function(self, expr):
         if isinstance(expr, Primitive):  # SymPy dispatches Function subclasses by their own name only
-            return f"ctx.{expr.runtime}({', '.join(self._print(a) for a in expr.args)})"
+            args = ", ".join(self._print(a) for a in expr.args)
+            if type(expr).paddle is not None:  # defined in a spec: its function is in the generated module
+                return f"{primitive_function(type(expr))}(ctx, {args})"
+            return f"ctx.{expr.runtime}({args})"
         table = TENSOR_FUNCTIONS if is_tensor(expr) else SCALAR_FUNCTIONS
         name = table.get(expr.func)
         if name is None:
@@ -149,3 +158,8 @@ class PaddlePrinter(PythonCodePrinter):
 def paddle_code(expr) -> str:
     """One expression as Paddle code."""
     return PaddlePrinter().doprint(expr)
+
+
+def primitive_function(cls) -> str:
+    """The name of a spec-defined primitive's Paddle function in the generated module."""
+    return "_" + "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in cls.__name__).lstrip("_")

@@ -106,10 +106,12 @@ def rewrite(expr: sp.Expr, phases=PHASES, max_rounds: int = 20) -> tuple[sp.Expr
 def _has_field(e: sp.Expr) -> bool:
     """Whether `e` reads a field outside primitives (which are constants of the gradient)."""
     from ..frontend.primitives import Primitive
+    from .ir import PrimitiveField
 
     if isinstance(e, sp.Indexed):
-        return True
-    return not isinstance(e, Primitive) and any(_has_field(a) for a in e.args)
+        return not isinstance(e.base, PrimitiveField)
+    constant = isinstance(e, Primitive) and not e.differentiable
+    return not constant and any(_has_field(a) for a in e.args)
 
 
 def _needs_clamp_log(e) -> bool:
@@ -146,9 +148,10 @@ def _split_factor(term: sp.Expr, factor: sp.Expr):
 
 
 def _fields_free(e: sp.Expr) -> bool:
-    from .ir import TENSORS
+    """Whether `e` is the same at every pixel (a class weight or a scalar), as a fused kernel's weight must be."""
+    from .ir import TENSORS, PrimitiveTensor
 
-    return not (e.free_symbols & set(TENSORS.values()))
+    return not (e.free_symbols & set(TENSORS.values())) and not e.atoms(PrimitiveTensor)
 
 
 def _cross_entropy(e):

@@ -47,7 +47,7 @@ def _unknown(registry, names):
 
 def cmd_build(args) -> int:
     from ..backend.emit import render_package
-    from .report import proof_table, summary
+    from .report import failures, proof_table, summary
     from ..backend.write import apply, plan
 
     start = time.perf_counter()
@@ -71,6 +71,7 @@ def cmd_build(args) -> int:
         _say()
     _say(summary(outcomes))
     if failed:
+        _say(failures(failed))
         _say(f"build stopped: {len(failed)} claims failed; {out_dir} is unchanged")
         return 1
     modules = {c.name: c.module for c in compiled}
@@ -99,7 +100,7 @@ def cmd_build(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .report import proof_table, summary
+    from .report import failures, proof_table, summary
 
     registry = _registry(args.spec)
     names = args.names or sorted(registry)
@@ -109,7 +110,10 @@ def cmd_check(args) -> int:
     _say(proof_table(outcomes))
     _say()
     _say(summary(outcomes))
-    return 0 if all(o.ok for o in outcomes) else 1
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        _say(failures(failed))
+    return 0 if not failed else 1
 
 
 def cmd_list(args) -> int:

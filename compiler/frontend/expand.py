@@ -7,12 +7,14 @@ never a second hand-written formula.
 """
 from __future__ import annotations
 
+import difflib
 import itertools
 
 import sympy as sp
 from sympy.simplify.simplify import factor_sum
 
-from .language import ALL_FIELDS, C, C_all, CLASS_SETS, FIELDS, INDICES, Choice, Param, Ref, c, choose, i, n, scope_classes
+from .language import (C, C_all, CLASS_SETS, FIELDS, INDICES, Choice, ClassWeights, Param, Ref, c, choose, i, n,
+                       scope_classes)
 from .errors import SpecError
 
 
@@ -22,23 +24,36 @@ def resolve(expr: sp.Expr, registry: dict, _stack: tuple = ()) -> sp.Expr:
 
     def inline(r: Ref) -> sp.Expr:
         if r.target not in registry:
+            close = difflib.get_close_matches(r.target, list(registry), n=1)
+            hint = f"; did you mean ref({close[0]!r})?" if close else ""
             known = ", ".join(sorted(registry)) or "none"
-            raise SpecError(f"ref({r.target!r}) names no registered loss (known: {known})")
+            raise SpecError(f"ref({r.target!r}) names no registered loss{hint} (known: {known})", subject=r)
         if r.target in _stack:
-            raise SpecError(f"ref cycle: {' -> '.join(_stack + (r.target,))}")
+            raise SpecError(f"ref cycle: {' -> '.join(_stack + (r.target,))}", subject=r)
         target = registry[r.target]
         params = target.param_map
-        unknown = set(r.bindings) - set(params)
+        unknown = sorted(set(r.bindings) - set(params))
         if unknown:
+            close = difflib.get_close_matches(unknown[0], list(params), n=1)
+            hint = f"; did you mean {close[0]}=?" if close else ""
             raise SpecError(
-                f"ref({r.target!r}) binds {sorted(unknown)}, which {r.target} does not have "
-                f"(its parameters: {', '.join(params) or 'none'})"
+                f"ref({r.target!r}) binds {unknown}, which {r.target} does not have{hint} "
+                f"(its parameters: {', '.join(params) or 'none'})", subject=r,
             )
         body = resolve(target.expr, registry, _stack + (r.target,))
-        picked = {k: v.name for k, v in r.bindings.items() if isinstance(params[k], Choice)}
-        if any(v not in params[k].options for k, v in picked.items()):
-            raise SpecError(f"ref({r.target!r}) binds a choice to an unknown option: {picked}")
-        body = choose(body, picked)
+        picked = {k: v for k, v in r.bindings.items() if isinstance(params[k], Choice)}
+        for k, v in picked.items():
+            if not isinstance(v, sp.Symbol) or v.name not in params[k].options:
+                raise SpecError(f"ref({r.target!r}) binds the choice {k} to {v}: write one of "
+                                f"{', '.join(map(repr, params[k].options))}", subject=r)
+        body = choose(body, {k: v.name for k, v in picked.items()})
+        for k, v in r.bindings.items():  # class weights bound to one value: every class weighs it
+            if isinstance(params[k], ClassWeights):
+                if isinstance(v, sp.Symbol) and not v.is_real:
+                    raise SpecError(f"ref({r.target!r}) binds the class weights {k} to {v}: bind a number "
+                                    f"(every class weighs it), e.g. {k}=1", subject=r)
+                base = params[k].base
+                body = body.replace(lambda e: isinstance(e, sp.Indexed) and e.base == base, lambda e: v)
         return body.xreplace({params[k]: v for k, v in r.bindings.items() if isinstance(params[k], Param)})
 
     resolved = expr.replace(lambda e: isinstance(e, Ref), inline) if expr is not None else None

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import keyword
 import re
-import sys
 from dataclasses import dataclass, field
 
 import sympy as sp
 
 from .errors import SpecError
+from .source import caller, note
 
 # Indices: `c` runs over classes, `i` over the pixels of one unit (an image, or the whole batch).
 c = sp.Symbol("c", integer=True, nonnegative=True)
@@ -49,12 +49,12 @@ def Sum(expr, index):
     """Sum over every class (`c`) or every valid pixel (`i`)."""
     if index not in SIZES:
         raise SpecError(f"Sum over {index!r}: sum over `c` (classes) or `i` (pixels)")
-    return sp.Sum(expr, (index, 0, SIZES[index] - 1))
+    return note(sp.Sum(expr, (index, 0, SIZES[index] - 1)))
 
 
 def Mean(expr, index):
     """Sum over `index` divided by the number of its values (valid pixels, or classes)."""
-    return Sum(expr, index) / SIZES[index]
+    return note(Sum(expr, index) / SIZES[index])
 
 
 class AllClasses(sp.Function):
@@ -117,6 +117,7 @@ class Param(sp.Symbol):
         obj.default = sp.nsimplify(default) if isinstance(default, float) else sp.sympify(default)
         obj.domain = _interval(domain)
         obj.doc = doc
+        obj.path, obj.line = caller()
         if obj.default not in obj.domain:
             raise SpecError(
                 f"Param {name!r}: default {default} lies outside its domain {obj.domain}; "
@@ -126,6 +127,11 @@ class Param(sp.Symbol):
 
     def __getnewargs_ex__(self):
         return (self.name, self.default, self.domain, self.doc), {}
+
+    def _hashable_content(self):
+        # Two specs' parameters of one name but different defaults or domains are different symbols: were
+        # they equal, SymPy's cache could hand one spec's formula the other's parameter (and its domain).
+        return super()._hashable_content() + (getattr(self, "default", None), getattr(self, "domain", None))
 
 
 class ClassWeights:
@@ -213,9 +219,11 @@ class Ref(sp.Function):
 
 def ref(name: str, **bindings) -> Ref:
     """Refer to the spec registered as `name`, with parameters bound by keyword."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise SpecError(f"ref({name!r}): name a registered loss by its snake_case name, e.g. ref(\"dice\")")
     pairs = [sp.Tuple(sp.Symbol(k), sp.Symbol(v) if isinstance(v, str) else sp.sympify(v))
              for k, v in sorted(bindings.items())]  # a string binds a Choice
-    return Ref(sp.Symbol(name), sp.Tuple(*pairs))
+    return note(Ref(sp.Symbol(name), sp.Tuple(*pairs)))
 
 
 NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
@@ -235,7 +243,9 @@ class Loss:
     claims: list = field(default_factory=list)
     notes: str = ""
     # reduction="mean" divides the sum of the valid entries by the sum of this over them (default: their
-    # count); same free indices as expr; a constant of the gradient.
+    # count); same free indices as expr; a constant of the gradient. For a loss per pixel the sums pool the
+    # batch; for a loss per unit (no free i) each unit's mean comes first, then the mean over the units whose
+    # denominator is positive (e.g. Indicator(Sum(g[c, i], i)): per image, the mean over present classes).
     mean_denominator: sp.Expr = None
     # A loss written for two classes (MONAI's binary asymmetric losses): one channel (C = 1) is read as the
     # two classes [1 - p, p], with targets [1 - g, g].
@@ -247,8 +257,7 @@ class Loss:
     line: int = field(default=None, repr=False)
 
     def __post_init__(self):
-        caller = sys._getframe(2)  # the spec module's frame (1 is the dataclass __init__)
-        self.path, self.line = caller.f_code.co_filename, caller.f_lineno
+        self.path, self.line = caller()  # the spec module's line that builds the Loss
         for key in ("name", "title", "family", "paper", "summary", "expr"):
             if getattr(self, key) is None:
                 raise SpecError(f"Loss is missing {key}=: {_HINTS[key]}")
@@ -267,7 +276,7 @@ class Loss:
         names = [prm.name for prm in self.params]
         if len(set(names)) != len(names):
             raise SpecError(f"params repeats a name: {names}")
-        clash = [nm for nm in names if nm in RESERVED or re.fullmatch(r"t\d+", nm)]
+        clash = [nm for nm in names if nm in RESERVED or re.fullmatch(r"(t|dist)\d+", nm)]
         if clash:
             raise SpecError(f"Param name {clash[0]!r} is reserved for the generated code: choose another name")
         for key, value in self.keyword_defaults.items():

@@ -15,6 +15,7 @@ import sympy as sp
 
 from symloss.runtime.distance_maps import NUMPY_MAPS
 
+from . import morphology
 from .language import c, i
 
 
@@ -23,6 +24,12 @@ class Primitive(sp.Function):
 
     scope = "unit"
     runtime = ""
+    differentiable = False  # True: the gradient flows through it (a neighbourhood operator); else a constant
+    fields = None  # how many leading arguments are per-pixel fields (None: all); the rest are numbers
+    paddle = None  # a primitive defined in a spec: its Paddle implementation, paddle(ctx, *args)
+    # What a unit-scope primitive computes from a whole unit, if it cannot be computed across data-parallel
+    # ranks (a sort, a selection): the generated loss then refuses batch=True with sync=True, saying so.
+    local_only = ""
 
     def fdiff(self, argindex=1):
         return sp.S.Zero  # a constant of the gradient
@@ -43,6 +50,7 @@ class LovaszWeights(Primitive):
     nargs = 2
     scope = "unit"
     runtime = "lovasz_weights"
+    local_only = "the Lovasz sort"
 
     @classmethod
     def reference(cls, errors, target):
@@ -77,6 +85,8 @@ class TopPercent(Primitive):
     nargs = 2
     scope = "unit"
     runtime = "top_percent"
+    fields = 1
+    local_only = "a top-k selection"
 
     @classmethod
     def reference(cls, values, k):
@@ -100,6 +110,8 @@ class OhemSelect(Primitive):
     nargs = 3
     scope = "unit"
     runtime = "ohem_select"
+    fields = 1
+    local_only = "hard-example mining"
 
     @classmethod
     def reference(cls, prob, thresh, min_kept):
@@ -122,9 +134,10 @@ class ImagePrimitive(Primitive):
     scope = "image"
 
     @classmethod
-    def reference(cls, *arrays):
+    def reference(cls, *arrays, valid=None):
+        """`valid` (*spatial, bool): the image's pixels that are not ignored (None: every pixel)."""
         function = NUMPY_MAPS[cls.runtime]
-        return np.stack([function(*(a[k] for a in arrays)) for k in range(arrays[0].shape[0])])
+        return np.stack([function(*(a[k] for a in arrays), valid=valid) for k in range(arrays[0].shape[0])])
 
 
 class DistanceField(ImagePrimitive):
@@ -148,12 +161,103 @@ class ContourDistance(ImagePrimitive):
     runtime = "contour_distance"
 
 
+class NeighbourhoodPrimitive(Primitive):
+    """A differentiable operator on each class's image: the value at a pixel reads its neighbourhood.
+
+    Per image and class, never across images (whatever batch says); ignored pixels lie outside the image.
+    `image(*images, *scalars, valid)` (compiler/frontend/morphology.py) is the oracle evaluation, written in
+    plain arithmetic so that the oracle also gets its exact gradient; `runtime` names the Context method of the
+    generated code, differentiable through Paddle's autograd. Arguments after the first `fields` are scalars
+    (parameters).
+    """
+
+    scope = "image"
+    differentiable = True
+    fields = 1
+
+    @classmethod
+    def image(cls, *args, valid=None):
+        raise NotImplementedError
+
+    @classmethod
+    def reference(cls, *args, valid=None):
+        """Values for one image: field arguments (classes, *spatial), then scalars; `valid` (*spatial) or None."""
+        images, scalars = args[: cls.fields], args[cls.fields:]
+        out = np.stack([cls.image(*(a[k] for a in images), *scalars, valid=valid) for k in range(images[0].shape[0])])
+        if valid is not None:
+            out = np.where(np.broadcast_to(np.asarray(valid, bool).reshape(out.shape[1:]), out.shape), out, 0)
+        return out
+
+
+class SoftErode(NeighbourhoodPrimitive):
+    """SoftErode(f): min of f over each pixel's cross (clDice's soft erosion)."""
+
+    nargs = 1
+    runtime = "soft_erode"
+    image = staticmethod(morphology.soft_erode)
+
+
+class SoftDilate(NeighbourhoodPrimitive):
+    """SoftDilate(f): max of f over each pixel's 3x3 (3x3x3) box (clDice's soft dilation)."""
+
+    nargs = 1
+    runtime = "soft_dilate"
+    image = staticmethod(morphology.soft_dilate)
+
+
+class SoftOpen(NeighbourhoodPrimitive):
+    """SoftOpen(f) = SoftDilate(SoftErode(f)) (clDice's soft opening)."""
+
+    nargs = 1
+    runtime = "soft_open"
+    image = staticmethod(morphology.soft_open)
+
+
+class SoftSkeleton(NeighbourhoodPrimitive):
+    """SoftSkeleton(f, iters): clDice's soft skeleton of f after floor(iters) erosions."""
+
+    nargs = 2
+    runtime = "soft_skeleton"
+    image = staticmethod(morphology.soft_skeleton)
+
+
+class HausdorffErosion(NeighbourhoodPrimitive):
+    """HausdorffErosion(e, alpha, k): kornia's accumulated erosion of an error map e (Karimi & Salcudean's
+    erosion-based Hausdorff estimate): k cross convolutions, each thresholded at 1/2, normalised and weighed."""
+
+    nargs = 3
+    runtime = "hausdorff_erosion"
+    image = staticmethod(morphology.hausdorff_erosion)
+
+
 class SignedDistance(ImagePrimitive):
     """SignedDistance(mask): per class and image, -(d_fg - 1) inside mask > 0.5, d_bg outside, 0 for an
     empty or full mask (Kervadec et al.'s boundary-loss map, as MONAI builds it)."""
 
     nargs = 1
     runtime = "signed_distance"
+
+
+def missing_parts(cls) -> str:
+    """What a primitive defined outside this module lacks, as advice ("" if nothing): its Paddle
+    implementation, its oracle evaluation, and a scope the oracle differentiates through."""
+    if not callable(getattr(cls, "paddle", None)):
+        return ("has no Paddle implementation: define @staticmethod paddle(ctx, *args) returning an (N, K, P) "
+                "tensor from (N, K, P) fields (eager and graph mode; ctx.images / ctx.from_images give the image "
+                "layout and the valid pixels)")
+    if cls.scope not in ("image", "unit"):
+        return f"has scope {cls.scope!r}: write scope = \"image\" (per image and class) or \"unit\" (over a unit's pixels)"
+    if issubclass(cls, NeighbourhoodPrimitive):
+        if getattr(cls.image, "__func__", cls.image) is NeighbourhoodPrimitive.image.__func__:
+            return ("has no oracle evaluation: define @staticmethod image(*images, *numbers, valid=None) on one "
+                    "class's image, in plain arithmetic (+ - * /, min, max, comparisons)")
+    elif cls.reference.__func__ is Primitive.reference.__func__:
+        return ("has no oracle evaluation: define @classmethod reference(cls, *arrays, valid=None) returning the "
+                "values (classes, *spatial) of one image, or (classes, pixels) of one unit")
+    if cls.differentiable and cls.scope != "image":
+        return ("is differentiable over a unit: the oracle differentiates image operators only; subclass "
+                "NeighbourhoodPrimitive, or set differentiable = False (a constant of the gradient)")
+    return ""
 
 
 def extract(expr: sp.Expr) -> tuple[sp.Expr, list]:

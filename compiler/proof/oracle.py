@@ -16,7 +16,8 @@ import numpy as np
 import sympy as sp
 
 from ..frontend.language import choose
-from .evaluate import DPS, evaluator
+from .evaluate import DPS, argument_array, evaluator
+from .vjp import Node, backward
 from ..frontend.expand import granularity, resolve
 from ..frontend.primitives import extract
 
@@ -116,7 +117,7 @@ class Oracle:
                 "x_all": np.vectorize(mpmath.mpf, otypes=[object])(x),
                 "g_all": g_all,
             }
-            image_fields = self._image_primitives(expr, fields, params, C - first, spatial, C)
+            image_fields = self._image_primitives(expr, fields, params, C - first, spatial, C, valid)
 
             units = [[(b, j) for b in range(N) for j in range(P) if valid[b, j]]] if options.batch else \
                 [[(b, j) for j in range(P) if valid[b, j]] for b in range(N)]
@@ -135,8 +136,16 @@ class Oracle:
                     entries.append((u, key, self._position(u, key, pixels, keep_batch),
                                     float(weights.get(key, 1))))
             total_weight = sum(w for *_, w in entries) or 1.0
+            # A weighted mean of a loss per unit is taken within each unit, then over the units with weight.
+            unit_mean = mean_denominator is not None and not self.per_pixel
+            unit_weight = {}
+            for u, _, _, w in entries:
+                unit_weight[u] = unit_weight.get(u, 0.0) + w
+            counted = sum(1 for w in unit_weight.values() if w > 0) or 1
 
             def seed(u, key, pos, w):
+                if options.reduction == "mean" and unit_mean:
+                    return 1.0 / (unit_weight[u] * counted) if unit_weight[u] > 0 else 0.0
                 if options.reduction == "mean":
                     return 1.0 / total_weight
                 if options.reduction == "sum" or cotangent is None:
@@ -144,6 +153,23 @@ class Oracle:
                 return float(cotangent.reshape(out.shape)[pos])
 
             grad = np.zeros_like(x)
+
+            def to_logits(d, columns):
+                """Add the gradient with respect to the fields (in scope, and over every class) at the pixels
+                `columns`, chained through the activation, to the logits' gradient."""
+                width = len(columns)
+                d_p = [[mpmath.mpf(0)] * width] * first + d["p"]
+                d_x = [[mpmath.mpf(0)] * width] * first + d["x"]
+                for name, into in (("p_all", d_p), ("x_all", d_x)):
+                    if name in d:
+                        into[:] = [[a + b for a, b in zip(r1, r2)] for r1, r2 in zip(into, d[name])]
+                for col, (b, j) in enumerate(columns):
+                    for l in range(C):  # chain rule through the activation: sum_k dL/dp_k dp_k/dx_l
+                        total = mpmath.fsum(d_p[k][col] * jacobians[b, j][k][l] for k in range(C))
+                        grad[b, l, j] += float(total + d_x[l][col])
+
+            differentiable = [name for name, prim in extract(expr)[1] if prim.scope == "image" and prim.differentiable]
+            adjoints = {name: np.zeros(image_fields[name].shape, dtype=object) for name in differentiable}
             for u, pixels in enumerate(units):
                 if not pixels:
                     continue
@@ -154,21 +180,25 @@ class Oracle:
                 values, d = ev.gradient(unit_fields, params, seeds)
                 for key, value in values.items():
                     out[by_key[key][0]] = float(value)
-                # every class's gradient: the fields in scope are classes first.. of the *_all ones
-                d_p = [[mpmath.mpf(0)] * len(pixels)] * first + d["p"]
-                d_x = [[mpmath.mpf(0)] * len(pixels)] * first + d["x"]
-                for name, into in (("p_all", d_p), ("x_all", d_x)):
-                    if name in d:
-                        into[:] = [[a + b for a, b in zip(r1, r2)] for r1, r2 in zip(into, d[name])]
-                for col, (b, j) in enumerate(pixels):
-                    for l in range(C):  # chain rule through the activation: sum_k dL/dp_k dp_k/dx_l
-                        total = mpmath.fsum(d_p[k][col] * jacobians[b, j][k][l] for k in range(C))
-                        grad[b, l, j] += float(total + d_x[l][col])
+                to_logits(d, pixels)
+                for name in differentiable:  # the loss's gradient with respect to each neighbourhood primitive
+                    for col, (b, j) in enumerate(pixels):
+                        for k, row in enumerate(d[name]):
+                            adjoints[name][b, k, j] += row[col]
+            for name, prim in extract(expr)[1]:
+                if name in adjoints:  # ... through the primitive and its arguments, image by image
+                    for b in range(N):
+                        d = self._through_image_primitive(prim, fields, params, C - first, spatial, C,
+                                                          valid[b], b, adjoints[name][b])
+                        to_logits(d, [(b, j) for j in range(P)])
         grad = grad.reshape(logit.shape)
         if options.reduction == "none":
             return out.reshape(out_shape + (list(spatial) if self.per_pixel else [])), grad
-        total = sum(out[pos] for _, _, pos, _ in entries)
-        return (total / total_weight if options.reduction == "mean" else float(np.sum(out))), grad
+        if options.reduction == "sum":
+            return float(np.sum(out)), grad
+        if unit_mean:
+            return sum(out[pos] / (unit_weight[u] * counted) for u, _, pos, _ in entries if unit_weight[u] > 0), grad
+        return sum(out[pos] for _, _, pos, _ in entries) / total_weight, grad
 
     def _two_classes(self, logit, label, params, options, cotangent):
         """One channel read as the two classes [1 - p, p]: logits [-x, x] under a sigmoid, [1 - x, x]
@@ -190,27 +220,53 @@ class Oracle:
         return {name: arr[list(bs), :, list(js)].T for name, arr in fields.items()}
 
     @staticmethod
-    def _image_primitives(expr, fields, params, classes, spatial, all_classes) -> dict:
-        """Image-scope primitives (distance maps) on each image's full grid, ignored pixels included."""
+    def _image_arguments(prim, fields, params, classes, spatial, all_classes, b):
+        """A primitive's arguments on image b's full grid: field arguments (rows, *spatial), scalars as is."""
+        image = {k: v[b] for k, v in fields.items()}
+        P = fields["g"].shape[2]
+        args = []
+        for arg in prim.args:
+            value = argument_array(evaluator(arg, classes, P, all_classes)(image, params), classes, P)
+            args.append(value.reshape((value.shape[0],) + spatial) if isinstance(value, np.ndarray) else value)
+        return args
+
+    def _image_primitives(self, expr, fields, params, classes, spatial, all_classes, valid) -> dict:
+        """Image-scope primitives on each image's full grid: ignored pixels (valid False) belong to neither
+        side of a distance map's mask, and lie outside the image of a neighbourhood operator."""
         _, table = extract(expr)
         out = {}
         N, _, P = fields["g"].shape
         for name, prim in table:
             if prim.scope != "image":
                 continue
-            values = np.empty((N, classes, P), dtype=object)
+            values = None
             for b in range(N):
-                image = {k: v[b] for k, v in fields.items()}
-                args = []
-                for arg in prim.args:
-                    entry = evaluator(arg, classes, P, all_classes)(image, params)
-                    arr = np.empty((classes, P), dtype=object)
-                    for (k, j), v in entry.items():
-                        arr[k, j] = v
-                    args.append(arr.reshape((classes,) + spatial))
-                values[b] = prim.reference(*args).reshape(classes, P)
+                args = self._image_arguments(prim, fields, params, classes, spatial, all_classes, b)
+                result = prim.reference(*args, valid=valid[b].reshape(spatial))
+                values = np.empty((N, result.shape[0], P), dtype=object) if values is None else values
+                values[b] = result.reshape(result.shape[0], P)
             out[name] = values
         return out
+
+    def _through_image_primitive(self, prim, fields, params, classes, spatial, all_classes, valid, b, adjoint):
+        """The gradient with respect to the fields of sum(adjoint * prim) on image b: the primitive's oracle
+        evaluation rerun on recording numbers (its exact gradient), then its argument formulas' own gradients."""
+        args = self._image_arguments(prim, fields, params, classes, spatial, all_classes, b)
+        leaves = [np.vectorize(Node, otypes=[object])(a) if isinstance(a, np.ndarray) else a for a in args]
+        out = prim.reference(*leaves, valid=valid.reshape(spatial))
+        backward(list(out.reshape(-1)), list(adjoint.reshape(-1)))
+        image = {k: v[b] for k, v in fields.items()}
+        P = fields["g"].shape[2]
+        total = None
+        for arg, leaf in zip(prim.args, leaves):
+            if not isinstance(leaf, np.ndarray):
+                continue  # a parameter: no gradient
+            cot = np.vectorize(lambda node: node.adjoint, otypes=[object])(leaf).reshape(leaf.shape[0], P)
+            ev = evaluator(arg, classes, P, all_classes)
+            seeds = [cot[key if len(key) == 2 else (0, key[0])] for key in ev.keys]
+            _, d = ev.gradient(image, params, seeds)
+            total = d if total is None else _add_gradients(total, d)
+        return total
 
     def _position(self, unit, key, pixels, keep_batch):
         """Where an entry (keyed by its free-index values) lands in the output array."""
@@ -242,3 +298,11 @@ class Oracle:
         else:
             g = (lab[:, None, :] == np.arange(C)[None, :, None]).astype(np.float64)
         return g, valid
+
+
+def _add_gradients(a: dict, b: dict) -> dict:
+    """The sum of two {field: rows} gradients (a field missing from one counts as zero there)."""
+    out = dict(a)
+    for name, rows in b.items():
+        out[name] = rows if name not in out else [[u + v for u, v in zip(r1, r2)] for r1, r2 in zip(out[name], rows)]
+    return out

@@ -78,6 +78,8 @@ class Tape:
                 vals[k] = self._value(self.nodes[k], vals)
             except (ZeroDivisionError, ValueError):  # e.g. 0 ** -1
                 vals[k] = mpmath.nan
+            if isinstance(vals[k], mpmath.mpc):  # log(-1), (-1) ** 0.5: no real value
+                vals[k] = mpmath.nan
         return vals
 
     @staticmethod
