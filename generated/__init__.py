@@ -19,6 +19,7 @@ from .cldice import SoftclDiceLoss, cldice_loss
 from .combo import ComboLoss, combo_loss
 from .cross_entropy import CrossEntropyLoss, cross_entropy_loss
 from .dice import DiceLoss, dice_loss
+from .dice_ce import DiceCELoss, dice_ce_loss
 from .dice_cldice import SoftDiceclDiceLoss, dice_cldice_loss
 from .dice_focal import DiceFocalLoss, dice_focal_loss
 from .distance_map_ce import DistanceMapCELoss, distance_map_ce_loss, distance_map_ce_distance_maps
@@ -57,6 +58,7 @@ LOSSES = {
     "combo": ComboLoss,
     "cross_entropy": CrossEntropyLoss,
     "dice": DiceLoss,
+    "dice_ce": DiceCELoss,
     "dice_cldice": SoftDiceclDiceLoss,
     "dice_focal": DiceFocalLoss,
     "distance_map_ce": DistanceMapCELoss,
@@ -91,6 +93,7 @@ FUNCTIONS = {
     "combo": combo_loss,
     "cross_entropy": cross_entropy_loss,
     "dice": dice_loss,
+    "dice_ce": dice_ce_loss,
     "dice_cldice": dice_cldice_loss,
     "dice_focal": dice_focal_loss,
     "distance_map_ce": distance_map_ce_loss,
@@ -175,6 +178,8 @@ __all__ = [
     "cross_entropy_loss",
     "DiceLoss",
     "dice_loss",
+    "DiceCELoss",
+    "dice_ce_loss",
     "SoftDiceclDiceLoss",
     "dice_cldice_loss",
     "DiceFocalLoss",

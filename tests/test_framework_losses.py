@@ -184,3 +184,40 @@ def test_dice_focal_without_focal_is_monais_dice():
     for batch in (False, True):
         value, _ = generated("dice_focal", x, y, lambda_focal=0.0, batch=batch)
         np.testing.assert_allclose(value, monai.dice_loss(x, y, batch=batch), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- dice_ce
+
+@pytest.mark.parametrize("batch", [False, True])
+@pytest.mark.parametrize("include_background", [True, False])
+@pytest.mark.parametrize("layout", sorted(SHAPES))
+def test_dice_ce_is_monais(layout, include_background, batch):
+    x, y = inputs(SHAPES[layout], seed=13)
+
+    def reference(z):
+        return monai.dice_ce_loss(z, y, include_background=include_background, batch=batch)
+
+    check("dice_ce", reference, x, y, include_background=include_background, batch=batch)
+
+
+@pytest.mark.parametrize("include_background", [True, False])
+def test_dice_ce_class_weights_and_label_smoothing_are_monais(include_background):
+    """With class weights torch's CE mean spans the batch: equal to MONAI with batch=True."""
+    x, y = inputs(SHAPES["2d"], seed=14)
+    kw = dict(weight=[0.5, 2.0, 1.25], lambda_dice=0.7, lambda_ce=1.3, label_smoothing=0.1)
+
+    def reference(z):
+        return monai.dice_ce_loss(z, y, include_background=include_background, batch=True, smooth_nr=0.01,
+                                  smooth_dr=0.01, **kw)
+
+    check("dice_ce", reference, x, y, include_background=include_background, batch=True, smooth=0.01, **kw)
+
+
+def test_dice_ce_without_its_cross_entropy_is_monais_dice():
+    x, y = inputs(SHAPES["3d"], seed=15)
+    weight = [1.0, 0.5, 2.0, 3.0]
+    for include_background in (True, False):
+        value, _ = generated("dice_ce", x, y, lambda_ce=0.0, weight=weight, include_background=include_background)
+        dice_weight = weight if include_background else weight[1:]
+        expected = monai.dice_loss(x, y, include_background=include_background, weight=dice_weight)
+        np.testing.assert_allclose(value, expected, rtol=1e-12)

@@ -230,7 +230,8 @@ def class_vectors(loss, used: set) -> tuple:
     class sets, in scope or over every class (their *_all form)."""
     found = []
     for w in loss.weights:
-        for name, every in ((w.name, ""), (f"{w.name}_all", ", every=True")):
+        # every class first: the in-scope line rebinds the argument's name to its tensor
+        for name, every in ((f"{w.name}_all", ", every=True"), (w.name, "")):
             if TensorVar(name) in used:
                 found.append((name, f"ctx.class_weights({w.name!r}, {w.name}{every})"))
     for k in CLASS_SETS:
