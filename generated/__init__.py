@@ -39,6 +39,7 @@ from .log_hausdorff_dt import (
 from .lovasz_hinge import LovaszHingeLoss, lovasz_hinge_loss
 from .lovasz_softmax import LovaszSoftmaxLoss, lovasz_softmax_loss
 from .mcc import MccLoss, mcc_loss
+from .nnunet_dice_ce import DCandCELoss, nnunet_dice_ce_loss
 from .ohem_ce import OhemCrossEntropyLoss, ohem_ce_loss
 from .poly1 import Poly1Loss, poly1_loss
 from .sensitivity_specificity import SensitivitySpecificityLoss, sensitivity_specificity_loss
@@ -74,6 +75,7 @@ LOSSES = {
     "lovasz_hinge": LovaszHingeLoss,
     "lovasz_softmax": LovaszSoftmaxLoss,
     "mcc": MccLoss,
+    "nnunet_dice_ce": DCandCELoss,
     "ohem_ce": OhemCrossEntropyLoss,
     "poly1": Poly1Loss,
     "sensitivity_specificity": SensitivitySpecificityLoss,
@@ -109,6 +111,7 @@ FUNCTIONS = {
     "lovasz_hinge": lovasz_hinge_loss,
     "lovasz_softmax": lovasz_softmax_loss,
     "mcc": mcc_loss,
+    "nnunet_dice_ce": nnunet_dice_ce_loss,
     "ohem_ce": ohem_ce_loss,
     "poly1": poly1_loss,
     "sensitivity_specificity": sensitivity_specificity_loss,
@@ -213,6 +216,8 @@ __all__ = [
     "lovasz_softmax_loss",
     "MccLoss",
     "mcc_loss",
+    "DCandCELoss",
+    "nnunet_dice_ce_loss",
     "OhemCrossEntropyLoss",
     "ohem_ce_loss",
     "Poly1Loss",

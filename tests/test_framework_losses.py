@@ -221,3 +221,39 @@ def test_dice_ce_without_its_cross_entropy_is_monais_dice():
         dice_weight = weight if include_background else weight[1:]
         expected = monai.dice_loss(x, y, include_background=include_background, weight=dice_weight)
         np.testing.assert_allclose(value, expected, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- nnunet_dice_ce
+
+@pytest.mark.parametrize("batch, ignored", [(True, 0.2), (True, 0.0), (False, 0.0)])
+@pytest.mark.parametrize("layout", sorted(SHAPES))
+def test_nnunet_dice_ce_is_nnunets_at_its_defaults(layout, batch, ignored):
+    """nnU-Net's CE is one mean over the batch's valid pixels: equal with batch=True, or with nothing ignored."""
+    x, y = inputs(SHAPES[layout], seed=16, ignored=ignored)
+
+    def reference(z):
+        return nnunet.dc_and_ce_loss(z, y, batch_dice=batch, ignore_label=255 if ignored else None)
+
+    check("nnunet_dice_ce", reference, x, y, batch=batch)  # include_background defaults to False (do_bg)
+
+
+@pytest.mark.parametrize("include_background", [True, False])
+def test_nnunet_dice_ce_parameters_are_nnunets(include_background):
+    x, y = inputs(SHAPES["3d"], seed=17, ignored=0.2)
+    weight = [0.3, 1.0, 2.0, 1.5]
+
+    def reference(z):
+        return nnunet.dc_and_ce_loss(z, y, batch_dice=True, do_bg=include_background, smooth=0.5, weight_ce=0.6,
+                                     weight_dice=1.4, ignore_label=255, ce_weight=weight)
+
+    check("nnunet_dice_ce", reference, x, y, batch=True, include_background=include_background, smooth=0.5,
+          weight_ce=0.6, weight_dice=1.4, weight=weight)
+
+
+def test_nnunet_dice_ce_without_dice_is_cross_entropy():
+    x, y = inputs(SHAPES["2d"], seed=18, ignored=0.3)
+    for weight in (None, [2.0, 0.5, 1.0]):
+        value, grad = generated("nnunet_dice_ce", x, y, weight_dice=0.0, weight=weight, batch=True)
+        ce_value, ce_grad = generated("cross_entropy", x, y, weight=weight)
+        np.testing.assert_allclose(value, ce_value, rtol=1e-13)
+        np.testing.assert_allclose(grad, ce_grad, rtol=1e-12, atol=1e-16)
