@@ -157,8 +157,8 @@ def loss_page(loss, registry: dict, outcomes, data: dict) -> str:
     lines += [f"| `{p.name}` | {default_text(p)} | {domain_text(p)} | {_cell(p.doc)} |" for p in loss.params]
     if not loss.params:
         lines.append("| – | | | |")
-    changed = "".join(f" (`{k}` defaults to {v} here)" for k, v in common_keywords(loss).items()
-                      if k in loss.keyword_defaults)
+    changed = [f"`{k}` defaults to {v}" for k, v in common_keywords(loss).items() if k in loss.keyword_defaults]
+    changed = f"; for this loss {', '.join(changed)}" if changed else ""
     lines += ["", "Every loss also takes " + ", ".join(f"`{k}={v}`" for k, v in common_keywords(loss).items())
               + f" (see the README){changed}.", ""]
     if loss.notes:
