@@ -170,3 +170,17 @@ def test_neighbourhood_operators_stay_within_each_image_with_batch():
     assert per_image == swapped[::-1]
     both, _ = ours("cldice", x, y, reduction="none", ignore_index=None)
     np.testing.assert_allclose(both, per_image, rtol=1e-12)
+
+
+def test_ohem_ce_is_the_real_paddleseg_loss():
+    """PaddleSeg 2.8.0's own OhemCrossEntropyLoss (int64 mask cast as in its develop branch, see
+    benchmarks/pseg.py), after its 1e-5 in the denominator is taken out."""
+    pytest.importorskip("paddleseg")
+    from benchmarks import pseg
+
+    x, y = batch(3, shape=(2, 6, 7), seed=13, ignored=0.1)
+    for thresh, min_kept in ((0.7, 30), (0.5, 3), (0.7, 10000)):
+        theirs = pseg.ohem_class()(thresh=thresh, min_kept=min_kept)(paddle.to_tensor(x), paddle.to_tensor(y))
+        kept = paddleseg.ohem_kept_mask(x, y, thresh=thresh, min_kept=min_kept).sum()
+        value, _ = ours("ohem_ce", x, y, thresh=thresh, min_kept=float(min_kept), batch=True)
+        np.testing.assert_allclose(float(value), float(theirs) * (kept + 1e-5 * y.size) / kept, rtol=1e-6)

@@ -1,6 +1,7 @@
 """A primitive defined in a spec file works end to end: checked, compiled into the module (standalone or
 bundled), and its values and gradients match the oracle, which differentiates the primitive's own evaluation."""
 import importlib.util
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,43 +15,21 @@ from symloss.compiler.proof.oracle import Options, Oracle
 
 paddle = pytest.importorskip("paddle")
 
-SPEC = '''"""Spread of the prediction inside its image: a loss with a primitive of its own."""
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+# The README's worked example of a primitive, made a spec file.
+EXAMPLE = re.search(r"```python\n(.*?)```", README[README.index("### Adding a primitive"):], re.S).group(1)
+SPEC = f'''"""Spread of the prediction inside its image: a loss with a primitive of its own."""
 import numpy as np
 
 from symloss.compiler.dsl import Loss, Mean, NeighbourhoodPrimitive, Property, c, g, i, p
 
 
-class ImageMean(NeighbourhoodPrimitive):
-    """ImageMean(f): the mean of f over the valid pixels of each image and class, at every pixel."""
-
-    nargs = 1
-
-    @staticmethod
-    def image(values, valid=None):  # the oracle evaluation, in plain arithmetic: the oracle differentiates it
-        cells = [index for index in np.ndindex(*values.shape) if valid is None or valid[index]]
-        mean = sum(values[index] for index in cells) / len(cells)
-        out = values.copy()
-        for index in cells:
-            out[index] = mean
-        return out
-
-    @staticmethod
-    def paddle(ctx, t):  # the Paddle implementation, eager and graph (the generated module imports paddle)
-        images, valid, k = ctx.images(t)
-        axes = list(range(1, images.ndim))
-        if valid is None:
-            mean = paddle.mean(images, axis=axes, keepdim=True)
-        else:
-            inside = valid.astype(images.dtype)
-            mean = paddle.sum(images * inside, axis=axes, keepdim=True) / paddle.clip(
-                paddle.sum(inside, axis=axes, keepdim=True), min=1.0)
-        return ctx.from_images(paddle.broadcast_to(mean, images.shape), valid, k)
-
+{EXAMPLE}
 
 LOSS = Loss(
     name="image_spread", title="Image spread", family="region", paper="arXiv:0000.00000",
     summary="Mean squared distance of the prediction from its image mean, inside the target.",
-    expr=Mean(g[c, i] * (p[c, i] - ImageMean(p[c, i])) ** 2, i),
+    expr=spread,
     claims=[Property.nonnegative()],
 )
 '''
