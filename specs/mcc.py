@@ -14,6 +14,7 @@ mcc = (tp * tn - fp * fn + smooth_nr) / sqrt((tp + fp) * (tp + fn) * (tn + fp) *
 LOSS = Loss(
     name="mcc",
     title="Matthews correlation coefficient",
+    class_name="MCCLoss",
     family="region",
     paper="arXiv:2010.13454",
     summary="One minus the soft Matthews correlation coefficient of each class, from soft confusion counts.",
