@@ -38,7 +38,7 @@ from .log_hausdorff_dt import (
 )
 from .lovasz_hinge import LovaszHingeLoss, lovasz_hinge_loss
 from .lovasz_softmax import LovaszSoftmaxLoss, lovasz_softmax_loss
-from .mcc import MccLoss, mcc_loss
+from .mcc import MCCLoss, mcc_loss
 from .nnunet_dice_ce import DCandCELoss, nnunet_dice_ce_loss
 from .ohem_ce import OhemCrossEntropyLoss, ohem_ce_loss
 from .poly1 import Poly1Loss, poly1_loss
@@ -74,7 +74,7 @@ LOSSES = {
     "log_hausdorff_dt": LogHausdorffDTLoss,
     "lovasz_hinge": LovaszHingeLoss,
     "lovasz_softmax": LovaszSoftmaxLoss,
-    "mcc": MccLoss,
+    "mcc": MCCLoss,
     "nnunet_dice_ce": DCandCELoss,
     "ohem_ce": OhemCrossEntropyLoss,
     "poly1": Poly1Loss,
@@ -214,7 +214,7 @@ __all__ = [
     "lovasz_hinge_loss",
     "LovaszSoftmaxLoss",
     "lovasz_softmax_loss",
-    "MccLoss",
+    "MCCLoss",
     "mcc_loss",
     "DCandCELoss",
     "nnunet_dice_ce_loss",

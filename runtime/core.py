@@ -355,10 +355,11 @@ class Context:
                     f"float shape {list(label.shape)}",
                     f"the logit's shape {self.shape} (soft targets), or integer class indices",
                 )
-            soft = label.astype(self.dtype).reshape([self.N, -1, self.P])
-            self._soft = paddle.concat([1 - soft, soft], axis=1) if self.two_channels else soft
+            self._soft = label.astype(self.dtype).reshape([self.N, -1, self.P])
             if paddle.in_dynamic_mode():
-                self._check_soft_target()
+                self._check_soft_target()  # the values given, before a single channel becomes two
+            if self.two_channels:
+                self._soft = paddle.concat([1 - self._soft, self._soft], axis=1)
             return None
         if dtype not in _INTEGERS:
             _fail(f, "label", f"dtype {dtype}", "integer class indices or float targets")

@@ -24,6 +24,8 @@ CASES = [
     ("cross_entropy_ignored", "cross_entropy", {}, 3, "ignored"),
     ("bce_ignored", "bce", {}, 1, "ignored"),
     ("combo_ignored", "combo", {}, 3, "ignored"),  # a mean over the valid pixels inside a region loss
+    ("cldice_ignored", "cldice", {}, 3, "ignored"),  # soft skeletons per image, their sums over the batch
+    ("boundary", "boundary", {}, 3, "plain"),  # a signed distance map per image
     # DeepSupervision(TverskyLoss(...)) over the conv's output and two area-pooled copies (6x6, 3x3, 2x2)
     ("deep_supervision", "deep_supervision", {}, 3, "ignored"),
 ]

@@ -128,7 +128,7 @@ REFUSED = {  # name -> (definitions, expr, the line's text, words the message mu
                                      ("'smooth' has no domain", "a denominator")),
     "primitive defined in the spec": (
         "class Blur(Primitive):\n    nargs = 1\n    scope = 'image'\n    runtime = 'blur'\n",
-        "Mean(Blur(g[c, i]) * p[c, i], i)", "class Blur(", ("compiler/frontend/primitives.py",)),
+        "Mean(Blur(g[c, i]) * p[c, i], i)", "class Blur(", ("has no Paddle implementation", "paddle(ctx")),
     "primitive of a per-class value": ("", "Mean(DistanceField(Sum(g[c, i], i)) * p[c, i], i)", "expr=Mean(",
                                        ("arguments of DistanceField are images",)),
     "function the compiler cannot lower": ("from sympy import sin\nwave = Mean(sin(p[c, i]), i)\n", "wave",
