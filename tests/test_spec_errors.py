@@ -199,3 +199,19 @@ def test_a_false_claim_names_the_spec_file_and_the_claims_line(tmp_path, capsys)
     assert main(["build", str(path), "--out", str(tmp_path / "out")]) == 1
     out = capsys.readouterr().out
     assert f"{path}:{line_of(path, 'Property.bounded(0, 0.1)')}: claim" in out and "expect=\"refuted\"" in out
+
+
+def test_every_function_a_formula_may_use_has_a_lowering_and_a_derivative():
+    import sympy as sp
+
+    from symloss.compiler.backend.ir import TENSORS
+    from symloss.compiler.backend.printer import PaddlePrinter
+    from symloss.compiler.frontend.functions import ELEMENTWISE
+    from symloss.compiler.proof.tape import Tape
+
+    y = sp.Symbol("y", real=True)
+    for function in ELEMENTWISE:
+        args = (TENSORS["p"], 1) if function in (sp.Max, sp.Min) else (TENSORS["p"],)
+        assert PaddlePrinter().doprint(function(*args))
+        tape = Tape([function(y, 1) if function in (sp.Max, sp.Min) else function(y)], [y])
+        assert tape.backward(tape.forward([0.5]), [1.0])

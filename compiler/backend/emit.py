@@ -20,7 +20,7 @@ import sympy as sp
 
 from ..frontend.errors import SpecError
 from ..frontend.language import Choice, ClassWeights, Ref, common_keywords
-from ..frontend.loader import located
+from ..frontend.source import located
 from ..frontend.expand import granularity, resolve
 from ..frontend.primitives import Primitive
 from .ir import is_tensor

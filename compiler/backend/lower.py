@@ -13,7 +13,7 @@ import sympy as sp
 
 from ..frontend.errors import SpecError
 from ..frontend.language import ALL_FIELDS, C, CLASS_SETS, C_all, Param, c, choose, g, i, n, p, x
-from ..frontend.expand import resolve
+from ..frontend.expand import collapse_constant_sums, resolve
 from ..frontend.functions import sigmoid
 from .ir import (CLASSES, Const, FIELD_TENSOR, N_ALL_CLASSES, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, SOFTMAX,
                  SOFTMAX_ALL, TENSORS, ClassSlice, PrimitiveField, PrimitiveTensor, ReduceSum, TensorVar, is_tensor)
@@ -63,7 +63,9 @@ def vanishes_off_target(body: sp.Expr) -> bool:
 
 
 def to_reductions(expr: sp.Expr) -> sp.Expr:
-    """Sum over i -> ReduceSum over pixels (masked unless the summand vanishes off target); over c -> classes."""
+    """Sum over i -> ReduceSum over pixels (masked unless the summand vanishes off target); over c -> classes.
+    A summand that does not read the index is a count times the summand, not a reduction."""
+    expr = collapse_constant_sums(expr)
 
     def reduce(s: sp.Sum) -> sp.Expr:
         body = s.function
@@ -210,6 +212,9 @@ def lower(loss, registry: dict, activation: str, choices: dict | None = None, op
     for name, expr in outputs.items():
         outputs[name], rules = lower_formula(expr, activation, optimize, maps)
         fired += [r for r in rules if r not in fired]
+    if not is_tensor(outputs["loss"]):
+        raise SpecError("the formula is constant in the prediction once its sums are expanded and shared: a loss "
+                        "must vary with p[c, i] (or the logits x[c, i])")
     reserved = {prm.name for prm in loss.params}
     if optimize:
         temps, finals = common_subexpressions(list(outputs.values()), reserved)

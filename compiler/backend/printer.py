@@ -26,6 +26,10 @@ TENSOR_FUNCTIONS = {
 }
 SCALAR_FUNCTIONS = {sp.log: "math.log", sp.exp: "math.exp", sp.Abs: "abs", sp.cosh: "math.cosh",
                     sp.tanh: "math.tanh"}
+SCALAR_FORMS = {  # sigmoid(z) = e^min(z, 0) / (1 + e^-|z|); softplus(z) = max(z, 0) + log1p(e^-|z|)
+    sigmoid: "(math.exp(min({z}, 0)) / (1 + math.exp(-abs({z}))))",
+    softplus: "(max({z}, 0) + math.log1p(math.exp(-abs({z}))))",
+}
 COUNTS = {N_PIXELS: "ctx.n_pixels", N_CLASSES: "ctx.n_classes", N_ALL_CLASSES: "ctx.C", EPS: "ctx.tiny"}
 
 
@@ -64,14 +68,19 @@ class PaddlePrinter(PythonCodePrinter):
             if type(expr).paddle is not None:  # defined in a spec: its function is in the generated module
                 return f"{primitive_function(type(expr))}(ctx, {args})"
             return f"ctx.{expr.runtime}({args})"
-        table = TENSOR_FUNCTIONS if is_tensor(expr) else SCALAR_FUNCTIONS
+        runtime = run_time_valued(expr)
+        if not runtime and expr.func in SCALAR_FORMS:  # no math.<name>: written out, without overflow
+            self.module_imports["math"].update({"exp", "log1p"})
+            return SCALAR_FORMS[expr.func].format(z=self._print(expr.args[0]))
+        table = TENSOR_FUNCTIONS if runtime else SCALAR_FUNCTIONS
         name = table.get(expr.func)
         if name is None:
             raise sp.printing.codeprinter.PrintMethodNotImplementedError(
                 f"PaddlePrinter has no lowering for {expr.func.__name__}: add it to TENSOR_FUNCTIONS")
         if name.startswith("math."):
             self.module_imports["math"].add(name.split(".")[1])
-        return f"{name}({', '.join(self._print(a) for a in expr.args)})"
+            return f"{name}({', '.join(self._print(a) for a in expr.args)})"
+        return f"{name}({', '.join(self._tensor(a) for a in expr.args)})"
 
     _print_log = _print_exp = _print_Abs = _print_cosh = _print_tanh = _print_Function
     _print_sigmoid = _print_softplus = _print_Function
@@ -96,8 +105,8 @@ class PaddlePrinter(PythonCodePrinter):
     def _extremum(self, expr, fold, clip_keyword, builtin):
         """Tensors fold pairwise; constants become one clip bound (Paddle's maximum wants tensors)."""
         args = sorted(expr.args, key=sp.default_sort_key)
-        tensors = [self._print(a) for a in args if is_tensor(a)]
-        consts = [self._print(a) for a in args if not is_tensor(a)]
+        tensors = [self._tensor(a) for a in args if run_time_valued(a)]
+        consts = [self._print(a) for a in args if not run_time_valued(a)]
         if not tensors:
             return f"{builtin}({', '.join(consts)})"
         text = tensors[0]
@@ -127,20 +136,22 @@ class PaddlePrinter(PythonCodePrinter):
         return f"ctx.sigmoid_bce({self._print(expr.args[0])})"
 
     def _print_Indicator(self, expr):
-        return f"ctx.indicator({self._print(expr.args[0])})"
+        if not run_time_valued(expr):
+            return f"(1.0 if {self._print(expr.args[0])} > 0 else 0.0)"
+        return f"ctx.indicator({self._tensor(expr.args[0])})"
 
     def _print_Clamp(self, expr):
         return f"ctx.clamp({self._print(expr.args[0])})"
 
     def _print_Pow(self, expr, rational=False):
         base, exp = expr.args
-        if not is_tensor(base):
+        if not run_time_valued(base):
             if exp == sp.S.Half:
                 self.module_imports["math"].add("sqrt")
                 return f"math.sqrt({self._print(base)})"
             return super()._print_Pow(expr, rational=rational)
         if exp == sp.S.Half:
-            return f"paddle.sqrt({self._print(base)})"
+            return f"paddle.sqrt({self._tensor(base)})"
         if exp == -1:
             return f"1 / {self.parenthesize(base, precedence(expr))}"
         if exp.is_Integer and exp < 0:
@@ -152,7 +163,18 @@ class PaddlePrinter(PythonCodePrinter):
         # guarded base only where the exponent makes the gradient at 0 infinite).
         if isinstance(base, Clamp):
             return f"ctx.power({self._print(base.args[0])}, {self._print(exp)})"
-        return f"ctx.power({self._print(base)}, {self._print(exp)}, guard=False)"
+        return f"ctx.power({self._tensor(base)}, {self._print(exp)}, guard=False)"
+
+    def _tensor(self, expr) -> str:
+        """An argument of a Paddle function: a tensor, or a run-time count made one (ctx.scalar)."""
+        text = self._print(expr)
+        return text if is_tensor(expr) else f"ctx.scalar({text})"
+
+
+def run_time_valued(expr) -> bool:
+    """A tensor, or an expression of the valid-pixel count, which is a tensor wherever pixels are masked: either
+    way not a Python number, so `math` cannot take it."""
+    return is_tensor(expr) or sp.sympify(expr).has(N_PIXELS)
 
 
 def paddle_code(expr) -> str:

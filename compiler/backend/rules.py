@@ -14,7 +14,7 @@ import sympy as sp
 
 from ..frontend.language import c, i
 from ..frontend.functions import sigmoid, softplus
-from .ir import LOG1M_SOFTMAX, LOG1M_SOFTMAX_ALL, LOG_SOFTMAX, LOG_SOFTMAX_ALL, SOFTMAX, SOFTMAX_ALL, Clamp
+from .ir import LOG1M_SOFTMAX, LOG1M_SOFTMAX_ALL, LOG_SOFTMAX, LOG_SOFTMAX_ALL, SOFTMAX, SOFTMAX_ALL, Clamp, is_tensor
 
 z = sp.Wild("z")
 k = sp.Wild("k")  # a class: the index c, or one named class (p[0, i])
@@ -163,8 +163,16 @@ def _cross_entropy(e):
     for suffix, kernel in (("", SoftmaxCrossEntropy), ("_all", SoftmaxCrossEntropyAll)):
         rest = _split_factor(e.args[0], TENSORS["logp" + suffix])
         rest = _split_factor(rest, TENSORS["g" + suffix]) if rest is not None else None
-        if rest is not None and _fields_free(rest):
-            return -kernel(rest)
+        if rest is None or not _fields_free(rest):
+            continue
+        # the kernel takes class weights (a tensor); a scalar factor multiplies its result
+        weight, scale = sp.S.One, sp.S.One
+        for factor in sp.Mul.make_args(rest):
+            if is_tensor(factor):
+                weight *= factor
+            else:
+                scale *= factor
+        return -scale * kernel(weight)
     return None
 
 
@@ -181,7 +189,7 @@ def _binary_cross_entropy(e):
         if positive is None or negative is None or sp.expand(negative - (1 - g)) != 0:
             continue
         weight = _split_factor(positive, g)
-        if weight is not None and _fields_free(weight):
+        if weight is not None and _fields_free(weight) and not is_tensor(weight):  # pos_weight is a number
             return SigmoidBCE(weight)
     return None
 

@@ -87,14 +87,20 @@ def unroll(expr: sp.Expr) -> sp.Expr:
 
 
 def collapse_constant_sums(expr: sp.Expr) -> sp.Expr:
-    """Sum(k, (i, 0, n-1)) -> k*n for a summand free of the index."""
+    """Sum(k, (i, 0, n-1)) -> k*n for a summand free of the index; in a sum over several indices, each index
+    the summand does not read becomes its count (Sum(k, (c, ...), (i, ...)) -> k*C*n)."""
 
     def collapse(s: sp.Sum) -> sp.Expr:
-        (var, lo, hi), = s.limits
-        return s.function * (hi - lo + 1)
+        kept, count = [], sp.S.One
+        for var, lo, hi in s.limits:
+            if var in s.function.free_symbols:
+                kept.append((var, lo, hi))
+            else:
+                count *= hi - lo + 1
+        return count * (sp.Sum(s.function, *kept) if kept else s.function)
 
     return expr.replace(
-        lambda e: isinstance(e, sp.Sum) and len(e.limits) == 1 and e.limits[0][0] not in e.function.free_symbols,
+        lambda e: isinstance(e, sp.Sum) and any(lim[0] not in e.function.free_symbols for lim in e.limits),
         collapse,
     )
 

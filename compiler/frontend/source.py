@@ -129,3 +129,22 @@ def words_line(path, text: str) -> int | None:
         if wanted in "".join(line.split()):
             return k
     return None
+
+
+def locate(loss, subject=None, keyword: str = "expr", text: str | None = None) -> int | None:
+    """The line of `loss`'s file that wrote `subject`: the earliest of the lines the DSL noted and the
+    module-level assignments holding it (anything holding it is built after it), else the text itself,
+    the `keyword=` of Loss(...), else the Loss's own line."""
+    path = loss.path
+    line = None
+    if subject is not None:
+        found = [noted_line(path, subject), assignment_line(path, getattr(loss, "namespace", {}), subject)]
+        line = min((k for k in found if k is not None), default=None)
+    if line is None and text:
+        line = words_line(path, text)
+    return line or keyword_line(path, loss.line, keyword) or loss.line
+
+
+def located(err, loss, keyword: str = "expr"):
+    """A SpecError pinned to the line of `loss`'s file that wrote its subject (kept if already pinned)."""
+    return err.located(loss.path, locate(loss, err.subject, keyword))

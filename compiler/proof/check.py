@@ -29,6 +29,7 @@ from ..frontend.functions import literal
 TRIAL_SIZES = ((1, 3), (2, 4), (3, 3), (2, 5), (1, 4), (3, 4), (2, 3), (1, 5))
 # Steps towards the limit p -> g: a value that vanishes there shrinks like a power of the distance.
 PERFECT_EPS = (mpmath.mpf("1e-24"), mpmath.mpf("1e-48"), mpmath.mpf("1e-72"))
+PERFECT_POINT = mpmath.mpf("1e-30")  # "the perfect prediction" where it is compared with others
 SIMPLIFY_SECONDS = 3.0
 
 
@@ -184,7 +185,7 @@ def sample_parameters(found: dict, rng, classes: int, bound: dict | None = None)
     return values | (bound or {})
 
 
-def perfect_fields(g: np.ndarray, eps=PERFECT_EPS[0]) -> dict:
+def perfect_fields(g: np.ndarray, eps=PERFECT_POINT) -> dict:
     """A prediction `eps` away from the target where it is 0 or 1, equal to it elsewhere (exact at the
     evaluator's precision)."""
     with mpmath.workdps(120):

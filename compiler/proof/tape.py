@@ -134,4 +134,5 @@ class Tape:
                     adj[args[0]] += d * payload[1](vals[args[0]], vals[k])
                 except ZeroDivisionError:  # e.g. log at 0: the derivative is infinite
                     adj[args[0]] += d * mpmath.inf
-        return adj[: len(self.inputs)]
+        # a derivative through a value with no real value (sqrt of a negative) has none either
+        return [mpmath.nan if isinstance(a, mpmath.mpc) else a for a in adj[: len(self.inputs)]]
