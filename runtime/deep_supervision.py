@@ -84,7 +84,7 @@ def downsample_label(label, spatial):
 class DeepSupervision(paddle.nn.Layer):
     r"""Deep supervision around any symloss loss (or any loss taking `(logit, label)`).
 
-    `DeepSupervision(DiceCeLoss(), weights="exp")(logits, label)` takes `logits`, a list or tuple of
+    `DeepSupervision(DiceCELoss(), weights="exp")(logits, label)` takes `logits`, a list or tuple of
     outputs (N, C, *spatial_i) at decreasing resolutions (the full resolution first), and one
     full-resolution `label`, and returns sum_i w_i loss(logits[i], label_i), where label_i is the label
     at the resolution of logits[i]: class indices (N, *spatial) or (N, 1, *spatial) by nearest neighbour
@@ -92,13 +92,12 @@ class DeepSupervision(paddle.nn.Layer):
     (N, C, *spatial) by area averaging.
 
     Args:
-        loss: the loss of each output, e.g. `symloss.paddle.DiceCeLoss(batch=True)`; its keywords
+        loss: the loss of each output, e.g. `symloss.paddle.DiceCELoss(batch=True)`; its keywords
             (batch, sync, ignore_index, ...) apply at every resolution.
         weights: "exp" (default): 1/2^i normalised to sum 1, nnU-Net's and MONAI's halving per level;
             "nnunet": the same with the lowest resolution at 0, as nnU-Net trains; or a list of
             non-negative numbers, one per output, used as given (MONAI's DeepSupervisionLoss("exp") is
             [max(0.5 ** i, 0.0625) for each i], not normalised).
-
         ignore_index: None, or the label value the wrapped loss ignores (PaddleSeg's config hands the
             dataset's to every loss): it must agree with the loss's own `ignore_index`.
 
