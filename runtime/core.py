@@ -837,20 +837,22 @@ class Context:
         return out.reshape([self.N, k, self.P])
 
     def _erode(self, images, valid):
+        """Min over the cross, as clDice computes it: the min of 3-long min-pools along each axis (max-pools
+        of the negation, whose padding lies outside the image); ignored pixels are +inf, outside too."""
         x = images if valid is None else paddle.where(valid, images, paddle.full_like(images, float("inf")))
-        out = x
-        for axis in range(1, x.ndim):  # the cross: each axis's two neighbours
-            out = paddle.minimum(
-                out, paddle.minimum(_shift(x, axis, 1, float("inf")), _shift(x, axis, -1, float("inf")))
-            )
+        d = x.ndim - 1
+        out = None
+        for axis in range(d):
+            kernel = [3 if a == axis else 1 for a in range(d)]
+            padding = [1 if a == axis else 0 for a in range(d)]
+            pooled = -_MAX_POOL[d](-x.unsqueeze(1), kernel, stride=1, padding=padding).squeeze(1)
+            out = pooled if out is None else paddle.minimum(out, pooled)
         return out if valid is None else paddle.where(valid, out, paddle.zeros_like(out))
 
     def _dilate(self, images, valid):
-        out = images if valid is None else paddle.where(valid, images, paddle.full_like(images, -float("inf")))
-        for axis in range(1, out.ndim):  # the box, one axis at a time (a box max is separable)
-            out = paddle.maximum(
-                out, paddle.maximum(_shift(out, axis, 1, -float("inf")), _shift(out, axis, -1, -float("inf")))
-            )
+        """Max over the 3x3 (3x3x3) box: one max-pool; ignored pixels are -inf, outside too."""
+        x = images if valid is None else paddle.where(valid, images, paddle.full_like(images, -float("inf")))
+        out = _MAX_POOL[x.ndim - 1](x.unsqueeze(1), 3, stride=1, padding=1).squeeze(1)
         return out if valid is None else paddle.where(valid, out, paddle.zeros_like(out))
 
     def _open(self, images, valid):
@@ -900,8 +902,7 @@ class Context:
                 erosion = paddle.where(valid, erosion, zero)
             high = erosion if valid is None else paddle.where(valid, erosion, paddle.full_like(erosion, -float("inf")))
             low = erosion if valid is None else paddle.where(valid, erosion, paddle.full_like(erosion, float("inf")))
-            high = paddle.max(high, axis=axes, keepdim=True)
-            low = paddle.min(low, axis=axes, keepdim=True)
+            high, low = _image_extreme(high, paddle.argmax), _image_extreme(low, paddle.argmin)
             spread = high - low
             moving = spread != 0
             erosion = paddle.where(
@@ -1016,6 +1017,17 @@ def _lovasz_weights_numpy(errors, targets):
     weights = np.empty(errors.size, dtype=steps.dtype)
     weights[flat_order] = steps
     return weights.reshape(errors.shape)
+
+
+_MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}  # by the number of spatial dims
+
+
+def _image_extreme(images, arg):
+    """Each image's max (arg=paddle.argmax) or min, (B, 1, ...), its gradient routed to the first pixel that
+    holds it, as a global max-pool does (Paddle's reduction would split it among ties, and slowly on the CPU)."""
+    flat = images.reshape([images.shape[0], -1])
+    picked = paddle.take_along_axis(flat, arg(flat, axis=1, keepdim=True), axis=1)
+    return picked.reshape([-1] + [1] * (images.ndim - 1))
 
 
 def _shift(t, axis, offset, fill):
