@@ -2,10 +2,12 @@
 """symloss.paddle: segmentation losses compiled from their symbolic specs.
 
 `LOSSES[name]` is the loss's `paddle.nn.Layer` class, `FUNCTIONS[name]` its function;
+`DeepSupervision(loss)` applies a loss to a network's outputs at several resolutions;
 `set_checks("debug")` makes every loss also reject NaN and Inf in its inputs.
 """
 
 from ._runtime import set_checks
+from .deep_supervision import DeepSupervision
 
 from .asym_focal import AsymmetricFocalLoss, asym_focal_loss
 from .asym_focal_tversky import AsymmetricFocalTverskyLoss, asym_focal_tversky_loss
@@ -17,7 +19,9 @@ from .cldice import SoftclDiceLoss, cldice_loss
 from .combo import ComboLoss, combo_loss
 from .cross_entropy import CrossEntropyLoss, cross_entropy_loss
 from .dice import DiceLoss, dice_loss
+from .dice_ce import DiceCELoss, dice_ce_loss
 from .dice_cldice import SoftDiceclDiceLoss, dice_cldice_loss
+from .dice_focal import DiceFocalLoss, dice_focal_loss
 from .distance_map_ce import DistanceMapCELoss, distance_map_ce_loss, distance_map_ce_distance_maps
 from .exp_log import ExpLogLoss, exp_log_loss
 from .focal import FocalLoss, focal_loss
@@ -34,7 +38,10 @@ from .log_hausdorff_dt import (
 )
 from .lovasz_hinge import LovaszHingeLoss, lovasz_hinge_loss
 from .lovasz_softmax import LovaszSoftmaxLoss, lovasz_softmax_loss
+from .mcc import MCCLoss, mcc_loss
+from .nnunet_dice_ce import DCandCELoss, nnunet_dice_ce_loss
 from .ohem_ce import OhemCrossEntropyLoss, ohem_ce_loss
+from .poly1 import Poly1Loss, poly1_loss
 from .sensitivity_specificity import SensitivitySpecificityLoss, sensitivity_specificity_loss
 from .shape_aware import ShapeAwareLoss, shape_aware_loss
 from .topk_ce import TopKCrossEntropyLoss, topk_ce_loss
@@ -52,7 +59,9 @@ LOSSES = {
     "combo": ComboLoss,
     "cross_entropy": CrossEntropyLoss,
     "dice": DiceLoss,
+    "dice_ce": DiceCELoss,
     "dice_cldice": SoftDiceclDiceLoss,
+    "dice_focal": DiceFocalLoss,
     "distance_map_ce": DistanceMapCELoss,
     "exp_log": ExpLogLoss,
     "focal": FocalLoss,
@@ -65,7 +74,10 @@ LOSSES = {
     "log_hausdorff_dt": LogHausdorffDTLoss,
     "lovasz_hinge": LovaszHingeLoss,
     "lovasz_softmax": LovaszSoftmaxLoss,
+    "mcc": MCCLoss,
+    "nnunet_dice_ce": DCandCELoss,
     "ohem_ce": OhemCrossEntropyLoss,
+    "poly1": Poly1Loss,
     "sensitivity_specificity": SensitivitySpecificityLoss,
     "shape_aware": ShapeAwareLoss,
     "topk_ce": TopKCrossEntropyLoss,
@@ -83,7 +95,9 @@ FUNCTIONS = {
     "combo": combo_loss,
     "cross_entropy": cross_entropy_loss,
     "dice": dice_loss,
+    "dice_ce": dice_ce_loss,
     "dice_cldice": dice_cldice_loss,
+    "dice_focal": dice_focal_loss,
     "distance_map_ce": distance_map_ce_loss,
     "exp_log": exp_log_loss,
     "focal": focal_loss,
@@ -96,7 +110,10 @@ FUNCTIONS = {
     "log_hausdorff_dt": log_hausdorff_dt_loss,
     "lovasz_hinge": lovasz_hinge_loss,
     "lovasz_softmax": lovasz_softmax_loss,
+    "mcc": mcc_loss,
+    "nnunet_dice_ce": nnunet_dice_ce_loss,
     "ohem_ce": ohem_ce_loss,
+    "poly1": poly1_loss,
     "sensitivity_specificity": sensitivity_specificity_loss,
     "shape_aware": shape_aware_loss,
     "topk_ce": topk_ce_loss,
@@ -141,6 +158,7 @@ __all__ = [
     "FUNCTIONS",
     "DISTANCE_MAPS",
     "DistanceMapTransform",
+    "DeepSupervision",
     "set_checks",
     "AsymmetricFocalLoss",
     "asym_focal_loss",
@@ -163,8 +181,12 @@ __all__ = [
     "cross_entropy_loss",
     "DiceLoss",
     "dice_loss",
+    "DiceCELoss",
+    "dice_ce_loss",
     "SoftDiceclDiceLoss",
     "dice_cldice_loss",
+    "DiceFocalLoss",
+    "dice_focal_loss",
     "DistanceMapCELoss",
     "distance_map_ce_loss",
     "distance_map_ce_distance_maps",
@@ -192,8 +214,14 @@ __all__ = [
     "lovasz_hinge_loss",
     "LovaszSoftmaxLoss",
     "lovasz_softmax_loss",
+    "MCCLoss",
+    "mcc_loss",
+    "DCandCELoss",
+    "nnunet_dice_ce_loss",
     "OhemCrossEntropyLoss",
     "ohem_ce_loss",
+    "Poly1Loss",
+    "poly1_loss",
     "SensitivitySpecificityLoss",
     "sensitivity_specificity_loss",
     "ShapeAwareLoss",

@@ -26,6 +26,8 @@ CASES = [
     ("combo_ignored", "combo", {}, 3, "ignored"),  # a mean over the valid pixels inside a region loss
     ("cldice_ignored", "cldice", {}, 3, "ignored"),  # soft skeletons per image, their sums over the batch
     ("boundary", "boundary", {}, 3, "plain"),  # a signed distance map per image
+    # DeepSupervision(TverskyLoss(...)) over the conv's output and two area-pooled copies (6x6, 3x3, 2x2)
+    ("deep_supervision", "deep_supervision", {}, 3, "ignored"),
 ]
 # Lovász-softmax syncs only its mean over samples (batch=False): per image the mean over its present
 # classes, then over every rank's images; class 2 is absent from one image only.
@@ -61,13 +63,18 @@ def model(paddle, classes):
 
 def loss_and_grads(paddle, case, x, y, data_parallel=False, **kw):
     """Loss value and parameter gradients (weight, bias) of the case's loss on (x, y)."""
-    from symloss.paddle import FUNCTIONS
+    from symloss.paddle import FUNCTIONS, DeepSupervision, TverskyLoss
 
     _, name, params, classes, _ = case
     net = model(paddle, classes)
     run = paddle.DataParallel(net) if data_parallel else net
     logit = run(paddle.to_tensor(x))
-    loss = FUNCTIONS[name](logit, paddle.to_tensor(y), **params, **kw)
+    if name == "deep_supervision":
+        pool = paddle.nn.functional.adaptive_avg_pool2d
+        outputs = [logit, pool(logit, [3, 3]), pool(logit, [2, 2])]
+        loss = DeepSupervision(TverskyLoss(**params, **kw))(outputs, paddle.to_tensor(y))
+    else:
+        loss = FUNCTIONS[name](logit, paddle.to_tensor(y), **params, **kw)
     loss.backward()
     return float(loss), net.weight.grad.numpy().copy(), net.bias.grad.numpy().copy()
 

@@ -19,10 +19,11 @@ import jinja2
 import sympy as sp
 
 from ..frontend.errors import SpecError
-from ..frontend.language import COMMON_KEYWORDS, Choice, ClassWeights, Ref
+from ..frontend.language import Choice, ClassWeights, Ref, common_keywords
 from ..frontend.source import located
 from ..frontend.expand import granularity, resolve
 from ..frontend.primitives import Primitive
+from .ir import is_tensor
 from .lower import ACTIVATIONS, lower, target_maps, to_tensors
 from .printer import PaddlePrinter, primitive_function
 
@@ -193,21 +194,65 @@ def branches(groups: dict, subject: str, indent: str) -> list[str]:
     return out
 
 
-def render_body(loss, registry: dict, printer: PaddlePrinter, optimize: bool = True) -> str:
-    """The loss's statements: a branch per option of each Choice whose code differs, and inside it a
-    branch per group of activations that lower to different code."""
+def render_choices(loss, registry: dict, printer: PaddlePrinter, optimize: bool, fixed: dict, indent: str) -> list[str]:
+    """A branch per option of each Choice whose code differs, and inside it a branch per group of
+    activations that lower to different code."""
     names = [ch.name for ch in loss.choices]
     by_choice: dict[tuple, list] = {}
     for combo in itertools.product(*(ch.options for ch in loss.choices)):
         choices = dict(zip(names, combo))
         by_activation: dict[tuple, list[str]] = {}
         for activation in ACTIVATIONS:
-            code = tuple(statements(lower(loss, registry, activation, choices, optimize), printer))
+            code = tuple(statements(lower(loss, registry, activation, choices, optimize, fixed), printer))
             by_activation.setdefault(code, []).append(activation)
         inner = tuple(branches(by_activation, "ctx.activation", ""))
         by_choice.setdefault(inner, []).append(combo[0] if len(combo) == 1 else combo)
     subject = names[0] if len(names) == 1 else f"({', '.join(names)})"
-    return "\n".join(branches(by_choice, subject, "    "))
+    return branches(by_choice, subject, indent)
+
+
+def _cost(lowered) -> int:
+    """Tensor operations the lowered code runs, roughly: distinct functions applied to tensors
+    (reductions, kernels, elementwise functions) and fields read."""
+    exprs = [v for _, v in lowered.temps] + list(lowered.outputs.values())
+    calls = set().union(*(e.atoms(sp.Function) for e in exprs))
+    return len([f for f in calls if is_tensor(f)]) + len(lowered.fields)
+
+
+def zero_specializations(loss, registry: dict) -> list:
+    """Scalar parameters that default to 0 and whose 0 removes work from the code (a reduction, a
+    field): label_smoothing=0 leaves the plain fused cross-entropy. Each gets a branch of its own."""
+    found = []
+    for prm in loss.scalars:
+        if prm.default != 0:
+            continue
+        if any(_cost(lower(loss, registry, a, fixed={prm: 0})) < _cost(lower(loss, registry, a))
+               for a in ACTIVATIONS):
+            found.append(prm)
+    return found
+
+
+def render_body(loss, registry: dict, printer: PaddlePrinter, optimize: bool = True) -> str:
+    """The loss's statements: a branch per parameter whose 0 saves work (zero_specializations), in it
+    a branch per option of each Choice, in that a branch per group of activations."""
+    zeros = zero_specializations(loss, registry) if optimize else []
+    variants: dict[tuple, list] = {}  # code -> the zeroed parameters of each variant giving it
+    for flags in itertools.product((True, False), repeat=len(zeros)):  # most specialised first
+        zeroed = [prm for prm, flag in zip(zeros, flags) if flag]
+        code = tuple(render_choices(loss, registry, printer, optimize, {prm: 0 for prm in zeroed},
+                                    "    " * (2 if zeros else 1)))
+        variants.setdefault(code, []).append(zeroed)
+    if len(variants) == 1:
+        return "\n".join(next(iter(variants)))
+    lines = []
+    for k, (code, zeroed) in enumerate(variants.items()):
+        if k == len(variants) - 1:
+            lines.append("    else:")
+        else:
+            test = " and ".join(f"isinstance({prm.name}, float) and {prm.name} == 0" for prm in zeroed[0])
+            lines.append(f"    {'if' if k == 0 else 'elif'} {test}:")
+        lines.extend(code)
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- docs
@@ -229,8 +274,10 @@ def function_doc(loss, registry: dict, per_class: bool, per_pixel: bool) -> str:
     if target_maps(loss, registry):
         lines.append(f"    dist_map: optional (N, K, C, *spatial) distance maps of the target, from "
                      f"{loss.name}_distance_maps(label, C) in the data pipeline; None computes them here.")
-    for key in COMMON_KEYWORDS:
+    for key, default in common_keywords(loss).items():
         text = COMMON_DOCS[key].format(free=free_axes_text(per_class, per_pixel))
+        if key in loss.keyword_defaults:
+            text += f" Default {default} for this loss."
         lines.append(f"    {key}: {text}")
     lines += ["", "Returns:", "    The loss, reduced as `reduction` says.", ""]
     if loss.claims:
@@ -293,7 +340,7 @@ def _render_loss(loss, registry: dict, optimize: bool, standalone: bool) -> str:
         two_classes=loss.binary_as_two_classes,
         local_only=local_only(loss, registry),
         probabilities=reads_probabilities(loss, registry),
-        common=list(COMMON_KEYWORDS.items()),
+        common=list(common_keywords(loss).items()),
         maps=maps,
         maps_function=f"{loss.name}_distance_maps",
         runtime=runtime_body() if standalone else "",
@@ -353,6 +400,11 @@ def render_runtime() -> str:
     return format_code(text)
 
 
+def render_deep_supervision() -> str:
+    """generated/deep_supervision.py: runtime/deep_supervision.py as it is (it imports only paddle)."""
+    return format_code(header("runtime/deep_supervision.py") + "\n" + _runtime_source("deep_supervision.py"))
+
+
 def render_init(losses: list, registry: dict) -> str:
     views = [{"name": l.name, "module": l.name, "class_name": class_name(l), "function_name": function_name(l),
               "maps_function": f"{l.name}_distance_maps" if target_maps(l, registry) else ""}
@@ -401,11 +453,13 @@ def format_code(text: str) -> str:
 
 def render_package(registry: dict, names=None, modules: dict | None = None) -> dict[str, str]:
     """Every file of the generated package: one module per loss (rendered here unless `modules`
-    holds them already), _runtime.py, __init__.py and the PaddleSeg registration (paddleseg.py)."""
+    holds them already), _runtime.py, deep_supervision.py, __init__.py and the PaddleSeg registration
+    (paddleseg.py)."""
     chosen = [registry[n] for n in (names or sorted(registry))]
     modules = modules or {}
     files = {f"{loss.name}.py": modules.get(loss.name) or render_loss(loss, registry) for loss in chosen}
     files["_runtime.py"] = render_runtime()
+    files["deep_supervision.py"] = render_deep_supervision()
     files["__init__.py"] = render_init(chosen, registry)
     files["paddleseg.py"] = format_code(_environment().get_template("paddleseg.py.j2").render(
         header=header("compiler/templates/paddleseg.py.j2")))

@@ -199,13 +199,16 @@ def lower_formula(expr: sp.Expr, activation: str, optimize: bool, maps: dict | N
     return expr, rules
 
 
-def lower(loss, registry: dict, activation: str, choices: dict | None = None, optimize: bool = True) -> Lowered:
+def lower(loss, registry: dict, activation: str, choices: dict | None = None, optimize: bool = True,
+          fixed: dict | None = None) -> Lowered:
     """Lower one spec for one activation and one option of each Choice. `optimize=False` gives the
-    literal translation (no shared statistics, no stability rewrites, no CSE)."""
+    literal translation (no shared statistics, no stability rewrites, no CSE); `fixed` binds
+    parameters to values (a specialisation, e.g. label_smoothing=0)."""
     choices = choices or {ch.name: ch.default for ch in loss.choices}
-    outputs = {"loss": choose(resolve(loss.expr, registry), choices)}
+    fixed = fixed or {}
+    outputs = {"loss": choose(resolve(loss.expr, registry), choices).xreplace(fixed)}
     if loss.mean_denominator is not None:
-        outputs["mean_denominator"] = choose(resolve(loss.mean_denominator, registry), choices)
+        outputs["mean_denominator"] = choose(resolve(loss.mean_denominator, registry), choices).xreplace(fixed)
     fired: list[str] = []
     maps = map_names(target_maps(loss, registry))
     for name, expr in outputs.items():
@@ -234,7 +237,8 @@ def class_vectors(loss, used: set) -> tuple:
     class sets, in scope or over every class (their *_all form)."""
     found = []
     for w in loss.weights:
-        for name, every in ((w.name, ""), (f"{w.name}_all", ", every=True")):
+        # every class first: the in-scope line rebinds the argument's name to its tensor
+        for name, every in ((f"{w.name}_all", ", every=True"), (w.name, "")):
             if TensorVar(name) in used:
                 found.append((name, f"ctx.class_weights({w.name!r}, {w.name}{every})"))
     for k in CLASS_SETS:

@@ -15,7 +15,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from ..frontend.language import COMMON_KEYWORDS, Choice, ClassWeights, choose, i
+from ..frontend.language import Choice, ClassWeights, choose, common_keywords, i
 from ..backend.emit import class_name, default_text, domain_text, function_name
 from ..frontend.primitives import Primitive
 from ..proof.evaluate import evaluator
@@ -293,8 +293,10 @@ def loss_page(loss, registry: dict, outcomes, data: dict) -> str:
     lines += [f"| `{p.name}` | {default_text(p)} | {domain_text(p)} | {_cell(p.doc)} |" for p in loss.params]
     if not loss.params:
         lines.append("| – | | | |")
-    lines += ["", "Every loss also takes " + ", ".join(f"`{k}={v}`" for k, v in COMMON_KEYWORDS.items())
-              + " (see the README).", ""]
+    changed = [f"`{k}` defaults to {v}" for k, v in common_keywords(loss).items() if k in loss.keyword_defaults]
+    changed = f"; for this loss {', '.join(changed)}" if changed else ""
+    lines += ["", "Every loss also takes " + ", ".join(f"`{k}={v}`" for k, v in common_keywords(loss).items())
+              + f" (see the README){changed}.", ""]
     if loss.notes:
         lines += ["## Notes", "", loss.notes.strip(), ""]
     lines += ["## Claims", ""] + [f"- {_cell(h)}" for h in holds] + [""]

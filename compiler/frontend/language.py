@@ -250,6 +250,8 @@ class Loss:
     # A loss written for two classes (MONAI's binary asymmetric losses): one channel (C = 1) is read as the
     # two classes [1 - p, p], with targets [1 - g, g].
     binary_as_two_classes: bool = False
+    # Common keywords whose default this loss changes, e.g. {"include_background": False} (nnU-Net's do_bg).
+    keyword_defaults: dict = field(default_factory=dict)
     class_name: str = None
     path: str = field(default=None, repr=False)
     line: int = field(default=None, repr=False)
@@ -277,6 +279,8 @@ class Loss:
         clash = [nm for nm in names if nm in RESERVED or re.fullmatch(r"(t|dist)\d+", nm)]
         if clash:
             raise SpecError(f"Param name {clash[0]!r} is reserved for the generated code: choose another name")
+        for key, value in self.keyword_defaults.items():
+            _check_keyword_default(key, value)
 
     @property
     def param_map(self) -> dict:
@@ -304,6 +308,41 @@ COMMON_KEYWORDS = {
     "sync": "False",
     "reduction": '"mean"',
 }
+
+# The values each common keyword accepts (the runtime checks the same at every call).
+KEYWORD_VALUES = {
+    "activation": ("auto", "sigmoid", "softmax", "none"),
+    "reduction": ("none", "mean", "sum"),
+    "include_background": (True, False),
+    "batch": (True, False),
+    "sync": (True, False),
+}
+
+
+def _check_keyword_default(key, value) -> None:
+    if key not in COMMON_KEYWORDS:
+        raise SpecError(f"keyword_defaults names {key!r}, which is no common keyword: use one of "
+                        f"{', '.join(COMMON_KEYWORDS)}")
+    if key == "ignore_index":
+        ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
+        allowed = "an int or None"
+    else:
+        ok = any(value is v if isinstance(v, bool) else value == v for v in KEYWORD_VALUES[key])
+        allowed = " or ".join(map(repr, KEYWORD_VALUES[key]))
+    if not ok:
+        raise SpecError(f"keyword_defaults[{key!r}] = {value!r}: write {allowed}")
+
+
+def keyword_source(value) -> str:
+    """A keyword's default as the generated code writes it."""
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def common_keywords(loss) -> dict:
+    """The common keywords and the source text of their defaults, for this loss."""
+    return {key: keyword_source(loss.keyword_defaults[key]) if key in loss.keyword_defaults else default
+            for key, default in COMMON_KEYWORDS.items()}
+
 
 # Names the generated code uses for itself; a parameter may not take one.
 RESERVED = set(COMMON_KEYWORDS) | {

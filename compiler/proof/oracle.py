@@ -30,6 +30,12 @@ class Options:
     batch: bool = False
     reduction: str = "mean"
 
+    @classmethod
+    def for_loss(cls, loss, **given) -> "Options":
+        """The generated function's defaults for `loss` (its keyword_defaults included), then `given`."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**({k: v for k, v in loss.keyword_defaults.items() if k in names} | given))
+
 
 class Activation:
     """Probabilities from one pixel's C logits, and their exact Jacobian."""
@@ -69,9 +75,11 @@ class Oracle:
         self.per_class, self.per_pixel = granularity(loss, registry)
 
     def __call__(self, logit: np.ndarray, label: np.ndarray, params: dict | None = None,
-                 options: Options = Options(), cotangent: np.ndarray | None = None):
+                 options: Options | None = None, cotangent: np.ndarray | None = None):
         """(loss, d loss / d logit) for `options.reduction`; for "none", the gradient is that of
-        sum(cotangent * loss), with `cotangent` shaped like the loss (ones if not given)."""
+        sum(cotangent * loss), with `cotangent` shaped like the loss (ones if not given). Without
+        `options`, the generated function's defaults for this loss."""
+        options = Options.for_loss(self.loss) if options is None else options
         if self.loss.binary_as_two_classes and logit.shape[1] == 1:
             return self._two_classes(logit, label, params, options, cotangent)
         params = {p.name: (None if p.default is None else p.default if isinstance(p.default, str)
