@@ -68,6 +68,10 @@ PLANS = {
                             target=Target(pseg.LOVASZ_SOFTMAX, 0.5)),),
     "lovasz_hinge": (Plan(BINARY, {"batch": True}, same=(pseg.LOVASZ_HINGE,),
                           target=Target(pseg.LOVASZ_HINGE, 0.5)),),
+    # PaddleSeg and nnU-Net select their pixels over the whole batch: batch=True
+    "ohem_ce": (Plan(BINARY, {"batch": True}),
+                Plan(MULTI, {"batch": True}, reference=(pseg.OHEM,), target=Target(pseg.OHEM, 1.0))),
+    "topk_ce": (Plan(ANY, {"batch": True}),),
 }
 DEFAULT = (Plan(ANY),)
 

@@ -56,6 +56,22 @@ def boundary_weight(values, valid=None):
     return np.where(region, (top - d) / top, 0.0)
 
 
+def signed_distance(values, valid=None):
+    """Kervadec's signed distance map, as MONAI's BoundaryLoss builds it: -(d - 1) inside the mask, d the
+    distance to the nearest background pixel (0 on the inner boundary, negative deeper in), and outside the
+    distance to the nearest foreground pixel; zero everywhere when the mask is all foreground or all
+    background."""
+    from scipy import ndimage
+
+    fg, bg = _sides(values, valid)
+    if not fg.any() or not bg.any():
+        return np.zeros(fg.shape)
+    out = np.where(
+        fg, 1.0 - ndimage.distance_transform_edt(~bg), ndimage.distance_transform_edt(~fg)
+    )
+    return _zero_ignored(out, valid)
+
+
 def contour(values, valid=None):
     """Mask pixels with a face-neighbour outside the mask; the image border and ignored pixels do not
     count as outside."""
@@ -82,4 +98,5 @@ NUMPY_MAPS = {
     "distance_field": distance_field,
     "boundary_weight": boundary_weight,
     "contour_distance": contour_distance,
+    "signed_distance": signed_distance,
 }

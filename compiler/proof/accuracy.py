@@ -22,8 +22,8 @@ from typing import Callable
 
 import numpy as np
 
-from .oracle import Options
-from .pooled import PooledOracle
+from .oracle import Options, Oracle
+from .pooled import Exact, PooledOracle
 
 UNIT_ROUNDOFF = 2.0**-24  # float32
 FLOOR = 2.0**-23  # one float32 ulp at 1: rounding the result itself costs that much
@@ -69,6 +69,10 @@ class Row:
     @property
     def options(self) -> Options:
         return Options(batch=self.scene == "batch")
+
+    def options_for(self, loss) -> Options:
+        """The row's options at the generated function's defaults for `loss` (its keyword_defaults)."""
+        return Options.for_loss(loss, batch=self.scene == "batch")
 
     def inputs(self) -> tuple[np.ndarray, np.ndarray]:
         """(float32 logits (N, C, H, W), labels: int64 (N, H, W), or float32 targets like the logits)."""
@@ -149,6 +153,38 @@ def quick_corpus() -> list[Row]:
     difference in float32): every scene at |x| = 30, random labels at every magnitude."""
     return [Row(scene, scale, C, 64, 2) for C in CLASSES for scene in SCENES for scale in SCALES
             if scale == 30.0 or scene == "random"]
+
+
+UNROLLED_SIZE = 17
+
+
+def unrolled_corpus(quick: bool = False) -> list[Row]:
+    """The corpus for losses only the pixel-by-pixel oracle evaluates (see `oracle_for`): 17x17 images
+    (289 pixels, past the 256 where an exact count loses to a difference in float32), every scene at
+    |x| = 30, random labels at every magnitude; for the tests, 8x8 images, every scene at C = 1 and 4."""
+    if quick:
+        return [Row(scene, 30.0, C, 8, 2) for C in (1, 4) for scene in SCENES]
+    return [Row(scene, scale, C, UNROLLED_SIZE, 2) for C in CLASSES for scene in SCENES for scale in SCALES
+            if scale == 30.0 or scene == "random"]
+
+
+class UnrolledOracle:
+    """`Oracle` (the spec unrolled over every pixel) answering as `PooledOracle.evaluate` does; it has no
+    rounding bound, so a comparison with the literal resolves one ulp."""
+
+    def __init__(self, loss, registry: dict):
+        self.oracle = Oracle(loss, registry)
+
+    def evaluate(self, logit, label, params=None, options=None) -> Exact:
+        value, gradient = self.oracle(logit.astype(np.float64), label, params, options)
+        return Exact(float(value), np.asarray(gradient, dtype=np.float64))
+
+
+def oracle_for(loss, registry: dict):
+    """(the oracle that measures `loss`, why it is not the pooled one or ""): the pooled oracle, exact on
+    images of any size, wherever it follows the formula; else the unrolled one, on `unrolled_corpus`."""
+    why = PooledOracle.limitation(loss, registry)
+    return (UnrolledOracle(loss, registry) if why else PooledOracle(loss, registry)), why
 
 
 # Implementations: fn(logit float32, label, Options) -> (value, gradient), computed in float32.
@@ -239,11 +275,12 @@ def group_means(gradient: np.ndarray, groups: np.ndarray) -> np.ndarray:
 def measure(loss, registry: dict, implementations: dict, rows: list, params: dict | None = None,
             on_row: Callable | None = None) -> list:
     """Run every implementation {name: fn} of `loss` on every row; return a Measured per row."""
-    oracle = PooledOracle(loss, registry)
+    oracle, _ = oracle_for(loss, registry)
     out = []
     for row in rows:
         logit, label = row.inputs()
-        exact = oracle.evaluate(logit, label, params, row.options)
+        options = row.options_for(loss)
+        exact = oracle.evaluate(logit, label, params, options)
         defined = math.isfinite(exact.value) and bool(np.all(np.isfinite(exact.gradient)))
         condition = (float(np.sum(np.abs(logit.astype(np.float64) * exact.gradient)) / abs(exact.value))
                      if defined and exact.value != 0 else 0.0)
@@ -254,7 +291,7 @@ def measure(loss, registry: dict, implementations: dict, rows: list, params: dic
             m.gradient_rounding = normwise_error(exact.gradient.astype(np.float32), exact.gradient)
         for name, fn in implementations.items():
             try:
-                value, gradient = fn(logit, label, row.options)
+                value, gradient = fn(logit, label, options)
             except NotApplicable as why:
                 m.results[name] = str(why) or "not applicable"
                 continue
@@ -325,6 +362,9 @@ class Summary:
     unresolved: list  # rows where a sort meets errors float32 cannot order: (row name, pairs)
     undefined: list  # rows where the loss itself is not finite
     violations: list
+    oracle: str = "pooled"  # which oracle measured it (and why not the pooled one)
+    corpus: list = field(default_factory=list)  # the rows it was measured on
+    seconds: float = 0.0  # how long measuring it took
 
 
 def summarize(name: str, measured: list) -> Summary:

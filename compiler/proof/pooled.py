@@ -17,6 +17,7 @@ become fields that split kinds further.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import mpmath
@@ -25,7 +26,7 @@ import sympy as sp
 
 from ..frontend.expand import granularity, resolve
 from ..frontend.functions import literal
-from ..frontend.language import C, Pick, c, choose, i, n
+from ..frontend.language import C, C_all, CLASS_SETS, Pick, c, choose, i, n
 from ..frontend.primitives import extract
 from .evaluate import DPS
 from .oracle import Options, Oracle
@@ -249,6 +250,8 @@ class Graph:
             return ("count", None, ())
         if node == C:
             return ("classes", None, ())
+        if node == C_all:
+            return ("all_classes", None, ())
         if isinstance(node, sp.Indexed):
             ix = node.indices
             if len(ix) == 1 and ix[0] == c:
@@ -263,11 +266,12 @@ class Graph:
     @staticmethod
     def _operation(node, args):
         if isinstance(node, sp.Sum):
+            every = _reads_every_class(node.function)
             axes = []
             for var, _, _ in node.limits:  # the first limit is innermost
                 if var not in (c, i):
                     raise ValueError(f"the pooled oracle sums over c or i, not {var}")
-                axes.append(0 if var == c else 1)
+                axes.append(1 if var == i else "every" if every else 0)
             return ("sum", tuple(axes), args)
         for kind, types in (("add", sp.Add), ("mul", sp.Mul), ("pow", sp.Pow), ("max", sp.Max), ("min", sp.Min)):
             if isinstance(node, types):
@@ -277,13 +281,25 @@ class Graph:
         raise ValueError(f"the pooled oracle cannot evaluate {node.func.__name__}: add it to tape.UNARY")
 
 
+def _reads_every_class(expr) -> bool:
+    """Whether a summand reads the fields over every class (an AllClasses term: p_all, w_all, C_all)."""
+    return expr.has(C_all) or any(
+        getattr(getattr(a, "base", None), "name", "").endswith("_all") for a in expr.atoms(sp.Indexed))
+
+
 class Unit:
     """One unit's kinds: fields as Values over its kinds, each kind's pixel count, its parameters."""
 
-    def __init__(self, fields: dict, counts: np.ndarray, classes: int, weights: dict, params: dict):
+    def __init__(self, fields: dict, counts: np.ndarray, classes: int, weights: dict, params: dict,
+                 all_classes: int | None = None):
         self.fields, self.counts, self.classes = fields, counts, classes
+        self.all_classes = all_classes or classes
         self.weights, self.params = weights, params
         self.n = int(counts.sum())
+
+    def length(self, axis) -> int:
+        """How many terms a sum along `axis` adds: pixels (1), classes in scope (0), every class."""
+        return self.n if axis == 1 else self.classes if axis == 0 else self.all_classes
 
 
 def forward(graph: Graph, unit: Unit) -> list:
@@ -297,6 +313,8 @@ def forward(graph: Graph, unit: Unit) -> list:
             v = Values.scalar(unit.n)
         elif kind == "classes":
             v = Values.scalar(unit.classes)
+        elif kind == "all_classes":
+            v = Values.scalar(unit.all_classes)
         elif kind == "param":
             if unit.params.get(payload) is None:
                 raise ValueError(f"no value given for {payload}")
@@ -309,7 +327,7 @@ def forward(graph: Graph, unit: Unit) -> list:
         elif kind == "sum":
             v = a[0]
             for axis in payload:
-                v = sum_kinds(v, unit.counts) if axis == 1 else sum_classes(v, unit.classes)
+                v = sum_kinds(v, unit.counts) if axis == 1 else sum_classes(v, unit.length(axis))
         elif kind == "add":
             v = add(*a)
         elif kind == "mul":
@@ -347,8 +365,8 @@ def backward(graph: Graph, unit: Unit, vals: list, seed: Values) -> dict:
             fields[payload] = d if payload not in fields else add(fields[payload], d)
         elif kind == "sum":
             for axis in payload:  # a summand constant along a summed axis was multiplied by its length
-                if a[0].shape[axis] == 1:
-                    d = scale(d, unit.n if axis == 1 else unit.classes)
+                if a[0].shape[1 if axis == 1 else 0] == 1:
+                    d = scale(d, unit.length(axis))
             give(args[0], d)
         elif kind == "add":
             for j in args:
@@ -380,7 +398,7 @@ def backward(graph: Graph, unit: Unit, vals: list, seed: Values) -> dict:
     return fields, adj
 
 
-EXACT_FIELDS = ("g", "x")  # inputs, exact in float32: never rounded
+EXACT_FIELDS = ("g", "x", "g_all", "x_all")  # inputs, exact in float32: never rounded
 
 
 def rounding_bound(graph: Graph, vals: list, adj: list, counts: np.ndarray) -> float:
@@ -389,7 +407,7 @@ def rounding_bound(graph: Graph, vals: list, adj: list, counts: np.ndarray) -> f
     this (first order). It is the literal formula's own error amplification in float32."""
     total = 0.0
     for (kind, payload, _), v, d in zip(graph.nodes, vals, adj):
-        if d is None or kind in ("count", "classes") or (kind == "field" and payload[0] in EXACT_FIELDS):
+        if d is None or kind in ("count", "classes", "all_classes") or (kind == "field" and payload[0] in EXACT_FIELDS):
             continue
         if kind in ("const", "param", "weight") and all(float(np.float32(float(t))) == float(t) for t in v.table):
             continue
@@ -405,6 +423,7 @@ class Kinds:
     Values over all kinds (classes, K); the activation is kept per kind for the chain rule."""
 
     def __init__(self, x: np.ndarray, g: np.ndarray, activation: str, first: int):
+        """`g`: the targets of every class (N, C, P); classes before `first` are out of scope."""
         N, Cfull, P = x.shape
         self.first, self.activation = first, activation
         flat_x = x.transpose(0, 2, 1).reshape(N * P, Cfull)
@@ -416,10 +435,14 @@ class Kinds:
         self.base = base[rep]  # each kind's logit vector, as an index into the activation tables
         self._activation(flat_x[base_rep].T)
         self.unresolved = 0
+        self._by_class_all = np.arange(Cfull)
         self.fields = {
             "x": Values(self._by_class(np.arange(Cfull)[first:]), self._x),
             "p": Values(self._by_class(np.arange(Cfull)[first:]), self._p),
-            "g": Values.of_floats(np.ascontiguousarray(flat_g[rep].T)),
+            "g": Values.of_floats(np.ascontiguousarray(flat_g[rep][:, first:].T)),
+            "x_all": Values(self._by_class(np.arange(Cfull)), self._x),
+            "p_all": Values(self._by_class(np.arange(Cfull)), self._p),
+            "g_all": Values.of_floats(np.ascontiguousarray(flat_g[rep].T)),
         }
 
     def _activation(self, x: np.ndarray):
@@ -460,13 +483,19 @@ class Kinds:
 
     def at_pixels(self, expr: sp.Expr, params: dict, classes: int) -> Values:
         """A pixel-level expression (a primitive's argument) at every pixel: codes (N*P, classes)."""
-        if expr.has(sp.Sum):
-            raise ValueError(f"the pooled oracle evaluates primitive arguments without sums, not {expr}")
+        if any(i in {var for var, *_ in s.limits} for s in expr.atoms(sp.Sum)):
+            raise ValueError(f"the pooled oracle evaluates primitive arguments without sums over pixels, not {expr}")
         graph = Graph(expr)
         K = len(self.base)
-        unit = Unit(self.fields, np.ones(K, dtype=np.int64), classes, {}, params)
+        unit = Unit(self.fields, np.ones(K, dtype=np.int64), classes, {}, params, len(self._by_class_all))
         v = forward(graph, unit)[graph.root]
         return Values(np.broadcast_to(v.codes, (classes, K)).T[self.ids], v.table)
+
+    @staticmethod
+    def number(expr: sp.Expr, params: dict):
+        """A primitive's number argument (a parameter, a constant) at 100 digits."""
+        graph = Graph(expr)
+        return forward(graph, Unit({}, np.ones(1, dtype=np.int64), 1, {}, params))[graph.root].table[0]
 
     @staticmethod
     def field_adjoint(adjoints: dict, name: str, classes: int) -> list:
@@ -488,20 +517,23 @@ class Kinds:
         def of(table, l):
             return Values((l * self._distinct + base)[None, :], table)
 
-        dp, dx = self.field_adjoint(adjoints, "p", classes), self.field_adjoint(adjoints, "x", classes)
+        every = classes + self.first
+        zeros = [Values.scalar(0)] * self.first
+        dp = [add(a, b) for a, b in zip(zeros + self.field_adjoint(adjoints, "p", classes),
+                                        self.field_adjoint(adjoints, "p_all", every))]
+        dx = [add(a, b) for a, b in zip(zeros + self.field_adjoint(adjoints, "x", classes),
+                                        self.field_adjoint(adjoints, "x_all", every))]
         if self.activation == "softmax":
-            s = add(*(mul(dp[r], of(self._p, r + self.first)) for r in range(classes)))
+            s = add(*(mul(dp[r], of(self._p, r)) for r in range(every)))
         out = []
-        for l in range(classes + self.first):
-            own = dp[l - self.first] if l >= self.first else Values.scalar(0)
+        for l in range(every):
             if self.activation == "softmax":
-                grad = combine(lambda pl, dl, sv: pl * (dl - sv), of(self._p, l), own, s)
+                grad = combine(lambda pl, dl, sv: pl * (dl - sv), of(self._p, l), dp[l], s)
             elif self.activation == "sigmoid":
-                grad = mul(own, of(self._p, l), of(self._q, l))
+                grad = mul(dp[l], of(self._p, l), of(self._q, l))
             else:
-                grad = own
-            if l >= self.first:
-                grad = add(grad, dx[l - self.first])
+                grad = dp[l]
+            grad = add(grad, dx[l])
             out.append(floats(np.broadcast_to(grad.dense(), (1, K)))[0])
         return np.stack(out)
 
@@ -568,16 +600,29 @@ class PooledOracle:
         self.mean_denominator = resolve(loss.mean_denominator, registry) if loss.mean_denominator is not None else None
         self.per_class, self.per_pixel = granularity(loss, registry)
 
+    @staticmethod
+    def limitation(loss, registry: dict) -> str:
+        """Why the pooled oracle cannot evaluate `loss` ("" if it can): a gradient through a neighbourhood
+        operator needs every pixel's own adjoint on the image grid, which pooling by kinds does not keep."""
+        expr = resolve(loss.expr, registry)
+        for _, prim in extract(expr)[1]:
+            if prim.differentiable:
+                return f"its gradient flows through {type(prim).__name__}, a neighbourhood operator"
+        return ""
+
     def __call__(self, logit: np.ndarray, label: np.ndarray, params: dict | None = None,
-                 options: Options = Options()) -> tuple[float, np.ndarray]:
+                 options: Options | None = None) -> tuple[float, np.ndarray]:
         """(loss, d loss / d logit)."""
         exact = self.evaluate(logit, label, params, options)
         return exact.value, exact.gradient
 
     def evaluate(self, logit: np.ndarray, label: np.ndarray, params: dict | None = None,
-                 options: Options = Options()) -> "Exact":
+                 options: Options | None = None) -> "Exact":
         """The loss and its gradient, and (for a loss that sorts) the groups of pixels whose gradients
-        only their mean is defined for."""
+        only their mean is defined for. Without `options`, the generated function's defaults."""
+        options = Options.for_loss(self.loss) if options is None else options
+        if self.loss.binary_as_two_classes and logit.shape[1] == 1:
+            return self._two_classes(logit, label, params, options)
         if options.reduction not in ("mean", "sum"):
             raise ValueError(f"reduction got {options.reduction!r}; the pooled oracle computes 'mean' or 'sum'")
         params = {p.name: (None if p.default is None else p.default if isinstance(p.default, str)
@@ -594,15 +639,26 @@ class PooledOracle:
             activation = "sigmoid" if Cfull == 1 else "softmax"
         first = 1 if (not options.include_background and Cfull > 1) else 0
         classes = Cfull - first
-        g, valid = Oracle._target(label, logit.shape, options.ignore_index, first)
+        g, valid = Oracle._target(label, logit.shape, options.ignore_index)  # every class
         weights = {}
-        for w in self.loss.weights:
+        for w in self.loss.weights:  # w[c] over the classes in scope, w_all[c] over every class
             vector = params.get(w.name)
-            values = [1.0] * classes if vector is None else [float(v) for v in list(vector)[first:]]
-            weights[w.name] = Values(np.arange(classes, dtype=np.int64).reshape(-1, 1), MPF(np.array(values, dtype=object)))
+            for name, start in ((w.name, first), (f"{w.name}_all", 0)):
+                values = [1.0] * (Cfull - start) if vector is None else [float(v) for v in list(vector)[start:]]
+                weights[name] = Values(np.arange(len(values), dtype=np.int64).reshape(-1, 1),
+                                       MPF(np.array(values, dtype=object)))
+        for name in CLASS_SETS:  # background[c]: 1 at class 0 (out of scope with include_background=False)
+            every = [1.0 if (k == 0) == (name == "background") else 0.0 for k in range(Cfull)]
+            for key, values in ((name, every[first:]), (f"{name}_all", every)):
+                weights[key] = Values(np.arange(len(values), dtype=np.int64).reshape(-1, 1),
+                                      MPF(np.array(values, dtype=object)))
 
         with mpmath.workdps(DPS):
             body, table = extract(expr)
+            for _, prim in table:
+                if prim.differentiable:
+                    raise ValueError(f"the pooled oracle takes no gradient through {type(prim).__name__} "
+                                     "(a neighbourhood operator): use the unrolled Oracle")
             graph = Graph(body)
             den_graph = None
             if denominator is not None:
@@ -620,7 +676,8 @@ class PooledOracle:
             evaluated = []
             for pixels in units:
                 local, inverse, counts = kinds.local(pixels)
-                unit = Unit({k: v.kinds(local) for k, v in kinds.fields.items()}, counts, classes, weights, params)
+                unit = Unit({k: v.kinds(local) for k, v in kinds.fields.items()}, counts, classes, weights, params,
+                            Cfull)
                 vals = forward(graph, unit)
                 total = self._entries_total(vals[graph.root], unit)
                 weight = (self._entries_total(forward(den_graph, unit)[den_graph.root], unit)
@@ -652,6 +709,20 @@ class PooledOracle:
         return Exact(float(value), grad, groups.reshape((N,) + spatial) if tied else None, kinds.unresolved,
                      float(sum(sensitivity)))
 
+    def _two_classes(self, logit, label, params, options) -> "Exact":
+        """One channel read as the two classes [1 - p, p] (as `Oracle` reads it): logits [-x, x] under a
+        sigmoid, [1 - x, x] for probabilities; the gradient comes back through that map."""
+        if options.activation == "softmax":
+            raise ValueError("activation='softmax' with one channel")
+        activation = "sigmoid" if options.activation == "auto" else options.activation
+        other = -logit if activation == "sigmoid" else 1 - logit
+        if np.issubdtype(label.dtype, np.floating):
+            label = np.concatenate([1 - label, label], axis=1)
+        exact = self.evaluate(np.concatenate([other, logit], axis=1).astype(np.float64), label, params,
+                              dataclasses.replace(options, activation=activation))
+        exact.gradient = exact.gradient[:, 1:] - exact.gradient[:, :1]  # d(-x)/dx = d(1 - x)/dx = -1
+        return exact
+
     def _entries_total(self, v: Values, unit: Unit):
         """The sum of a unit's entries (one per class if per-class, per pixel if per-pixel) of `v`."""
         if self.per_pixel:
@@ -667,21 +738,25 @@ class PooledOracle:
             entries *= unit.classes
         if self.per_pixel and root.shape[1] == 1:
             entries *= unit.n
-        return Values.scalar(factor * entries)
+        # the root's own shape: a term constant along an axis the root spans (a cross-entropy over every
+        # class added to a per-class Dice) then folds the seeds of all the root's entries
+        return Values(np.zeros(root.shape, dtype=np.int64), np.array([mpmath.mpf(factor * entries)], dtype=object))
 
     @staticmethod
     def _primitive(kinds: Kinds, name, prim, params, classes, spatial, units, valid):
         """Compute a primitive as `Oracle` does: a distance map on each image's full grid (its ignored
         pixels on neither side of a mask), the Lovász weights over each unit's valid pixels."""
         N, P = valid.shape
-        args = [kinds.at_pixels(a, params, classes) for a in prim.args]  # (N*P, classes) each
+        width = len(prim.args) if prim.fields is None else prim.fields
+        args = [kinds.at_pixels(a, params, classes) for a in prim.args[:width]]  # (N*P, classes) each
+        numbers = [kinds.number(a, params) for a in prim.args[width:]]
         if prim.scope == "image":
             out = np.zeros((N * P, classes))
             as_floats = [floats(a.table)[a.codes] for a in args]
             for b in range(N):
                 rows = slice(b * P, (b + 1) * P)
                 images = [a[rows].T.reshape((classes,) + spatial) for a in as_floats]
-                maps = prim.reference(*images, valid=valid[b].reshape(spatial))
+                maps = prim.reference(*images, *numbers, valid=valid[b].reshape(spatial))
                 out[rows] = np.asarray(maps, dtype=np.float64).reshape(classes, P).T
             kinds.refine(out, name)
             return
@@ -689,7 +764,7 @@ class PooledOracle:
         for pixels in units:
             if prim.ties:
                 kinds.unresolved += _close_keys(args[0], kinds.ids[pixels], pixels)
-            unit_args = [np.ascontiguousarray(a.table[a.codes[pixels]].T) for a in args]
+            unit_args = [np.ascontiguousarray(a.table[a.codes[pixels]].T) for a in args] + numbers
             values = (prim.tied_reference(*unit_args, groups=kinds.local(pixels)[1]) if prim.ties
                       else prim.reference(*unit_args))  # tied: the mean over pixels of a kind, which stay one
             exact[pixels] = np.asarray(values, dtype=object).T
