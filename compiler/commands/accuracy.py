@@ -16,7 +16,7 @@ from ..proof.accuracy import CLASSES, SCENE_TEXT
 PREAMBLE = """# float32 accuracy
 
 Every loss, evaluated in float32 on float32 inputs, against its literal formula evaluated at 100
-digits on the same inputs. Written by `symloss accuracy` (the full corpus below); the tests run the
+digits on the same inputs. Written by `{command}` (the corpus below); the tests run the
 same measurement on 64x64 images (`tests/test_accuracy.py`).
 """
 
@@ -54,10 +54,15 @@ METHOD = """## Method
   |x_i dL/dx_i| / |L| from the exact gradient (the loss itself moves by more than 1e-5 when the
   logits move by one rounding); there only the comparison with the literal applies. *Below float32's
   range*: the exact gradient (or value) rounded to float32 already errs by more than the target (its
-  entries underflow, e.g. a softmax 130 logits below the top); no float32 code can hold it. *Errors
+  entries underflow, e.g. a softmax 130 logits below the top); no float32 code can hold it. *Value
+  the formula rounds beyond the target*: u Lambda > 1e-5 (above), e.g. a loss 1 - r at its floor, r
+  within 1e-3 of 1, where rounding r alone costs u r / L (for the unrolled oracle's losses Lambda is
+  that last subtraction's share, |1 - L| / |L|); there only the comparison with the literal applies. *Errors
   float32 cannot order*: a sort meets two kinds of pixel whose errors lie within 8 ulps (at saturated
   logits every error rounds to 0 or 1); float32 may order them either way, each order gives another
-  valid gradient, so only the comparison with the literal (which shares the sort) applies to it.
+  valid gradient, so only the comparison with the literal (which shares the sort) applies to it. The
+  same for a max or min over neighbours (soft erosion, soft skeleton): two neighbouring pixels whose
+  activations differ exactly but lie within 8 ulps (a sigmoid at |x| = 30 rounds both to 1).
 """
 
 
@@ -103,6 +108,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-write", action="store_true", help="print only; write no Markdown file")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512], metavar="SIZE",
                         help="image sizes of the full corpus (default: 256 512)")
+    parser.add_argument("--size", type=int, metavar="SIZE",
+                        help="the quick corpus's rows (every scene at |x| = 30, random labels at every magnitude) "
+                             "at SIZExSIZE instead of the full corpus")
 
 
 def default_output() -> Path | None:
@@ -122,9 +130,9 @@ def _cell(worst, attribute: str) -> str:
     return text + (f" ({worst.nonfinite} NaN/Inf)" if worst.nonfinite else "")
 
 
-def render(summaries: list, rows: list, seconds: float) -> str:
+def render(summaries: list, rows: list, seconds: float, command: str = "symloss accuracy") -> str:
     """docs/accuracy.md: the summary table, the method, the corpus and each loss's worst rows and exemptions."""
-    out = [PREAMBLE]
+    out = [PREAMBLE.replace("{command}", command)]
     unrolled = [s for s in summaries if s.oracle != "pooled"]
     out.append(f"Corpus: {_sizes(rows)} for every loss the pooled oracle evaluates"
                + (f"; {_sizes(unrolled[0].corpus)} for the {len(unrolled)} it does not (the unrolled oracle: "
@@ -169,10 +177,12 @@ def render(summaries: list, rows: list, seconds: float) -> str:
         for title, items, fmt in (
                 ("ill-conditioned value (kappa u > 1e-5; target: the literal's error)", s.ill_conditioned,
                  lambda t: f"{t[0]} (kappa {t[1]:.1e})"),
+                ("value the literal formula rounds beyond 1e-5 (u Lambda > 1e-5; target: the literal's error)",
+                 s.rounding_limited, lambda t: f"{t[0]} (u Lambda {t[1]:.1e})"),
                 ("gradient below float32's range (exempt from the gradient targets)", s.unrepresentable,
                  lambda t: f"{t[0]} (rounding the exact gradient to float32 errs by {_error(t[1])})"),
-                ("errors float32 cannot order (exempt from the gradient error target)", s.unresolved,
-                 lambda t: f"{t[0]} ({t[1]} neighbouring kinds within 8 ulps)"),
+                ("values float32 cannot order (exempt from the gradient error target)", s.unresolved,
+                 lambda t: f"{t[0]} ({t[1]} pairs within 8 ulps)"),
                 ("loss not finite (no comparison)", s.undefined, str)):
             if items:
                 out.append(f"- {title}: " + "; ".join(fmt(t) for t in items))
@@ -207,8 +217,8 @@ def run(args) -> int:
     missing = [n for n in names if n not in registry]
     if missing:
         raise SpecError(f"no loss named {', '.join(map(repr, missing))}; `symloss list` shows the registered ones")
-    sizes = tuple(args.sizes)
-    rows = acc.quick_corpus() if args.quick else acc.corpus(sizes)
+    rows = (acc.quick_corpus() if args.quick else acc.quick_corpus(args.size) if args.size
+            else acc.corpus(tuple(args.sizes)))
     small = acc.unrolled_corpus(quick=args.quick)
     _say(f"symloss accuracy: {len(names)} losses x {len(rows)} rows ({len(small)} for the unrolled oracle's), "
          "float32 against the 100-digit oracle")
@@ -233,7 +243,8 @@ def run(args) -> int:
     output = Path(args.output) if args.output else (default_output() if not args.names and not args.quick else None)
     if output is not None and not args.no_write:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(render(summaries, rows, seconds), encoding="utf-8")
+        command = "symloss accuracy" + (f" --size {args.size}" if args.size else "")
+        output.write_text(render(summaries, rows, seconds, command), encoding="utf-8")
         _say(f"wrote {output}")
     failed = [s.name for s in summaries if s.violations]
     _say(f"{len(summaries) - len(failed)} of {len(summaries)} losses within the targets ({seconds / 60:.1f} min)")
