@@ -703,7 +703,11 @@ class Context:
 
     # reductions ----------------------------------------------------------------------------
     def psum(self, t):
-        """Sum over the pixels of each unit, of a term that is already zero at ignored pixels."""
+        """Sum over the pixels of each unit, of a term that is zero at ignored pixels wherever it is finite
+        there. Ignored pixels are left out by selection, not by a product: a term undefined at a logit that no
+        sum reads (a power of a negative logit) must not reach the sum as 0 * nan."""
+        if self.m is not None:
+            t = _where(self.m > 0, t, _full_like(t, 0))
         if self.batch and t.shape[1] == 1:  # one class, whole batch: a full-tensor sum is faster
             total = paddle.sum(t).reshape([1, 1, 1])
         elif self.batch:  # pixels first, then images: shorter accumulation chains in float32
@@ -714,7 +718,7 @@ class Context:
 
     def msum(self, t):
         """Sum over the valid pixels of each unit."""
-        return self.psum(t if self.m is None else t * self.m)
+        return self.psum(t)  # psum leaves the ignored pixels out
 
     def reduce(self, loss, per_class, per_pixel, reduction, denominator=None):
         """Apply `reduction` to a loss whose free axes are classes and/or pixels.

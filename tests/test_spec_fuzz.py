@@ -133,6 +133,14 @@ REGRESSIONS: dict[str, tuple[str, int, str]] = {
     "left-out unit not finite": (spec_text("0.25 * Sum(p[c, i], i) + (1 - 0.25) * Sum(t0, i)", "t0 = (p[c, i] / (g[c, i]))\n")
                                  .replace("    expr=EXPR,\n", "    expr=EXPR,\n    mean_denominator=Indicator(Sum(g[c, i], i)),\n"),
                                  1, "refused"),
+    # a term undefined at an ignored pixel's logit (a real power of a negative logit) reached the sum as 0 * nan:
+    # ignored pixels are now left out of every pixel sum by selection
+    "term undefined at an ignored pixel": (spec_text(
+        "(2 * Sum(t1, i) + alpha) / (Sum(t2, i) + Sum(g[c, i], i) + alpha)",
+        "alpha = Param(\"alpha\", 1.0, domain=(0, None), doc=\"a drawn parameter\")\n"
+        "beta = Param(\"beta\", 0.5, doc=\"a drawn parameter\")\ngamma = Param(\"gamma\", 0.5, doc=\"a drawn parameter\")\n"
+        "t0 = (x[c, i])**alpha\nt1 = log(t0)\nt2 = log(p[c, i])\n", "alpha, beta, gamma")
+        .replace("    expr=EXPR,\n", "    expr=EXPR,\n    mean_denominator=Indicator(Sum(g[c, i], i)),\n"), 220, "compiled"),
     "literal sum of a constant": (spec_text("Sum(p[c, i], i) + Sum(Sum(3, i), c) + softplus(-4) * Indicator(1)"), 0,
                                   "compiled"),
 }
