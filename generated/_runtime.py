@@ -433,7 +433,7 @@ class Context:
             if exponent == 1:
                 return base
             if exponent == 2:
-                return base * base
+                return paddle.square(base)
             if guard and exponent < 1:
                 base = self.clamp(base)
             return base ** self.scalar(exponent)

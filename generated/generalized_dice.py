@@ -66,7 +66,7 @@ def generalized_dice_loss(
     p = ctx.probs()
     g = ctx.g
     t0 = ctx.psum(g)
-    t1 = 1 / paddle.clip(t0, min=1) ** 2
+    t1 = 1 / paddle.square(paddle.clip(t0, min=1))
     loss = 1 - (ctx.const(smooth) + 2 * paddle.sum(t1 * ctx.psum(g * p), axis=1, keepdim=True)) / (
         ctx.const(smooth) + paddle.sum(t1 * (t0 + ctx.msum(p)), axis=1, keepdim=True)
     )
