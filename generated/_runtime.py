@@ -178,6 +178,25 @@ class _AllReduceSum(paddle.autograd.PyLayer):
         return _all_reduce(grad)
 
 
+def _host_view(tensor):
+    """A NumPy view of an eager CPU tensor's memory (no copy), or None where Paddle cannot share it."""
+    if not tensor.place.is_cpu_place():
+        return None
+    try:
+        return np.from_dlpack(tensor)
+    except (AttributeError, BufferError, RuntimeError, TypeError, ValueError):
+        return None
+
+
+def _label_range(label):
+    """(min, max) of an eager label tensor: read in place on the CPU (a quarter of the cost of two
+    Paddle reductions and a host copy), else two reductions and one host sync."""
+    values = _host_view(label)
+    if values is not None:
+        return int(values.min()), int(values.max())
+    return tuple(int(v) for v in paddle.stack([paddle.min(label), paddle.max(label)]).numpy())
+
+
 class Context:
     """One call's inputs in the (N, C, P) layout, and the helpers the loss body is written with.
 
@@ -238,6 +257,7 @@ class Context:
         self.dtype = "float64" if _dtype_name(logit) == "float64" else "float32"
         self.tiny = 2.2250738585072014e-308 if self.dtype == "float64" else 1.1754943508222875e-38
         x = logit if _dtype_name(logit) == self.dtype else logit.astype(self.dtype)
+        self._logit = x  # the logit's own layout (the channels-last cross-entropy transposes it)
         self.x = x.reshape([self.N, self.C, self.P])
         if activation == "softmax" and self.C == 1:
             _fail(
@@ -392,7 +412,7 @@ class Context:
     def _checked(self, label, classes, ignore_index):
         """Reject labels outside [0, classes) that are not ignored; return the mask of kept pixels, or
         None when no pixel is ignored. The common case costs two reductions and one host sync."""
-        low, high = (int(v) for v in paddle.stack([paddle.min(label), paddle.max(label)]).numpy())
+        low, high = _label_range(label)
         in_range = low >= 0 and high < classes
         if in_range and (ignore_index is None or not low <= ignore_index <= high):
             return None  # nothing ignored, nothing out of range
@@ -480,10 +500,28 @@ class Context:
                 if weight is self._unit_weights or not isinstance(weight, TENSORS)
                 else weight.reshape([self.C])
             )
+            if w is None and paddle.in_dynamic_mode() and self.x.place.is_cpu_place():
+                return self._cross_entropy_channels_last()
             return F.cross_entropy(
                 self.x, self.labels, weight=w, axis=1, ignore_index=-1, reduction="none"
             )
         return -paddle.sum(weight * self.g * self.log_probs(), axis=1, keepdim=True)
+
+    def _cross_entropy_channels_last(self):
+        """Unweighted cross-entropy per pixel, (N, 1, P), by Paddle's fused kernel over the last axis:
+        on the CPU its class axis last is the fast path (axis=1 is about 1.2x slower), and calling the
+        kernel directly skips F.cross_entropy's three passes over the labels (its ignore mask)."""
+        dims = len(self.shape)  # the 4-D or 5-D transpose is faster than the (N, C, P) one
+        _, loss = paddle._C_ops.cross_entropy_with_softmax(
+            self._logit.transpose([0] + list(range(2, dims)) + [1]),
+            self.labels.reshape([self.N] + self.spatial + [1]),
+            False,  # soft_label
+            True,  # use_softmax
+            True,  # numeric_stable_mode
+            -1,  # ignore_index: the labels hold -1 at ignored pixels
+            -1,  # axis
+        )
+        return loss.reshape([self.N, 1, self.P])
 
     def target_weight(self, weight):
         """sum_c weight_c g_c per pixel, (N, 1, P): each pixel's target class weight, gathered from the
