@@ -523,6 +523,23 @@ class Context:
         )
         return loss.reshape([self.N, 1, self.P])
 
+    def softmax_bce(self, positive, negative):
+        """-(a g log p + b (1 - g) log(1 - p)) per class and pixel, p the softmax, exact near 0 and 1.
+
+        With class indices on the CPU each element reads one log: of p at the target class, of the
+        exact complement 1 - p (_complement) elsewhere, selected by products with the 0/1 target
+        (exact: one of the two terms is zero). Soft targets, graphs and accelerators read both logs.
+        """
+        a, b = self.const(positive), self.const(negative)
+        g = self.g
+        if self._soft is not None or not self._eager_cpu():
+            return -(a * g * self.log_probs() + b * (1 - g) * self.log_one_minus_probs())
+        other = 1 - g
+        chosen = g * self.probs() + other * self._drop(self._complement())
+        same = not isinstance(a, TENSORS) and not isinstance(b, TENSORS) and a == b
+        weight = a if same else a * g + b * other
+        return -weight * paddle.log(self.clamp(chosen))
+
     def target_weight(self, weight):
         """sum_c weight_c g_c per pixel, (N, 1, P): each pixel's target class weight, gathered from the
         class indices where there are some."""
@@ -577,21 +594,37 @@ class Context:
 
     def log_probs(self):
         if self._log_probs is None:
-            self._log_probs = F.log_softmax(self.x, axis=1)
+            if self.activation == "softmax" and self._eager_cpu():
+                # Paddle's CPU softmax and log_softmax both clip x - max at -64, so log(softmax) is as
+                # exact (closer, at large gaps), and with the softmax computed anyway far cheaper.
+                self._log_probs = paddle.log(self.clamp(self._full_probs()))
+            else:
+                self._log_probs = F.log_softmax(self.x, axis=1)
         return self._drop(self._log_probs)
 
-    def log_one_minus_probs(self):
-        """log(1 - softmax(x)) without cancellation near p = 1.
+    def _eager_cpu(self):
+        return paddle.in_dynamic_mode() and self.x.place.is_cpu_place()
 
-        At most one class per pixel has p > 1/2; for it, 1 - p is the sum of the other classes'
-        probabilities (each accurate), for every other class 1 - p >= 1/2 computes directly.
+    def log_one_minus_probs(self):
+        """log(1 - softmax(x)) without cancellation near p = 1 (see _complement)."""
+        return self._drop(paddle.log(self.clamp(self._complement())))
+
+    def _complement(self):
+        """1 - softmax(x) for every class, (N, C, P), exact: the sum of the other classes' probabilities.
+
+        Eager on the CPU it is one small matrix product (ones - eye) @ p. Elsewhere (where a float32
+        matmul may run in TF32): at most one class per pixel has p > 1/2; for it, 1 - p is the sum of
+        the others, for every other class 1 - p >= 1/2 computes directly.
         """
         p = self._full_probs()
+        if self._eager_cpu():
+            others = paddle.ones([self.C, self.C], dtype=p.dtype) - paddle.eye(
+                self.C, dtype=p.dtype
+            )
+            return paddle.matmul(others, p)
         top = p > 0.5
         rest = paddle.sum(paddle.where(top, paddle.zeros_like(p), p), axis=1, keepdim=True)
-        return self._drop(
-            paddle.log(paddle.where(top, self.clamp(rest), 1 - p))
-        )  # 1 - p >= 1/2 elsewhere
+        return paddle.where(top, rest, 1 - p)  # 1 - p >= 1/2 elsewhere
 
     # reductions ----------------------------------------------------------------------------
     def psum(self, t):

@@ -69,11 +69,8 @@ def balanced_bce_loss(
         g = ctx.g
         loss = g * ctx.const(beta) * F.softplus(-x) + (1 - g) * ctx.const(1 - beta) * F.softplus(x)
     elif ctx.activation == "softmax":
-        # rewritten: log_softmax, log1m_softmax
-        logp = ctx.log_probs()
-        g = ctx.g
-        log1mp = ctx.log_one_minus_probs()
-        loss = -g * logp * ctx.const(beta) - log1mp * (1 - g) * ctx.const(1 - beta)
+        # rewritten: log_softmax, log1m_softmax, softmax_bce
+        loss = ctx.softmax_bce(beta, 1 - beta)
     else:
         # rewritten: clamp_log
         p = ctx.probs()

@@ -84,17 +84,15 @@ def combo_loss(
             g * ctx.const(beta) * F.softplus(-x) + (1 - g) * ctx.const(1 - beta) * F.softplus(x)
         )
     elif ctx.activation == "softmax":
-        # rewritten: log_softmax, log1m_softmax
-        logp = ctx.log_probs()
+        # rewritten: log_softmax, log1m_softmax, softmax_bce
         p = ctx.probs()
         g = ctx.g
-        log1mp = ctx.log_one_minus_probs()
         loss = (
             -(ctx.const(smooth) + 2 * ctx.psum(g * p))
             / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
             + 1
         ) * ctx.const(1 - alpha) + ctx.const(alpha) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
-            -g * logp * ctx.const(beta) - log1mp * (1 - g) * ctx.const(1 - beta)
+            ctx.softmax_bce(beta, 1 - beta)
         )
     else:
         # rewritten: clamp_log

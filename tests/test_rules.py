@@ -52,6 +52,42 @@ def test_guard_clamps_only_logs_and_fractional_powers_of_fields():
     assert fired == ["clamp_log", "clamp_power"]
 
 
+def _log_softmax(x):
+    """float64 log softmax over axis 1."""
+    import numpy as np
+
+    m = x.max(axis=1, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=1, keepdims=True))
+
+
+def _log1m_softmax(x):
+    """float64 log(1 - softmax) over axis 1, as log of the other classes' sum (no cancellation)."""
+    import numpy as np
+
+    m = x.max(axis=1, keepdims=True)
+    e = np.exp(x - m)
+    others = np.stack([np.delete(e, k, axis=1).sum(axis=1) for k in range(x.shape[1])], axis=1)
+    return np.log(others) - np.log(e.sum(axis=1, keepdims=True))
+
+
+def test_log_one_minus_softmax_is_exact_in_float32_at_large_gaps():
+    """1 - p of a confident class is the other classes' sum, not 1 - p rounded (which is 0 past a
+    gap of about 17 in float32)."""
+    paddle = pytest.importorskip("paddle")
+    import numpy as np
+    from symloss.paddle import _runtime
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(0, 1, size=(2, 4, 6, 5))
+    x[:, 1] += rng.uniform(0, 40, size=(2, 6, 5))  # gaps up to 40, below Paddle's softmax clip at 64
+    x32 = x.astype("float32")
+    ctx = _runtime.Context("test", paddle.to_tensor(x32), paddle.to_tensor(rng.integers(0, 4, size=(2, 6, 5))),
+                           activation="auto", ignore_index=255, include_background=True, batch=False, sync=False,
+                           reduction="none")
+    expected = _log1m_softmax(x32.astype("float64"))
+    np.testing.assert_allclose(ctx.log_one_minus_probs().numpy().reshape(x.shape), expected, rtol=2e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize("labels", ["indices", "ignored", "soft", "no_background"])
 def test_fused_kernels_equal_the_expressions_they_replace(labels):
     paddle = pytest.importorskip("paddle")
@@ -78,6 +114,12 @@ def test_fused_kernels_equal_the_expressions_they_replace(labels):
             got = ctx.softmax_cross_entropy(weight)
             masked = (lambda t: t if ctx.m is None else t * ctx.m)
             np.testing.assert_allclose(masked(got).numpy(), masked(expected).numpy(), rtol=1e-12, atol=1e-12)
+            for a, b in ((1.0, 1.0), (2.0, 0.5)):
+                flat = x.numpy().reshape(2, classes, -1)
+                expected = -(a * g.numpy() * _log_softmax(flat)[:, ctx.first:]
+                             + b * (1 - g.numpy()) * _log1m_softmax(flat)[:, ctx.first:])
+                np.testing.assert_allclose(masked(ctx.softmax_bce(a, b)).numpy(), masked(paddle.to_tensor(expected)).numpy(),
+                                           rtol=1e-12, atol=1e-12)
         z = ctx.logits()
         for b in (1, 2.5):
             expected = b * g * F.softplus(-z) + (1 - g) * F.softplus(z)
@@ -90,6 +132,8 @@ def test_kernels_are_chosen_only_when_optimising():
 
     assert "ctx.softmax_cross_entropy(" in render_loss(REGISTRY["cross_entropy"], REGISTRY)
     assert "ctx.sigmoid_bce(beta)" in render_loss(REGISTRY["weighted_bce"], REGISTRY)
+    assert "ctx.softmax_bce(beta, 1 - beta)" in render_loss(REGISTRY["balanced_bce"], REGISTRY)
+    assert "ctx.softmax_bce(dist1 + 1, dist0 + 1)" in render_loss(REGISTRY["distance_map_ce"], REGISTRY)
     literal = render_loss(REGISTRY["bce"], REGISTRY, optimize=False)
     assert "ctx.sigmoid_bce" not in literal and "paddle.log(" in literal
 

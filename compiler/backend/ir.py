@@ -20,7 +20,12 @@ class TensorVar(sp.Symbol):
 
 def is_tensor(expr) -> bool:
     """Whether an expression reads a tensor (else it is a Python number at run time)."""
-    return any(isinstance(s, TensorVar) for s in sp.sympify(expr).free_symbols)
+    expr = sp.sympify(expr)
+    return any(isinstance(s, TensorVar) for s in expr.free_symbols) or expr.has(Kernel)
+
+
+class Kernel(sp.Function):
+    """A fused Paddle kernel: a tensor, whatever its arguments (which may be numbers)."""
 
 
 class RunSize(sp.Symbol):
@@ -68,16 +73,23 @@ class Clamp(sp.Function):
         return True
 
 
-class SoftmaxCrossEntropy(sp.Function):
+class SoftmaxCrossEntropy(Kernel):
     """-sum_c w_c g_c log softmax(x)_c over classes (keepdim): Paddle's fused cross-entropy kernel."""
 
     nargs = 1
 
 
-class SigmoidBCE(sp.Function):
+class SigmoidBCE(Kernel):
     """w g softplus(-x) + (1 - g) softplus(x): Paddle's fused binary cross-entropy with logits (pos_weight w)."""
 
     nargs = 1
+
+
+class SoftmaxBCE(Kernel):
+    """-(a g log p + b (1 - g) log(1 - p)) per class and pixel, p the softmax: binary cross-entropy of
+    every class against the rest, with a single log per element when the labels are class indices."""
+
+    nargs = 2
 
 
 class Const(sp.Function):
@@ -87,7 +99,7 @@ class Const(sp.Function):
     nargs = 1
 
 
-class TargetWeight(sp.Function):
+class TargetWeight(Kernel):
     """sum_c w_c g_c over classes (keepdim): each pixel's target class weight (a gather from class indices)."""
 
     nargs = 1

@@ -111,6 +111,9 @@ class PaddlePrinter(PythonCodePrinter):
     def _print_SigmoidBCE(self, expr):
         return f"ctx.sigmoid_bce({self._print(expr.args[0])})"
 
+    def _print_SoftmaxBCE(self, expr):
+        return f"ctx.softmax_bce({self._print(expr.args[0])}, {self._print(expr.args[1])})"
+
     def _print_Indicator(self, expr):
         return f"ctx.indicator({self._print(expr.args[0])})"
 

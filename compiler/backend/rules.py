@@ -177,6 +177,33 @@ def _binary_cross_entropy(e):
     return None
 
 
+def _softmax_bce(e):
+    """-(a g logp + b (1 - g) log1mp) -> SoftmaxBCE(a, b), a and b free of fields; other terms stay."""
+    from .ir import TENSORS, SoftmaxBCE
+
+    if not isinstance(e, sp.Add):
+        return None
+    g, logp, log1mp = TENSORS["g"], TENSORS["logp"], TENSORS["log1mp"]
+    positive = negative = None
+    for term in e.args:
+        rest = _split_factor(term, logp)
+        rest = _split_factor(rest, g) if rest is not None else None
+        if positive is None and rest is not None and _fields_free(rest):
+            positive = term, -rest
+            continue
+        rest = _split_factor(term, log1mp)
+        if negative is None and rest is not None:
+            for complement, sign in ((1 - g, -1), (g - 1, 1)):
+                weight = _split_factor(rest, complement)
+                if weight is not None and _fields_free(weight):
+                    negative = term, sign * weight
+                    break
+    if positive is None or negative is None:
+        return None
+    others = [t for t in e.args if t is not positive[0] and t is not negative[0]]
+    return sp.Add(SoftmaxBCE(positive[1], negative[1]), *others)
+
+
 def _target_weight(e):
     """ReduceSum(w * g, classes) -> TargetWeight(w), w a class-weight tensor."""
     from .ir import CLASSES, TENSORS, ReduceSum, TargetWeight, TensorVar
@@ -190,7 +217,7 @@ def _target_weight(e):
 
 
 KERNELS = (("softmax_cross_entropy", _cross_entropy), ("sigmoid_bce", _binary_cross_entropy),
-           ("target_weight", _target_weight))
+           ("target_weight", _target_weight), ("softmax_bce", _softmax_bce))
 
 
 def specialize(expr: sp.Expr) -> tuple[sp.Expr, list[str]]:
