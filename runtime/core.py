@@ -5,6 +5,7 @@ Pixel sums keep their axes, so a statistic broadcasts back against the fields.
 """
 
 import math
+import os
 
 import numpy as np
 import paddle
@@ -31,20 +32,73 @@ def _fail(function, argument, got, expected):
     raise ValueError(f"{function}: {argument} got {got}; expected {expected}")
 
 
+# ---- how much the losses check their inputs --------------------------------------------------
+CHECK_MODES = ("default", "debug")
+_CHECKS_VARIABLE = "SYMLOSS_CHECKS"
+
+
+def _initial_checks():
+    mode = os.environ.get(_CHECKS_VARIABLE, "default") or "default"
+    if mode not in CHECK_MODES:
+        _fail(
+            "symloss", _CHECKS_VARIABLE, repr(mode), "one of " + ", ".join(map(repr, CHECK_MODES))
+        )
+    return mode
+
+
+_checks = {"mode": _initial_checks()}
+
+
+def set_checks(mode):
+    """Choose how much every loss checks its inputs; returns the previous mode.
+
+    "default": shapes, dtypes, options and parameters, and in eager mode the label values (class
+    indices in range, soft targets in [0, 1]) and, with activation="none", the probabilities in
+    [0, 1], in one host sync. "debug" adds, in eager mode, a check that the logits, float targets,
+    dist_map and tensor parameters hold no NaN or Inf (one more reduction per input). The
+    environment variable SYMLOSS_CHECKS=debug sets it at import.
+    """
+    if mode not in CHECK_MODES:
+        _fail("set_checks", "mode", repr(mode), "one of " + ", ".join(map(repr, CHECK_MODES)))
+    previous, _checks["mode"] = _checks["mode"], mode
+    return previous
+
+
+def _debug():
+    return _checks["mode"] == "debug" and paddle.in_dynamic_mode()
+
+
+def _all_finite(tensor):
+    """1.0 if every value is finite, else 0.0, as a float64 0-d tensor (no host sync)."""
+    return paddle.all(paddle.isfinite(tensor)).astype("float64")
+
+
+def _check_finite(function, name, tensor):
+    """Debug mode: reject a tensor holding NaN or Inf (one host sync)."""
+    if _debug() and float(_all_finite(tensor)) == 0.0:
+        _fail(function, name, "NaN or Inf values", "finite values (set_checks('debug') is on)")
+
+
 def check_param(function, name, value, low, high, low_open=False, high_open=False):
-    """Reject a parameter outside its domain (tensors, e.g. learnable ones, are not checked)."""
+    """Reject a parameter outside its domain, or not finite (tensors, e.g. learnable ones, are checked
+    for NaN and Inf only in debug mode)."""
     if isinstance(value, TENSORS):
+        _check_finite(function, name, value)
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         _fail(function, name, repr(value), "a real number")
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond float range
+        _fail(function, name, repr(value), "a finite real number")
     too_low = low is not None and (value < low or (low_open and value == low))
     too_high = high is not None and (value > high or (high_open and value == high))
-    if too_low or too_high:
+    if too_low or too_high or not math.isfinite(value):
         left = "(" if low_open else "["
         right = ")" if high_open else "]"
         lo = "-inf" if low is None else low
         hi = "inf" if high is None else high
-        _fail(function, name, repr(value), f"a value in {left}{lo}, {hi}{right}")
+        _fail(function, name, repr(value), f"a finite value in {left}{lo}, {hi}{right}")
     return float(value)
 
 
@@ -57,14 +111,17 @@ def check_choice(function, name, value, options):
 
 def check_weights(function, name, value):
     """Accept None or a sequence (list, tuple, array, tensor) of class weights; its length is checked per call."""
-    if value is None or isinstance(value, TENSORS):
+    if value is None:
+        return value
+    if isinstance(value, TENSORS):
+        _check_finite(function, name, value)
         return value
     try:
         values = [float(v) for v in value]
     except (TypeError, ValueError):
         _fail(function, name, repr(value), "None or a sequence of C non-negative numbers")
-    if any(v < 0 or math.isnan(v) for v in values):
-        _fail(function, name, repr(value), "non-negative weights")
+    if not all(0 <= v < math.inf for v in values):
+        _fail(function, name, repr(value), "finite non-negative weights")
     return values
 
 
@@ -144,6 +201,8 @@ class Context:
 
     Attributes the generated code reads: `activation` (resolved), `g` (target, zero at ignored
     pixels, background dropped if asked), `n_pixels` (valid pixels per unit), `n_classes`.
+    `probabilities=False` says the loss never reads p (only the logits), so activation="none"
+    does not ask the logit to hold probabilities.
     """
 
     def __init__(
@@ -158,6 +217,7 @@ class Context:
         batch,
         sync,
         reduction,
+        probabilities=True,
     ):
         check_options(
             function,
@@ -169,6 +229,7 @@ class Context:
             reduction=reduction,
         )
         self.function = function
+        self.sync_requested = sync  # for the checks: sync below is False in a single process
         self.sync = sync and _world_size() > 1
         self._probs = self._log_probs = None
         self._unit_weights = None
@@ -186,6 +247,8 @@ class Context:
         shape = list(logit.shape)
         if len(shape) not in (3, 4, 5):
             _fail(function, "logit", f"shape {shape}", "(N, C, *spatial) with 1 to 3 spatial dims")
+        if 0 in shape:
+            _fail(function, "logit", f"shape {shape}", "every axis of size at least 1 (not empty)")
         if _dtype_name(logit) not in _FLOATS:
             _fail(
                 function,
@@ -211,6 +274,7 @@ class Context:
         self.activation = (
             activation if activation != "auto" else ("sigmoid" if self.C == 1 else "softmax")
         )
+        self._probabilities_given = probabilities and self.activation == "none"
         self.first = 1 if (not include_background and self.C > 1) else 0
         self.n_classes = self.C - self.first
         self.batch = batch
@@ -242,6 +306,8 @@ class Context:
     def for_target(cls, function, label, num_classes, ignore_index):
         """A context built from labels alone (for distance maps computed in the data pipeline)."""
         label = label if isinstance(label, TENSORS) else paddle.to_tensor(np.asarray(label))
+        if 0 in label.shape or label.ndim < 2:
+            _fail(function, "label", f"shape {list(label.shape)}", "(N, *spatial), not empty")
         if not isinstance(num_classes, int) or num_classes < 1:
             _fail(function, "num_classes", repr(num_classes), "a positive int")
         logit = paddle.zeros([label.shape[0], num_classes] + list(label.shape[1:]), dtype="float32")
@@ -274,6 +340,7 @@ class Context:
                 f"shape {list(dist_map.shape)}",
                 f"{expected} (N, maps, C, *spatial), as the loss's *_distance_maps function returns",
             )
+        _check_finite(self.function, "dist_map", dist_map)
         maps = dist_map.astype(self.dtype).reshape([self.N, count, self.C, self.P]).detach()
         return [self._drop(maps[:, k]) for k in range(count)]
 
@@ -292,6 +359,8 @@ class Context:
                     f"the logit's shape {self.shape} (soft targets), or integer class indices",
                 )
             self._soft = label.astype(self.dtype).reshape([self.N, self.C, self.P])
+            if paddle.in_dynamic_mode():
+                self._check_soft_target()
             return None
         if dtype not in _INTEGERS:
             _fail(f, "label", f"dtype {dtype}", "integer class indices or float targets")
@@ -351,10 +420,66 @@ class Context:
             self._g = self._drop(g)
         return self._g
 
+    def _host_values(self, statistics):
+        """The label's 0-d `statistics` on the host, and in the same sync the logit checks this call
+        needs (its range with activation="none"; its finiteness in debug mode), which raise here."""
+        logit_range, debug = self._probabilities_given, _debug()
+        if not (logit_range or debug):
+            return paddle.stack(statistics).numpy().tolist()
+        probes = [t.astype("float64") for t in statistics]
+        if debug:
+            probes.append(_all_finite(self.x))
+        if logit_range:
+            probes += [paddle.min(self.x).astype("float64"), paddle.max(self.x).astype("float64")]
+        values = paddle.stack(probes).numpy().tolist()
+        if debug and values[len(statistics)] == 0.0:
+            _fail(
+                self.function,
+                "logit",
+                "NaN or Inf values",
+                "finite values (set_checks('debug') is on)",
+            )
+        if logit_range and not 0.0 <= values[-2] <= values[-1] <= 1.0:
+            _fail(
+                self.function,
+                "logit",
+                f"values in [{values[-2]:g}, {values[-1]:g}] with activation='none'",
+                "probabilities in [0, 1]; for raw logits pass activation='auto', 'sigmoid' or 'softmax'",
+            )
+        return values[: len(statistics)]
+
+    def _check_soft_target(self):
+        """Reject float targets outside [0, 1] (e.g. class indices or 255 stored as floats), in the
+        same host sync as the logit checks."""
+        debug = _debug()
+        statistics = [paddle.min(self._soft), paddle.max(self._soft)]
+        if debug:
+            statistics.append(_all_finite(self._soft))
+        values = self._host_values(statistics)
+        if debug and values[2] == 0.0:
+            _fail(
+                self.function,
+                "label",
+                "NaN or Inf values",
+                "finite values (set_checks('debug') is on)",
+            )
+        low, high = values[:2]
+        if not 0.0 <= low <= high <= 1.0:
+            _fail(
+                self.function,
+                "label",
+                f"float values in [{low:g}, {high:g}]",
+                "soft targets in [0, 1]; class indices (e.g. with 255 for ignored pixels) belong in an "
+                "integer tensor: label.astype('int64')",
+            )
+
     def _checked(self, label, classes, ignore_index):
         """Reject labels outside [0, classes) that are not ignored; return the mask of kept pixels, or
         None when no pixel is ignored. The common case costs two reductions and one host sync."""
-        low, high = _label_range(label)
+        if self._probabilities_given or _debug():  # the logit checks share the label's host sync
+            low, high = (int(v) for v in self._host_values([paddle.min(label), paddle.max(label)]))
+        else:
+            low, high = _label_range(label)
         in_range = low >= 0 and high < classes
         if in_range and (ignore_index is None or not low <= ignore_index <= high):
             return None  # nothing ignored, nothing out of range
@@ -585,7 +710,9 @@ class Context:
         """Apply `reduction` to a loss whose free axes are classes and/or pixels.
 
         With `denominator` (the spec's mean_denominator, a constant of the gradient), "mean" is
-        sum(loss) / sum(denominator) over the valid entries instead of sum(loss) / count.
+        sum(loss) / sum(denominator) over the valid entries instead of sum(loss) / count: pooled over
+        the batch for a loss per pixel (Paddle's weighted cross-entropy), within each unit first and
+        then over the units for a loss per unit (Berman's per-image mean over present classes).
         """
         keep_batch = per_pixel or not self.batch
         shape = [
@@ -611,6 +738,8 @@ class Context:
             denominator = paddle.broadcast_to(denominator.detach(), shape)
             if valid is not None:
                 denominator = paddle.where(valid, denominator, paddle.zeros_like(denominator))
+            if not per_pixel:
+                return self._mean_of_unit_means(loss, denominator)
             count = self._total(paddle.sum(denominator), per_pixel, gradient=False)
             return total / paddle.where(count > 0, count, paddle.ones_like(count))
         if valid is None and not self.sync:
@@ -620,6 +749,21 @@ class Context:
         else:
             count = paddle.sum(valid.astype(loss.dtype))
         return total / paddle.clip(self._total(count, per_pixel, gradient=False), min=1.0)
+
+    def _mean_of_unit_means(self, loss, denominator):
+        """Mean over units of sum(loss) / sum(denominator) within each unit (entries (units, classes, 1));
+        a unit whose denominator sums to 0 (no valid pixel, no class present) is left out."""
+        weight = paddle.sum(denominator, axis=[1, 2])
+        counted = weight > 0
+        sums = paddle.sum(loss, axis=[1, 2])
+        means = paddle.where(
+            counted,
+            sums / paddle.where(counted, weight, paddle.ones_like(weight)),
+            paddle.zeros_like(sums),
+        )
+        total = self._total(paddle.sum(means), False, gradient=True)
+        count = self._total(paddle.sum(counted.astype(loss.dtype)), False, gradient=False)
+        return total / paddle.clip(count, min=1.0)
 
     def _total(self, t, per_pixel, gradient):
         """A reduction's total over every rank's entries when synchronised (entries that a global
@@ -646,7 +790,8 @@ class Context:
         CPU call computes them in NumPy (a radix sort, several times faster than Paddle's CPU sort);
         a static graph or an accelerator sorts with Paddle's stable argsort, on the device.
         """
-        if self.sync and self.batch:
+        # Rejected in a single process too, so that the configuration fails on its first run.
+        if self.sync_requested and self.batch:
             _fail(
                 self.function,
                 "sync",
@@ -692,8 +837,10 @@ class Context:
     def _per_image(self, name, *fields):
         """A distance map of (class, image) masks for every image and class; no gradient.
 
-        Eager mode runs the NumPy/SciPy version (fast on the CPU); a static graph runs the Paddle
-        version below, which gives the same numbers (exact squared distances).
+        Ignored pixels belong to neither side of a mask (see runtime/distance_maps.py), so the
+        values there, e.g. the logits of ignored pixels, change no map. Eager mode runs the
+        NumPy/SciPy version (fast on the CPU); a static graph runs the Paddle version below, which
+        gives the same numbers (exact squared distances).
         """
         shape = [self.N, -1] + self.spatial
         # detach() in a static graph aliases its input (and made repeated runs nondeterministic here);
@@ -701,18 +848,29 @@ class Context:
         fields = [(f.detach() if paddle.in_dynamic_mode() else f).reshape(shape) for f in fields]
         n_classes = max(f.shape[1] for f in fields)
         fields = [paddle.broadcast_to(f, [self.N, n_classes] + self.spatial) for f in fields]
+        valid = None if self.m is None else (self.m > 0).reshape([self.N] + self.spatial)
         if paddle.in_dynamic_mode():
             function = NUMPY_MAPS[name]
             arrays = [f.numpy() for f in fields]
+            masks = [None] * self.N if valid is None else valid.numpy()
             out = np.stack(
                 [
-                    np.stack([function(*(a[b, k] for a in arrays)) for k in range(n_classes)])
+                    np.stack(
+                        [
+                            function(*(a[b, k] for a in arrays), valid=masks[b])
+                            for k in range(n_classes)
+                        ]
+                    )
                     for b in range(self.N)
                 ]
             )
             return paddle.to_tensor(out.reshape([self.N, n_classes, self.P]), dtype=self.dtype)
         images = [f.reshape([-1] + self.spatial) for f in fields]
-        out = GRAPH_MAPS[name](*images)
+        if valid is not None:
+            valid = paddle.broadcast_to(
+                valid.unsqueeze(1), [self.N, n_classes] + self.spatial
+            ).reshape([-1] + self.spatial)
+        out = GRAPH_MAPS[name](*images, valid=valid)
         return out.reshape([self.N, n_classes, self.P]).astype(self.dtype)
 
     def distance_field(self, mask):
@@ -850,46 +1008,65 @@ def _any(mask):
     return paddle.any(mask, axis=axes, keepdim=True)
 
 
-def _graph_distance_field(values):
-    fg = values > 0.5
-    both = _any(fg) & _any(~fg)
-    return paddle.where(both, _edt(fg) + _edt(~fg), paddle.zeros(fg.shape, "float64"))
+def _graph_sides(values, valid):
+    """(inside, outside) of a mask among the valid pixels; ignored pixels belong to neither."""
+    inside = values > 0.5
+    if valid is None:
+        return inside, ~inside
+    return inside & valid, ~inside & valid
 
 
-def _graph_boundary_weight(values):
-    region = values > 0.5
-    d = _edt(region)
+def _graph_zero_ignored(out, valid):
+    return out if valid is None else paddle.where(valid, out, paddle.zeros_like(out))
+
+
+def _graph_distance_field(values, valid=None):
+    fg, bg = _graph_sides(values, valid)
+    both = _any(fg) & _any(bg)
+    out = paddle.where(both, _edt(~bg) + _edt(~fg), paddle.zeros(fg.shape, "float64"))
+    return _graph_zero_ignored(out, valid)
+
+
+def _graph_boundary_weight(values, valid=None):
+    region, outside = _graph_sides(values, valid)
+    d = _edt(~outside)
     axes = list(range(1, region.ndim))
     top = paddle.max(paddle.where(region, d, paddle.zeros_like(d)), axis=axes, keepdim=True)
-    keep = region & _any(region) & _any(~region)
+    keep = region & _any(region) & _any(outside)
     safe = paddle.where(top > 0, top, paddle.ones_like(top))
     return paddle.where(keep, (top - d) / safe, paddle.zeros_like(d))
 
 
-def _graph_contour(values):
-    fg = values > 0.5
-    eroded = fg
+def _graph_contour(values, valid):
+    fg, bg = _graph_sides(values, valid)
+    kept = (
+        ~bg
+    )  # the mask and the ignored pixels: a mask pixel whose neighbours are all here is inside
+    eroded = kept
     for axis in range(1, fg.ndim):
         edge = paddle.ones_like(
-            paddle.slice(fg, [axis], [0], [1])
+            paddle.slice(kept, [axis], [0], [1])
         )  # outside the image counts as foreground
         before = paddle.concat(
-            [edge, paddle.slice(fg, [axis], [0], [fg.shape[axis] - 1])], axis=axis
+            [edge, paddle.slice(kept, [axis], [0], [kept.shape[axis] - 1])], axis=axis
         )
-        after = paddle.concat([paddle.slice(fg, [axis], [1], [fg.shape[axis]]), edge], axis=axis)
+        after = paddle.concat(
+            [paddle.slice(kept, [axis], [1], [kept.shape[axis]]), edge], axis=axis
+        )
         eroded = eroded & before & after
     return fg & ~eroded
 
 
-def _graph_contour_distance(prediction, target):
-    pred, true = _graph_contour(prediction), _graph_contour(target)
+def _graph_contour_distance(prediction, target, valid=None):
+    pred, true = _graph_contour(prediction, valid), _graph_contour(target, valid)
     d = _edt(~true)
     axes = list(range(1, pred.ndim))
     count = paddle.sum(pred.astype("float64"), axis=axes, keepdim=True)
     total = paddle.sum(paddle.where(pred, d, paddle.zeros_like(d)), axis=axes, keepdim=True)
     mean = total / paddle.clip(count, min=1.0)
     keep = (count > 0) & _any(true)
-    return paddle.broadcast_to(paddle.where(keep, mean, paddle.zeros_like(mean)), pred.shape)
+    out = paddle.broadcast_to(paddle.where(keep, mean, paddle.zeros_like(mean)), pred.shape)
+    return _graph_zero_ignored(out, valid)
 
 
 GRAPH_MAPS = {

@@ -18,7 +18,10 @@ LOSS = Loss(
     notes="Phi follows SegLoss's reading of Caliva et al.: per region (the class and its complement, per "
           "image), the Euclidean distance to the region's edge, inverted and divided by its maximum; 0 for an "
           "empty or full region. The loss is one-vs-rest per class (SegLoss's implementation is binary only). "
-          "Ignored pixels belong to no class region. Distance maps are constants of the gradient.",
+          "Ignored pixels belong to neither a region nor its complement: no edge lies at them, and distances "
+          "run across them to the nearest valid pixel outside the region (so a map at the valid pixels does not "
+          "depend on which pixels around it are ignored or on their values). Distance maps are constants of the "
+          "gradient.",
     claims=[
         Property.le(ref("bce"), ref("distance_map_ce")),
         Property.le(ref("distance_map_ce"), 2 * ref("bce")),

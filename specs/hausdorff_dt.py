@@ -16,8 +16,11 @@ LOSS = Loss(
     expr=Mean((p[c, i] - g[c, i]) ** 2 * (DistanceField(p[c, i]) ** alpha + DistanceField(g[c, i]) ** alpha), i),
     notes="As MONAI's HausdorffDTLoss: per class and image, the field of a mask is edt(mask) + edt(~mask) "
           "of mask = (value > 0.5), zero when the mask is all foreground or all background; the fields are "
-          "constants of the gradient. MONAI leaves the background out by default; here include_background "
-          "defaults to True like every symloss loss.",
+          "constants of the gradient. Ignored pixels are neither foreground nor background of either mask (the "
+          "prediction's or the target's): at a valid pixel the field is the distance to the nearest valid pixel "
+          "on the other side, so the logits at ignored pixels change neither the loss nor its gradient. MONAI "
+          "leaves the background out by default; here include_background defaults to True like every symloss "
+          "loss.",
     claims=[
         Identity(ref("hausdorff_dt", alpha=0), 2 * Mean((p[c, i] - g[c, i]) ** 2, i)),
         Property.nonnegative(),

@@ -14,7 +14,8 @@ LOSS = Loss(
     params=[],
     expr=Sum(Max(errors, 0) * LovaszWeights(errors, g[c, i]), i),  # free c: one loss per channel
     notes="Works on logits, whatever the activation. With C == 1 it is Berman's binary hinge; with C > 1 "
-          "each channel is a one-vs-rest binary problem (multi-label). batch=False is per_image=True.",
+          "each channel is a one-vs-rest binary problem (multi-label). batch=False is per_image=True. Ties in the "
+          "sort by error are broken by pixel order in eager mode and in a graph alike.",
     claims=[
         Identity(ref("lovasz_hinge"), 2 * ref("jaccard", smooth=0), inputs="hard",
                  note="at unit margins (logits +-1) the hinge errors are 0 or 2, so the loss is 2 (1 - IoU)"),

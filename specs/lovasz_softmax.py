@@ -19,9 +19,13 @@ LOSS = Loss(
     params=[classes],
     expr=classes.pick(present=present * lovasz, all=lovasz),  # free c: one loss per class
     mean_denominator=classes.pick(present=present, all=1),  # "present": the mean over present classes
-    notes="The pixels are sorted by error once for all classes and units; the sort is a constant of the "
-          "gradient. batch=False is Berman's per_image=True. With classes='present', a class absent from a "
-          "unit's target scores 0 and is left out of the mean.",
+    notes="The pixels are sorted by error once for all classes and units, ties in pixel order in "
+          "eager mode and in a graph alike; the sort is a constant of the gradient. batch=False is Berman's "
+          "per_image=True. With classes='present', a class absent from a unit's target scores 0: "
+          "reduction='mean' takes, per unit, the mean over the classes present in it, then the mean over the "
+          "units (Berman's averaging, so an image does not weigh more for holding more classes); "
+          "reduction='none' returns every (unit, class) entry, 0 for an absent class; reduction='sum' sums "
+          "them. A unit whose pixels are all ignored is left out of the mean (Berman's code counts it as 0).",
     claims=[
         Identity(ref("lovasz_softmax", classes="all"), ref("jaccard", smooth=0), inputs="hard",
                  note="on a hard prediction the Lovász extension equals the Jaccard loss 1 - IoU"),

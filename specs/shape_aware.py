@@ -19,7 +19,9 @@ LOSS = Loss(
           "number per image and class: the mean, over pixels of the predicted contour (prediction > 0.5), of "
           "the Euclidean distance to the nearest target-contour pixel; a contour pixel is a mask pixel with a "
           "face-neighbour outside the mask (the image border is not an edge); E = 0 when either contour is "
-          "empty. E is a constant of the gradient.",
+          "empty. Ignored pixels are neither inside nor outside either mask: a mask pixel next to one is not on the "
+          "contour for that reason, and no ignored pixel is a contour pixel, so the logits at ignored pixels change "
+          "neither the loss nor its gradient. E is a constant of the gradient.",
     claims=[
         Property.le(ref("bce"), ref("shape_aware")),
         Property.nonnegative(),

@@ -25,6 +25,9 @@ CASES = [
     ("bce_ignored", "bce", {}, 1, "ignored"),
     ("combo_ignored", "combo", {}, 3, "ignored"),  # a mean over the valid pixels inside a region loss
 ]
+# Lovász-softmax syncs only its mean over samples (batch=False): per image the mean over its present
+# classes, then over every rank's images; class 2 is absent from one image only.
+LOVASZ_CASE = ("lovasz_present", "lovasz_softmax", {}, 3, "absent")
 
 
 def batch(case):
@@ -36,6 +39,9 @@ def batch(case):
     if kind == "ignored":
         y[rng.random(size=y.shape) < 0.3] = 255  # scattered ignored pixels everywhere
         y[N - 1] = 255  # and the last sample (on the last rank) wholly ignored
+    if kind == "absent":
+        y[1][y[1] == 2] = 0  # class 2 absent from sample 1 only
+        y[rng.random(size=y.shape) < 0.2] = 255
     return x, y.astype(np.int64)
 
 
@@ -93,6 +99,11 @@ def rank_main(outdir):
             out[f"{cid}/{key}/loss"] = np.array(loss)
             out[f"{cid}/{key}/weight"] = gw
             out[f"{cid}/{key}/bias"] = gb
+    x, y = batch(LOVASZ_CASE)
+    loss, gw, gb = loss_and_grads(
+        paddle, LOVASZ_CASE, x[half], y[half], data_parallel=True, batch=False, sync=True
+    )
+    out.update({"lovasz_present/loss": np.array(loss), "lovasz_present/weight": gw, "lovasz_present/bias": gb})
     # The Lovasz sort cannot span ranks: batch=True with sync=True must be refused, naming sync.
     from symloss.paddle import lovasz_softmax_loss
 

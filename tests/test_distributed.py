@@ -113,6 +113,14 @@ def test_sync_changes_what_a_rank_computes(ranks, cid):
     assert max(abs(v - whole) for v in own) > 1e3 * RTOL * abs(whole)
 
 
+def test_lovasz_softmax_mean_of_per_image_means_spans_the_ranks(ranks):
+    loss, weight, bias = worker.single(worker.LOVASZ_CASE, batch=False)
+    for res in ranks:
+        close(res["lovasz_present/loss"], loss)
+        close(res["lovasz_present/weight"], weight)
+        close(res["lovasz_present/bias"], bias)
+
+
 def test_lovasz_refuses_a_batch_sort_across_ranks(ranks):
     for res in ranks:
         message = str(res["lovasz_error"])

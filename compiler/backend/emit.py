@@ -16,7 +16,7 @@ import jinja2
 import sympy as sp
 
 from ..frontend.language import COMMON_KEYWORDS, Choice, ClassWeights, Ref
-from ..frontend.expand import granularity
+from ..frontend.expand import granularity, resolve
 from .lower import ACTIVATIONS, lower, target_maps, to_tensors
 from .printer import PaddlePrinter
 
@@ -224,6 +224,13 @@ def function_doc(loss, registry: dict, per_class: bool, per_pixel: bool) -> str:
     return docstring("\n".join(lines).rstrip() + "\n    ")
 
 
+def reads_probabilities(loss, registry: dict) -> bool:
+    """Whether the formula reads p (with activation="none" the logit must then hold probabilities);
+    a loss of the logits alone (the Lovász hinge) takes any logit under every activation."""
+    exprs = [resolve(e, registry) for e in (loss.expr, loss.mean_denominator) if e is not None]
+    return any(ind.base.name == "p" for e in exprs for ind in e.atoms(sp.Indexed))
+
+
 def render_loss(loss, registry: dict, optimize: bool = True, standalone: bool = False) -> str:
     """The complete Python module for one loss; `standalone` inlines the runtime."""
     printer = PaddlePrinter()
@@ -250,6 +257,7 @@ def render_loss(loss, registry: dict, optimize: bool = True, standalone: bool = 
         per_class=per_class,
         per_pixel=per_pixel,
         mean_denominator=loss.mean_denominator is not None,
+        probabilities=reads_probabilities(loss, registry),
         common=list(COMMON_KEYWORDS.items()),
         maps=maps,
         maps_function=f"{loss.name}_distance_maps",

@@ -185,7 +185,9 @@ class Loss:
     claims: list = field(default_factory=list)
     notes: str = ""
     # reduction="mean" divides the sum of the valid entries by the sum of this over them (default: their
-    # count); same free indices as expr; a constant of the gradient.
+    # count); same free indices as expr; a constant of the gradient. For a loss per pixel the sums pool the
+    # batch; for a loss per unit (no free i) each unit's mean comes first, then the mean over the units whose
+    # denominator is positive (e.g. Indicator(Sum(g[c, i], i)): per image, the mean over present classes).
     mean_denominator: sp.Expr = None
     class_name: str = None
     path: str = field(default=None, repr=False)

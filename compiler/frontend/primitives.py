@@ -69,9 +69,10 @@ class ImagePrimitive(Primitive):
     scope = "image"
 
     @classmethod
-    def reference(cls, *arrays):
+    def reference(cls, *arrays, valid=None):
+        """`valid` (*spatial, bool): the image's pixels that are not ignored (None: every pixel)."""
         function = NUMPY_MAPS[cls.runtime]
-        return np.stack([function(*(a[k] for a in arrays)) for k in range(arrays[0].shape[0])])
+        return np.stack([function(*(a[k] for a in arrays), valid=valid) for k in range(arrays[0].shape[0])])
 
 
 class DistanceField(ImagePrimitive):

@@ -99,7 +99,7 @@ class Oracle:
                 "x": np.vectorize(mpmath.mpf, otypes=[object])(x[:, first:]),
                 "g": g,
             }
-            image_fields = self._image_primitives(expr, fields, params, C - first, spatial)
+            image_fields = self._image_primitives(expr, fields, params, C - first, spatial, valid)
 
             units = [[(b, j) for b in range(N) for j in range(P) if valid[b, j]]] if options.batch else \
                 [[(b, j) for j in range(P) if valid[b, j]] for b in range(N)]
@@ -118,8 +118,16 @@ class Oracle:
                     entries.append((u, key, self._position(u, key, pixels, keep_batch),
                                     float(weights.get(key, 1))))
             total_weight = sum(w for *_, w in entries) or 1.0
+            # A weighted mean of a loss per unit is taken within each unit, then over the units with weight.
+            unit_mean = mean_denominator is not None and not self.per_pixel
+            unit_weight = {}
+            for u, _, _, w in entries:
+                unit_weight[u] = unit_weight.get(u, 0.0) + w
+            counted = sum(1 for w in unit_weight.values() if w > 0) or 1
 
             def seed(u, key, pos, w):
+                if options.reduction == "mean" and unit_mean:
+                    return 1.0 / (unit_weight[u] * counted) if unit_weight[u] > 0 else 0.0
                 if options.reduction == "mean":
                     return 1.0 / total_weight
                 if options.reduction == "sum" or cotangent is None:
@@ -146,8 +154,11 @@ class Oracle:
         grad = grad.reshape(logit.shape)
         if options.reduction == "none":
             return out.reshape(out_shape + (list(spatial) if self.per_pixel else [])), grad
-        total = sum(out[pos] for _, _, pos, _ in entries)
-        return (total / total_weight if options.reduction == "mean" else float(np.sum(out))), grad
+        if options.reduction == "sum":
+            return float(np.sum(out)), grad
+        if unit_mean:
+            return sum(out[pos] / (unit_weight[u] * counted) for u, _, pos, _ in entries if unit_weight[u] > 0), grad
+        return sum(out[pos] for _, _, pos, _ in entries) / total_weight, grad
 
     @staticmethod
     def _gather(fields: dict, pixels) -> dict:
@@ -156,8 +167,9 @@ class Oracle:
         return {name: arr[list(bs), :, list(js)].T for name, arr in fields.items()}
 
     @staticmethod
-    def _image_primitives(expr, fields, params, classes, spatial) -> dict:
-        """Image-scope primitives (distance maps) on each image's full grid, ignored pixels included."""
+    def _image_primitives(expr, fields, params, classes, spatial, valid) -> dict:
+        """Image-scope primitives (distance maps) on each image's full grid; its ignored pixels (valid
+        False) belong to neither side of any mask."""
         _, table = extract(expr)
         out = {}
         N, _, P = fields["g"].shape
@@ -174,7 +186,7 @@ class Oracle:
                     for (k, j), v in entry.items():
                         arr[k, j] = v
                     args.append(arr.reshape((classes,) + spatial))
-                values[b] = prim.reference(*args).reshape(classes, P)
+                values[b] = prim.reference(*args, valid=valid[b].reshape(spatial)).reshape(classes, P)
             out[name] = values
         return out
 
