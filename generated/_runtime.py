@@ -83,6 +83,269 @@ NUMPY_MAPS = {
     "boundary_weight": boundary_weight,
     "contour_distance": contour_distance,
 }
+
+
+# ---- the same maps for a batch of masks at once (the eager runtime) ------------------------------
+# Inputs are boolean masks (N, K, *spatial), K class masks per image, thresholded by the caller, and
+# `valid` shaped alike, or None.
+# The values are those of the functions above, cast to `dtype`: every distance is the square root of
+# an exact integer squared distance (from the optional `edt` package, else from SciPy), and whatever
+# the functions above compute in float64 is computed in float64 here too. In float32, sqrt(n) rounded
+# once equals sqrt(n) rounded to float64 and then to float32 for every integer n < 2**24 (checked for
+# all of them), so a plain distance map is computed in float32 there.
+
+
+def _exact_squares(shape):
+    """The float type that holds every squared distance of an image of `shape` exactly."""
+    largest = sum((s - 1) ** 2 for s in shape)
+    return np.float32 if largest < 2**24 else np.float64
+
+
+class _Edt:
+    """The `edt` package (LGPL-3.0, optional: `pip install symloss[fast]`): two to four times faster
+    than SciPy, and one call for both sides of a mask. Its squares are float32: exact below 2**24.
+    It releases the GIL, so the images of a batch are transformed on a few threads (map_threads)."""
+
+    threads = True
+
+    def __init__(self, module):
+        self.module = module
+
+    def one_sided(self, inside):
+        """Squared distance from each pixel of `inside` to the nearest pixel outside it (0 outside)."""
+        inside = np.require(inside, requirements=["C", "W"]).view(np.uint8)  # edt's fastest input
+        return self.module.edtsq(inside, black_border=False, parallel=1)
+
+    def two_sided(self, mask):
+        """Squared distance from each pixel to the nearest pixel on the other side of `mask`: the mask
+        as a two-label image (each pixel's distance to the nearest pixel of the other label), one call.
+        """
+        return self.module.edtsq(np.add(mask, 1, dtype=np.uint8), black_border=False, parallel=1)
+
+
+class _Scipy:
+    threads = False  # SciPy's transform holds the GIL
+
+    def __init__(self, module):
+        self.module = module
+
+    def one_sided(self, inside):
+        d = self.module.distance_transform_edt(inside)
+        return np.rint(
+            d * d
+        )  # SciPy's distance is sqrt(n) rounded to float64: its square rounds to n
+
+    def two_sided(self, mask):
+        return self.one_sided(mask) + self.one_sided(~mask)
+
+
+def map_threads():
+    """Threads that transform the images of a batch at once: SYMLOSS_MAP_THREADS, else up to 2 (the
+    transforms are a small share of a core's work each; more threads mostly contend for memory)."""
+    import os
+
+    value = os.environ.get("SYMLOSS_MAP_THREADS", "")
+    if value.strip().isdigit() and int(value) > 0:
+        return int(value)
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _pool_map(function, items):
+    """[function(item) for item in items], on map_threads() threads where that helps."""
+    import os
+
+    workers = map_threads()
+    if workers < 2 or len(items) < 2:
+        return [function(item) for item in items]
+    pool = _POOL.get("pool")
+    if pool is None or _POOL.get("pid") != os.getpid() or _POOL.get("workers") != workers:
+        from concurrent.futures import (
+            ThreadPoolExecutor,
+        )  # one per process: a fork loses the threads
+
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="symloss-maps")
+        _POOL.update(pool=pool, pid=os.getpid(), workers=workers)
+    return list(pool.map(function, items))
+
+
+_POOL = {}
+
+
+def transform_for(spatial):
+    """The distance transform for images of shape `spatial`: edt where it imports and its float32
+    squares are exact, else SciPy; None when neither imports. Looked up once per process."""
+    exact = _exact_squares(spatial) == np.float32
+    if exact not in _TRANSFORMS:
+        _TRANSFORMS[exact] = _find_transform(exact)
+    return _TRANSFORMS[exact]
+
+
+_TRANSFORMS = {}
+
+
+def _find_transform(float32_exact):
+    if float32_exact:
+        try:
+            import edt
+
+            return _Edt(edt)
+        except ImportError:
+            pass
+    try:
+        from scipy import ndimage
+    except ImportError:
+        return None
+    return _Scipy(ndimage)
+
+
+class MapBatch:
+    """The maps of one loss call on images of one shape. Masks are (N, K, *spatial): K class masks per
+    image. Two-sided squared distances are kept for the call: a mask and its complement have the
+    same, so boundary_weight(1 - g) and boundary_weight(g) share one transform per image and class.
+    """
+
+    def __init__(self, transform, spatial):
+        self.transform = transform
+        self.squares = _exact_squares(spatial)
+        self._two_sided = []  # [(masks, squares)]
+
+    def two_sided(self, masks):
+        """Squared distance of each pixel to the nearest pixel on the other side of its mask; 0 for a
+        mask that is empty or fills its image."""
+        for known, squares in self._two_sided:
+            if _same_or_complement(known, masks):
+                return squares
+        squares = self._each(masks, self.transform.two_sided)
+        self._two_sided.append((masks, squares))
+        return squares
+
+    def one_sided(self, inside):
+        """Squared distance from each pixel of each mask to the nearest pixel of its image outside that
+        mask; 0 off the mask, and 0 for a mask that is empty or fills its image."""
+        return self._each(inside, self.transform.one_sided)
+
+    def _each(self, masks, transform):
+        out = np.zeros(masks.shape, dtype=self.squares)
+        todo = [i for i in np.ndindex(*masks.shape[:2]) if masks[i].any() and not masks[i].all()]
+        if self.transform.threads:
+            results = _pool_map(lambda index: transform(masks[index]), todo)
+        else:
+            results = [transform(masks[index]) for index in todo]
+        for index, squares in zip(todo, results):
+            out[index] = squares
+        return out
+
+
+def _same_or_complement(a, b):
+    """Whether mask batches a and b are equal, or complements (checked on one image first)."""
+    if a.shape != b.shape:
+        return False
+    for x, y in ((a[0, 0], b[0, 0]), (a, b)):
+        equal = x == y
+        if not (equal.all() or not equal.any()):
+            return False
+    return True
+
+
+def _batch_sides(masks, valid):
+    if valid is None:
+        return masks, ~masks
+    return masks & valid, ~masks & valid
+
+
+def _root(squares, dtype):
+    """Distances from exact integer squares, as the functions above compute them (float64), in dtype."""
+    if dtype == np.float32 and squares.dtype == np.float32:
+        return np.sqrt(squares)  # the float64 root rounded to float32 (see above)
+    return np.sqrt(squares, dtype=np.float64).astype(dtype, copy=False)
+
+
+def _spatial_axes(masks):
+    return tuple(range(2, masks.ndim))
+
+
+def _has_both(inside, outside):
+    axes = _spatial_axes(inside)
+    return np.expand_dims(inside.any(axis=axes) & outside.any(axis=axes), axes)
+
+
+def distance_field_batch(maps, masks, valid, dtype):
+    if valid is None:
+        return _root(maps.two_sided(masks), dtype)
+    # Ignored pixels belong to neither side: distances are measured across them.
+    fg, bg = _batch_sides(masks, valid)
+    squares = np.where(fg, maps.one_sided(~bg), maps.one_sided(~fg))
+    squares *= _has_both(fg, bg) & valid
+    return _root(squares, dtype)
+
+
+def boundary_weight_batch(maps, masks, valid, dtype):
+    region, outside = _batch_sides(masks, valid)
+    # Two-sided: at the region's pixels, the distance to the outside; the rest serves the complement.
+    squares = maps.two_sided(masks) if valid is None else maps.one_sided(~outside)
+    out = np.zeros(masks.shape, dtype=dtype)
+    for index in np.ndindex(*masks.shape[:2]):
+        inside = region[index]
+        if inside.any() and outside[index].any():
+            out[index] = _phi(squares[index], inside, dtype)
+    return out
+
+
+def _phi(squares, region, dtype):
+    """(top - d) / top on the region, 0 elsewhere, d = sqrt(squares), top its largest value on the
+    region, in float64 as boundary_weight computes it. The squares are small integers: when there are
+    fewer distinct ones than pixels, each value is computed once and looked up."""
+    top_square = (squares * region).max()  # squares >= 0
+    top = np.sqrt(np.float64(top_square))
+    largest = int(squares.max())
+    if largest < squares.size:
+        table = np.zeros(largest + 1, dtype=dtype)  # 0 past top_square: only off the region
+        k = np.arange(int(top_square) + 1, dtype=np.float64)
+        table[: len(k)] = (top - np.sqrt(k)) / top
+        values = np.take(table, squares.astype(np.int32))
+    else:
+        values = ((top - np.sqrt(squares, dtype=np.float64)) / top).astype(dtype)
+        values[values < 0] = 0
+    return np.multiply(values, region, out=values)  # every value >= 0: 0 off the region is +0.0
+
+
+def contour_batch(masks, valid):
+    """contour() of every image: mask pixels with a face-neighbour outside, by array shifts."""
+    fg, bg = _batch_sides(masks, valid)
+    kept = ~bg  # the mask and the ignored pixels; beyond the image border counts as kept
+    inner = kept.copy()
+    for axis in _spatial_axes(masks):
+        length = masks.shape[axis]
+        ahead, behind = [slice(None)] * masks.ndim, [slice(None)] * masks.ndim
+        ahead[axis], behind[axis] = slice(1, length), slice(0, length - 1)
+        inner[tuple(ahead)] &= kept[tuple(behind)]
+        inner[tuple(behind)] &= kept[tuple(ahead)]
+    return fg & ~inner
+
+
+def contour_distance_batch(maps, predictions, targets, valid, dtype):
+    """contour_distance's one value per image and class, (N, K)."""
+    pred, true = contour_batch(predictions, valid), contour_batch(targets, valid)
+    out = np.zeros(pred.shape[:2], dtype=dtype)
+    todo = [i for i in np.ndindex(*out.shape) if pred[i].any() and true[i].any()]
+
+    def mean_distance(index):
+        squares = maps.transform.one_sided(~true[index])
+        return np.sqrt(squares[pred[index]], dtype=np.float64).mean()
+
+    mapper = _pool_map if maps.transform.threads else lambda f, items: [f(i) for i in items]
+    for index, value in zip(todo, mapper(mean_distance, todo)):
+        out[index] = value
+    return out
+
+
+# The batch versions of the maps above that have one (a map missing here runs image by image), and
+# whether each gives one value per image rather than a map.
+BATCH_MAPS = {
+    "distance_field": (distance_field_batch, False),
+    "boundary_weight": (boundary_weight_batch, False),
+    "contour_distance": (contour_distance_batch, True),
+}
 # ---- end ----
 
 ACTIVATIONS = ("auto", "sigmoid", "softmax", "none")
@@ -303,6 +566,7 @@ class Context:
         self.sync_requested = sync  # for the checks: sync below is False in a single process
         self.sync = sync and _world_size() > 1
         self._probs = self._log_probs = None
+        self._maps = None  # the distance maps' shared transforms (_batch_map)
         self._unit_weights = None
         if not isinstance(logit, TENSORS):
             _fail(
@@ -689,19 +953,28 @@ class Context:
             return w if self.m is None else w * self.m  # ... and are masked out
         return paddle.sum(weight * self.g, axis=1, keepdim=True)
 
-    def sigmoid_bce(self, pos_weight):
-        """pos_weight g softplus(-x) + (1 - g) softplus(x): Paddle's fused binary cross-entropy with
-        logits on an accelerator; on the CPU the two softplus terms are faster than that kernel (and
-        than its pos_weight path by 2.5x), so they are written out there."""
+    def sigmoid_bce(self, positive, negative=1):
+        """a g softplus(-x) + b (1 - g) softplus(x) (a is Paddle's pos_weight). With class indices each
+        element reads one softplus, of -x at a positive and of x elsewhere (sign and weight selected by
+        products with the 0/1 target: exact). Soft targets: Paddle's fused binary cross-entropy with
+        logits on an accelerator (when b = 1), the two softplus terms elsewhere (on the CPU they are
+        faster than that kernel, and than its pos_weight path by 2.5x)."""
         x, g = self.logits(), self.g
-        if not paddle.in_dynamic_mode() or x.place.is_cpu_place():
-            positive = g * F.softplus(-x)
-            return (positive if pos_weight == 1 else self.const(pos_weight) * positive) + (
-                1 - g
-            ) * F.softplus(x)
-        if not isinstance(pos_weight, TENSORS):
-            pos_weight = None if pos_weight == 1 else paddle.full([1], pos_weight, dtype=self.dtype)
-        return F.binary_cross_entropy_with_logits(x, g, reduction="none", pos_weight=pos_weight)
+        a, b = self.const(positive), self.const(negative)
+        scalars = not isinstance(a, TENSORS) and not isinstance(b, TENSORS)
+        accelerator = paddle.in_dynamic_mode() and not x.place.is_cpu_place()
+        if accelerator and scalars and b == 1:
+            weight = None if a == 1 else paddle.full([1], a, dtype=self.dtype)
+            return F.binary_cross_entropy_with_logits(x, g, reduction="none", pos_weight=weight)
+        if self._soft is None:
+            weight = a if scalars and a == b else a * g + b * (1 - g)
+            chosen = F.softplus((1 - 2 * g) * x)
+            return chosen if scalars and a == b == 1 else weight * chosen
+        first = g * F.softplus(-x)
+        second = (1 - g) * F.softplus(x)
+        return (first if scalars and a == 1 else a * first) + (
+            second if scalars and b == 1 else b * second
+        )
 
     def indicator(self, t):
         """1 where t > 0, else 0 (no gradient)."""
@@ -920,6 +1193,10 @@ class Context:
         # the graph maps only compare values, so nothing flows back through them anyway.
         fields = [(f.detach() if paddle.in_dynamic_mode() else f).reshape(shape) for f in fields]
         n_classes = max(f.shape[1] for f in fields)
+        if paddle.in_dynamic_mode() and name in BATCH_MAPS:
+            transform = transform_for(self.spatial)
+            if transform is not None:
+                return self._batch_map(name, transform, fields, n_classes)
         fields = [paddle.broadcast_to(f, [self.N, n_classes] + self.spatial) for f in fields]
         valid = None if self.m is None else (self.m > 0).reshape([self.N] + self.spatial)
         if paddle.in_dynamic_mode():
@@ -945,6 +1222,27 @@ class Context:
             ).reshape([-1] + self.spatial)
         out = GRAPH_MAPS[name](*images, valid=valid)
         return out.reshape([self.N, n_classes, self.P]).astype(self.dtype)
+
+    def _batch_map(self, name, transform, fields, n_classes):
+        """_per_image of an eager call, for every image and class at once (runtime/distance_maps.py):
+        fields read in place and thresholded on the host, one transform shared by a mask and its
+        complement, and a per-image value as (N, classes, 1) rather than a full map."""
+        if self._maps is None:
+            self._maps = MapBatch(transform, self.spatial)
+        shape = [self.N, n_classes] + self.spatial
+        masks = [np.broadcast_to(_host_array(f) > 0.5, shape) for f in fields]  # read in place
+        valid = None
+        if self.m is not None:
+            valid = _host_array(self.m > 0).reshape([self.N, 1] + self.spatial)
+            valid = np.broadcast_to(valid, shape)
+        function, per_image = BATCH_MAPS[name]
+        out = function(self._maps, *masks, valid, np.dtype(self.dtype).type)
+        if per_image:  # the same value at every valid pixel of the image
+            out = out.reshape([self.N, n_classes, 1])
+            if valid is None:
+                return _from_host(out)
+            out = np.where(valid.reshape([self.N, n_classes, self.P]), out, 0).astype(out.dtype)
+        return _from_host(out.reshape([self.N, n_classes, self.P]))
 
     def distance_field(self, mask):
         return self._per_image("distance_field", mask)

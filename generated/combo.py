@@ -3,7 +3,6 @@
 r"""Combo loss (arXiv:1805.02798), compiled by symloss."""
 
 import paddle
-import paddle.nn.functional as F
 
 from . import _runtime
 
@@ -72,8 +71,7 @@ def combo_loss(
         reduction=reduction,
     )
     if ctx.activation == "sigmoid":
-        # rewritten: log_sigmoid, one_minus_sigmoid
-        x = ctx.logits()
+        # rewritten: log_sigmoid, one_minus_sigmoid, sigmoid_bce
         p = ctx.probs()
         g = ctx.g
         loss = (
@@ -81,7 +79,7 @@ def combo_loss(
             / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
             + 1
         ) * ctx.const(1 - alpha) + ctx.const(alpha) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
-            g * ctx.const(beta) * F.softplus(-x) + (1 - g) * ctx.const(1 - beta) * F.softplus(x)
+            ctx.sigmoid_bce(beta, 1 - beta)
         )
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, log1m_softmax, softmax_bce

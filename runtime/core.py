@@ -12,7 +12,7 @@ import paddle
 import paddle.nn.functional as F
 
 # The build inlines runtime/distance_maps.py in place of the next line (generated/_runtime.py is one module).
-from .distance_maps import NUMPY_MAPS
+from .distance_maps import BATCH_MAPS, NUMPY_MAPS, MapBatch, transform_for
 
 ACTIVATIONS = ("auto", "sigmoid", "softmax", "none")
 # Tensors in eager mode, and their graph values under paddle.jit.to_static.
@@ -232,6 +232,7 @@ class Context:
         self.sync_requested = sync  # for the checks: sync below is False in a single process
         self.sync = sync and _world_size() > 1
         self._probs = self._log_probs = None
+        self._maps = None  # the distance maps' shared transforms (_batch_map)
         self._unit_weights = None
         if not isinstance(logit, TENSORS):
             _fail(
@@ -618,19 +619,28 @@ class Context:
             return w if self.m is None else w * self.m  # ... and are masked out
         return paddle.sum(weight * self.g, axis=1, keepdim=True)
 
-    def sigmoid_bce(self, pos_weight):
-        """pos_weight g softplus(-x) + (1 - g) softplus(x): Paddle's fused binary cross-entropy with
-        logits on an accelerator; on the CPU the two softplus terms are faster than that kernel (and
-        than its pos_weight path by 2.5x), so they are written out there."""
+    def sigmoid_bce(self, positive, negative=1):
+        """a g softplus(-x) + b (1 - g) softplus(x) (a is Paddle's pos_weight). With class indices each
+        element reads one softplus, of -x at a positive and of x elsewhere (sign and weight selected by
+        products with the 0/1 target: exact). Soft targets: Paddle's fused binary cross-entropy with
+        logits on an accelerator (when b = 1), the two softplus terms elsewhere (on the CPU they are
+        faster than that kernel, and than its pos_weight path by 2.5x)."""
         x, g = self.logits(), self.g
-        if not paddle.in_dynamic_mode() or x.place.is_cpu_place():
-            positive = g * F.softplus(-x)
-            return (positive if pos_weight == 1 else self.const(pos_weight) * positive) + (
-                1 - g
-            ) * F.softplus(x)
-        if not isinstance(pos_weight, TENSORS):
-            pos_weight = None if pos_weight == 1 else paddle.full([1], pos_weight, dtype=self.dtype)
-        return F.binary_cross_entropy_with_logits(x, g, reduction="none", pos_weight=pos_weight)
+        a, b = self.const(positive), self.const(negative)
+        scalars = not isinstance(a, TENSORS) and not isinstance(b, TENSORS)
+        accelerator = paddle.in_dynamic_mode() and not x.place.is_cpu_place()
+        if accelerator and scalars and b == 1:
+            weight = None if a == 1 else paddle.full([1], a, dtype=self.dtype)
+            return F.binary_cross_entropy_with_logits(x, g, reduction="none", pos_weight=weight)
+        if self._soft is None:
+            weight = a if scalars and a == b else a * g + b * (1 - g)
+            chosen = F.softplus((1 - 2 * g) * x)
+            return chosen if scalars and a == b == 1 else weight * chosen
+        first = g * F.softplus(-x)
+        second = (1 - g) * F.softplus(x)
+        return (first if scalars and a == 1 else a * first) + (
+            second if scalars and b == 1 else b * second
+        )
 
     def indicator(self, t):
         """1 where t > 0, else 0 (no gradient)."""
@@ -847,6 +857,10 @@ class Context:
         # the graph maps only compare values, so nothing flows back through them anyway.
         fields = [(f.detach() if paddle.in_dynamic_mode() else f).reshape(shape) for f in fields]
         n_classes = max(f.shape[1] for f in fields)
+        if paddle.in_dynamic_mode() and name in BATCH_MAPS:
+            transform = transform_for(self.spatial)
+            if transform is not None:
+                return self._batch_map(name, transform, fields, n_classes)
         fields = [paddle.broadcast_to(f, [self.N, n_classes] + self.spatial) for f in fields]
         valid = None if self.m is None else (self.m > 0).reshape([self.N] + self.spatial)
         if paddle.in_dynamic_mode():
@@ -872,6 +886,27 @@ class Context:
             ).reshape([-1] + self.spatial)
         out = GRAPH_MAPS[name](*images, valid=valid)
         return out.reshape([self.N, n_classes, self.P]).astype(self.dtype)
+
+    def _batch_map(self, name, transform, fields, n_classes):
+        """_per_image of an eager call, for every image and class at once (runtime/distance_maps.py):
+        fields read in place and thresholded on the host, one transform shared by a mask and its
+        complement, and a per-image value as (N, classes, 1) rather than a full map."""
+        if self._maps is None:
+            self._maps = MapBatch(transform, self.spatial)
+        shape = [self.N, n_classes] + self.spatial
+        masks = [np.broadcast_to(_host_array(f) > 0.5, shape) for f in fields]  # read in place
+        valid = None
+        if self.m is not None:
+            valid = _host_array(self.m > 0).reshape([self.N, 1] + self.spatial)
+            valid = np.broadcast_to(valid, shape)
+        function, per_image = BATCH_MAPS[name]
+        out = function(self._maps, *masks, valid, np.dtype(self.dtype).type)
+        if per_image:  # the same value at every valid pixel of the image
+            out = out.reshape([self.N, n_classes, 1])
+            if valid is None:
+                return _from_host(out)
+            out = np.where(valid.reshape([self.N, n_classes, self.P]), out, 0).astype(out.dtype)
+        return _from_host(out.reshape([self.N, n_classes, self.P]))
 
     def distance_field(self, mask):
         return self._per_image("distance_field", mask)

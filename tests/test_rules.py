@@ -124,6 +124,10 @@ def test_fused_kernels_equal_the_expressions_they_replace(labels):
         for b in (1, 2.5):
             expected = b * g * F.softplus(-z) + (1 - g) * F.softplus(z)
             np.testing.assert_allclose(ctx.sigmoid_bce(b).numpy(), expected.numpy(), rtol=1e-12, atol=1e-12)
+        weights = paddle.to_tensor(rng.uniform(1, 2, size=(2, ctx.n_classes, 15)))  # e.g. distance maps
+        for a, b in ((2.5, 0.5), (weights, 1.5 * weights), (1.0, 1.0)):
+            expected = a * g * F.softplus(-z) + b * (1 - g) * F.softplus(z)
+            np.testing.assert_allclose(ctx.sigmoid_bce(a, b).numpy(), expected.numpy(), rtol=1e-12, atol=1e-12)
 
 
 def test_kernels_are_chosen_only_when_optimising():
@@ -133,6 +137,8 @@ def test_kernels_are_chosen_only_when_optimising():
     assert "ctx.softmax_cross_entropy(" in render_loss(REGISTRY["cross_entropy"], REGISTRY)
     assert "ctx.sigmoid_bce(beta)" in render_loss(REGISTRY["weighted_bce"], REGISTRY)
     assert "ctx.softmax_bce(beta, 1 - beta)" in render_loss(REGISTRY["balanced_bce"], REGISTRY)
+    assert "ctx.sigmoid_bce(beta, 1 - beta)" in render_loss(REGISTRY["balanced_bce"], REGISTRY)
+    assert "ctx.sigmoid_bce(dist1 + 1, dist0 + 1)" in render_loss(REGISTRY["distance_map_ce"], REGISTRY)
     assert "ctx.softmax_bce(dist1 + 1, dist0 + 1)" in render_loss(REGISTRY["distance_map_ce"], REGISTRY)
     literal = render_loss(REGISTRY["bce"], REGISTRY, optimize=False)
     assert "ctx.sigmoid_bce" not in literal and "paddle.log(" in literal

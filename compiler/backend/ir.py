@@ -80,9 +80,10 @@ class SoftmaxCrossEntropy(Kernel):
 
 
 class SigmoidBCE(Kernel):
-    """w g softplus(-x) + (1 - g) softplus(x): Paddle's fused binary cross-entropy with logits (pos_weight w)."""
+    """a g softplus(-x) + b (1 - g) softplus(x): binary cross-entropy with logits (a is Paddle's
+    pos_weight; SigmoidBCE(a) when b = 1)."""
 
-    nargs = 1
+    nargs = (1, 2)
 
 
 class SoftmaxBCE(Kernel):

@@ -109,7 +109,7 @@ class PaddlePrinter(PythonCodePrinter):
         return f"ctx.target_weight({self._print(expr.args[0])})"
 
     def _print_SigmoidBCE(self, expr):
-        return f"ctx.sigmoid_bce({self._print(expr.args[0])})"
+        return f"ctx.sigmoid_bce({', '.join(self._print(a) for a in expr.args)})"
 
     def _print_SoftmaxBCE(self, expr):
         return f"ctx.softmax_bce({self._print(expr.args[0])}, {self._print(expr.args[1])})"

@@ -160,7 +160,7 @@ def _cross_entropy(e):
 
 
 def _binary_cross_entropy(e):
-    """w g softplus(-x) + (1 - g) softplus(x) -> SigmoidBCE(w)."""
+    """a g softplus(-x) + b (1 - g) softplus(x) -> SigmoidBCE(a, b), or SigmoidBCE(a) when b = 1."""
     from .ir import TENSORS, SigmoidBCE
 
     if not isinstance(e, sp.Add) or len(e.args) != 2:
@@ -169,11 +169,12 @@ def _binary_cross_entropy(e):
     for first, second in (e.args, e.args[::-1]):
         positive = _split_factor(first, softplus(-x))
         negative = _split_factor(second, softplus(x))
-        if positive is None or negative is None or sp.expand(negative - (1 - g)) != 0:
+        if positive is None or negative is None:
             continue
-        weight = _split_factor(positive, g)
-        if weight is not None and _fields_free(weight):
-            return SigmoidBCE(weight)
+        a = _split_factor(positive, g)
+        b = sp.S.One if sp.expand(negative - (1 - g)) == 0 else _split_factor(negative, 1 - g)
+        if a is not None and b is not None and _fields_free(a) and _fields_free(b):
+            return SigmoidBCE(a) if b == 1 else SigmoidBCE(a, b)
     return None
 
 
