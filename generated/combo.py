@@ -71,34 +71,32 @@ def combo_loss(
         reduction=reduction,
     )
     if ctx.activation == "sigmoid":
-        # rewritten: log_sigmoid, one_minus_sigmoid, sigmoid_bce
+        # rewritten: log_sigmoid, one_minus_sigmoid, sigmoid_bce, target_sum
         p = ctx.probs()
-        g = ctx.g
         loss = (
-            -(ctx.const(smooth) + 2 * ctx.psum(g * p))
-            / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
+            -(ctx.const(smooth) + 2 * ctx.target_sum(p))
+            / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
             + 1
         ) * ctx.const(1 - alpha) + ctx.const(alpha) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
             ctx.sigmoid_bce(beta, 1 - beta)
         )
     elif ctx.activation == "softmax":
-        # rewritten: log_softmax, log1m_softmax, softmax_bce
+        # rewritten: log_softmax, log1m_softmax, softmax_bce, target_sum
         p = ctx.probs()
-        g = ctx.g
         loss = (
-            -(ctx.const(smooth) + 2 * ctx.psum(g * p))
-            / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
+            -(ctx.const(smooth) + 2 * ctx.target_sum(p))
+            / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
             + 1
         ) * ctx.const(1 - alpha) + ctx.const(alpha) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
             ctx.softmax_bce(beta, 1 - beta)
         )
     else:
-        # rewritten: clamp_log
+        # rewritten: clamp_log, target_sum
         p = ctx.probs()
         g = ctx.g
         loss = (
-            -(ctx.const(smooth) + 2 * ctx.psum(g * p))
-            / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
+            -(ctx.const(smooth) + 2 * ctx.target_sum(p))
+            / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
             + 1
         ) * ctx.const(1 - alpha) + ctx.const(alpha) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
             -g * paddle.log(ctx.clamp(p)) * ctx.const(beta)

@@ -196,6 +196,34 @@ def _label_range(label):
     return tuple(int(v) for v in paddle.stack([paddle.min(label), paddle.max(label)]).numpy())
 
 
+class _TargetSums(paddle.autograd.PyLayer):
+    """(sum of g * t, sum of t over the valid pixels), each (N, classes, 1), with one gradient field
+    for both, g * d_target + m * d_pixels, computed in place on a fresh target: autograd would hold
+    the two gradients, the product g * t and the target at once (every region loss reads both sums)."""
+
+    @staticmethod
+    def forward(ctx, t, parts):
+        target, mask = parts  # target() gives g (N, classes, P), fresh, rather than kept for backward
+        ctx.target, ctx.mask, ctx.shape, ctx.dtype = target, mask, t.shape, t.dtype
+        return (
+            paddle.sum(target() * t, axis=2, keepdim=True),
+            paddle.sum(t if mask is None else t * mask, axis=2, keepdim=True),
+        )
+
+    @staticmethod
+    def backward(ctx, d_target, d_pixels):
+        if d_target is None:
+            grad = paddle.zeros(ctx.shape, dtype=ctx.dtype)
+        else:
+            grad = ctx.target()
+            grad.multiply_(d_target)
+        if d_pixels is not None:
+            grad.add_(d_pixels)
+            if ctx.mask is not None:  # g is 0 wherever m is: (g d_target + d_pixels) m
+                grad.multiply_(ctx.mask)
+        return grad
+
+
 class Context:
     """One call's inputs in the (N, C, P) layout, and the helpers the loss body is written with.
 
@@ -233,6 +261,7 @@ class Context:
         self.sync = sync and _world_size() > 1
         self._probs = self._log_probs = None
         self._maps = None  # the distance maps' shared transforms (_batch_map)
+        self._pixel_sums = None  # (t, its valid-pixel sum) from target_sum(t), for msum(t)
         self._unit_weights = None
         if not isinstance(logit, TENSORS):
             _fail(
@@ -395,31 +424,33 @@ class Context:
         """The target (N, classes, P): one-hot class indices (zero where ignored), or the soft target.
         Computed on first use: a fused kernel reading the class indices never needs it."""
         if self._g is None:
-            if self._soft is not None:
-                g = self._soft
-            elif self.C == 1:
-                g = (
-                    self.labels.astype(self.dtype)
-                    if self._checked_labels
-                    else (self.labels == 1).astype(self.dtype)
-                )
-            else:
-                # F.one_hot is far faster on the CPU than a broadcast comparison; ignored pixels (-1)
-                # become an extra class C that is sliced away, so their target is zero in every class.
-                ignored = self.m is not None
-                index = (
-                    paddle.where(
-                        self.labels < 0, paddle.full_like(self.labels, self.C), self.labels
-                    )
-                    if ignored
-                    else self.labels
-                )
-                g = F.one_hot(index.reshape([self.N, self.P]), self.C + ignored).transpose(
-                    [0, 2, 1]
-                )[:, : self.C]
-                g = g.astype(self.dtype) if self.dtype != "float32" else g
-            self._g = self._drop(g)
+            self._g = self._target_field()
         return self._g
+
+    def _target_field(self):
+        """The target, computed (the g property keeps it)."""
+        if self._soft is not None:
+            g = self._soft
+        elif self.C == 1:
+            g = (
+                self.labels.astype(self.dtype)
+                if self._checked_labels
+                else (self.labels == 1).astype(self.dtype)
+            )
+        else:
+            # F.one_hot is far faster on the CPU than a broadcast comparison; ignored pixels (-1)
+            # become an extra class C that is sliced away, so their target is zero in every class.
+            ignored = self.m is not None
+            index = (
+                paddle.where(self.labels < 0, paddle.full_like(self.labels, self.C), self.labels)
+                if ignored
+                else self.labels
+            )
+            g = F.one_hot(index.reshape([self.N, self.P]), self.C + ignored).transpose([0, 2, 1])[
+                :, : self.C
+            ]
+            g = g.astype(self.dtype) if self.dtype != "float32" else g
+        return self._drop(g)
 
     def _host_values(self, statistics):
         """The label's 0-d `statistics` on the host, and in the same sync the logit checks this call
@@ -714,7 +745,51 @@ class Context:
 
     def msum(self, t):
         """Sum over the valid pixels of each unit."""
+        if self._pixel_sums is not None and self._pixel_sums[0] is t:
+            return self._pixel_sums[1]  # computed with target_sum(t), sharing its gradient
         return self.psum(t if self.m is None else t * self.m)
+
+    def _units(self, total, gradient=True):
+        """Per-image sums (N, classes, 1) as the statistics of each unit (summed over the batch)."""
+        if self.batch:
+            total = paddle.sum(total, axis=0, keepdim=True)
+        return self._across_ranks(total, gradient=gradient)
+
+    def target_count(self):
+        """sum over the pixels of g, (units, classes, 1): counted from the class indices on the CPU,
+        with no one-hot target."""
+        if self.labels is None or not self._eager_cpu():
+            return self.psum(self.g)
+        labels = _host_array(self.labels).reshape(self.N, self.P)
+        first = 1 if self.C == 1 else self.first  # the label of class 0 (C == 1: the class is label 1)
+        counts = np.zeros([self.N, self.n_classes, 1], dtype=self.dtype)
+        if self.n_classes == 1:
+            counts[:, 0, 0] = np.count_nonzero(labels == first, axis=1)
+        for image in range(self.N if self.n_classes > 1 else 0):
+            # ignored pixels (-1) and a dropped background fall outside the bins kept
+            found = np.bincount(labels[image] + 1, minlength=self.C + 2)
+            counts[image, :, 0] = found[first + 1 : first + 1 + self.n_classes]
+        return self._units(paddle.to_tensor(counts), gradient=False)
+
+    def _fresh_target(self):
+        """g as a tensor of its own, which the caller may overwrite: a copy of the kept target (or of
+        the soft target), else the one-hot target computed anew."""
+        if self._g is not None or self._soft is not None:
+            return self.g * 1
+        return self._target_field().contiguous()
+
+    def target_sum(self, t):
+        """sum over the pixels of g * t, (units, classes, 1).
+
+        In eager mode the valid-pixel sum of t is computed in the same step (msum(t) returns it), and
+        the two share one gradient field (_TargetSums): about half the peak memory of the two sums
+        apart. The one-hot target is not kept for the backward pass but computed again there.
+        """
+        if not paddle.in_dynamic_mode() or list(t.shape) != [self.N, self.n_classes, self.P]:
+            return self.psum(self.g * t)
+        target, pixels = _TargetSums.apply(t, (self._fresh_target, self.m))
+        self._pixel_sums = t, self._units(pixels)
+        return self._units(target)
 
     def reduce(self, loss, per_class, per_pixel, reduction, denominator=None):
         """Apply `reduction` to a loss whose free axes are classes and/or pixels.

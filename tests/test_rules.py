@@ -139,6 +139,8 @@ def test_kernels_are_chosen_only_when_optimising():
     assert "ctx.softmax_bce(beta, 1 - beta)" in render_loss(REGISTRY["balanced_bce"], REGISTRY)
     assert "ctx.sigmoid_bce(beta, 1 - beta)" in render_loss(REGISTRY["balanced_bce"], REGISTRY)
     assert "ctx.sigmoid_bce(dist1 + 1, dist0 + 1)" in render_loss(REGISTRY["distance_map_ce"], REGISTRY)
+    dice = render_loss(REGISTRY["dice"], REGISTRY)
+    assert "ctx.target_sum(p)" in dice and "ctx.target_count()" in dice and "ctx.g" not in dice
     assert "ctx.softmax_bce(dist1 + 1, dist0 + 1)" in render_loss(REGISTRY["distance_map_ce"], REGISTRY)
     literal = render_loss(REGISTRY["bce"], REGISTRY, optimize=False)
     assert "ctx.sigmoid_bce" not in literal and "paddle.log(" in literal
@@ -158,3 +160,41 @@ def test_target_weight_kernel_equals_the_class_sum():
     weight = ctx.class_weights("weight", [0.5, 2.0, 1.0, 3.0])
     expected = paddle.sum(weight * ctx.g, axis=1, keepdim=True)
     np.testing.assert_array_equal(ctx.target_weight(weight).numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize("labels", ["indices", "ignored", "soft", "no_background", "batch"])
+def test_target_sums_equal_the_sums_they_replace(labels):
+    """target_sum(t) = psum(g * t), msum(t) after it = msum(t), target_count() = psum(g): values and,
+    through the shared gradient, the gradient of t."""
+    paddle = pytest.importorskip("paddle")
+    import numpy as np
+    from symloss.paddle import _runtime
+
+    rng = np.random.default_rng(6)
+    for classes in (1, 4):
+        x = rng.normal(size=(2, classes, 3, 5))
+        if labels == "soft":
+            y = paddle.to_tensor(rng.uniform(0, 1, size=(2, classes, 3, 5)))
+        else:
+            raw = rng.integers(0, max(classes, 2), size=(2, 3, 5))
+            if labels == "ignored":
+                raw[rng.random(raw.shape) < 0.3] = 255
+            y = paddle.to_tensor(raw)
+        options = dict(activation="auto", ignore_index=255, include_background=labels != "no_background",
+                       batch=labels == "batch", sync=False, reduction="none")
+        weights = paddle.to_tensor(rng.uniform(size=(2, classes - (labels == "no_background" and classes > 1), 15)))
+        results = []
+        for fused in (True, False):
+            logit = paddle.to_tensor(x, stop_gradient=False)
+            ctx = _runtime.Context("test", logit, y, **options)
+            t = ctx.probs()
+            if fused:
+                sums = [ctx.target_sum(t), ctx.msum(t), ctx.target_count()]
+            else:
+                sums = [ctx.psum(ctx.g * t), ctx.msum(t), ctx.psum(ctx.g)]
+            total = paddle.sum(sums[0] * weights[:, :, :1] + sums[1] * weights[:, :, 1:2] + sums[2])
+            total.backward()
+            results.append(([s.numpy() for s in sums], logit.grad.numpy()))
+        for got, expected in zip(results[0][0], results[1][0]):
+            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12, atol=1e-12)

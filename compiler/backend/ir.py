@@ -93,6 +93,31 @@ class SoftmaxBCE(Kernel):
     nargs = 2
 
 
+class TargetSum(Kernel):
+    """sum over the pixels of each unit of g * t (keepdim): t summed at each pixel's target class."""
+
+    nargs = 1
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+    def _eval_is_nonnegative(self):
+        return self.args[0].is_nonnegative
+
+
+class TargetCount(Kernel):
+    """TargetCount(PIXELS) = sum over the pixels of each unit of g (keepdim): with class indices, each
+    class's pixel count. Its argument, the axis symbol, keeps SymPy from taking it for a number."""
+
+    nargs = 1
+
+    def _eval_is_real(self):
+        return True
+
+    def _eval_is_nonnegative(self):
+        return True
+
+
 class Const(sp.Function):
     """A parameter-valued scalar entering a tensor expression. Eager Paddle keeps Python floats exact;
     a static graph stores them as float32 attributes, so there they become tensors (ctx.const)."""

@@ -114,6 +114,12 @@ class PaddlePrinter(PythonCodePrinter):
     def _print_SoftmaxBCE(self, expr):
         return f"ctx.softmax_bce({self._print(expr.args[0])}, {self._print(expr.args[1])})"
 
+    def _print_TargetSum(self, expr):
+        return f"ctx.target_sum({self._print(expr.args[0])})"
+
+    def _print_TargetCount(self, expr):
+        return "ctx.target_count()"
+
     def _print_Indicator(self, expr):
         return f"ctx.indicator({self._print(expr.args[0])})"
 

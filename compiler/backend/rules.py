@@ -205,6 +205,22 @@ def _softmax_bce(e):
     return sp.Add(SoftmaxBCE(positive[1], negative[1]), *others)
 
 
+def _target_sum(e):
+    """ReduceSum(g * t, pixels) -> TargetSum(t), t a tensor expression without g; ReduceSum(g, pixels)
+    -> TargetCount(PIXELS)."""
+    from .ir import PIXELS, TENSORS, ReduceSum, TargetCount, TargetSum, is_tensor
+
+    if not (isinstance(e, ReduceSum) and e.args[1] == PIXELS):
+        return None
+    g = TENSORS["g"]
+    if e.args[0] == g:
+        return TargetCount(PIXELS)
+    rest = _split_factor(e.args[0], g)
+    if rest is None or rest.has(g) or rest.has(ReduceSum) or not is_tensor(rest):
+        return None
+    return TargetSum(rest)
+
+
 def _target_weight(e):
     """ReduceSum(w * g, classes) -> TargetWeight(w), w a class-weight tensor."""
     from .ir import CLASSES, TENSORS, ReduceSum, TargetWeight, TensorVar
@@ -218,7 +234,7 @@ def _target_weight(e):
 
 
 KERNELS = (("softmax_cross_entropy", _cross_entropy), ("sigmoid_bce", _binary_cross_entropy),
-           ("target_weight", _target_weight), ("softmax_bce", _softmax_bce))
+           ("target_weight", _target_weight), ("softmax_bce", _softmax_bce), ("target_sum", _target_sum))
 
 
 def specialize(expr: sp.Expr) -> tuple[sp.Expr, list[str]]:
