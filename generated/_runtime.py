@@ -936,7 +936,7 @@ class Context:
                 if weight is self._unit_weights or not isinstance(weight, TENSORS)
                 else weight.reshape([self.C])
             )
-            if w is None and paddle.in_dynamic_mode() and self.x.place.is_cpu_place():
+            if w is None and self._eager_cpu():
                 return self._cross_entropy_channels_last()
             return F.cross_entropy(
                 self.x, self.labels, weight=w, axis=1, ignore_index=-1, reduction="none"
@@ -996,7 +996,7 @@ class Context:
         x, g = self.logits(), self.g
         a, b = self.const(positive), self.const(negative)
         scalars = not isinstance(a, TENSORS) and not isinstance(b, TENSORS)
-        accelerator = paddle.in_dynamic_mode() and not x.place.is_cpu_place()
+        accelerator = paddle.in_dynamic_mode() and not self._eager_cpu()
         if accelerator and scalars and b == 1:
             weight = None if a == 1 else paddle.full([1], a, dtype=self.dtype)
             return F.binary_cross_entropy_with_logits(x, g, reduction="none", pos_weight=weight)
@@ -1048,6 +1048,8 @@ class Context:
         return self._drop(self._log_probs)
 
     def _eager_cpu(self):
+        """Whether this call runs eagerly on the CPU, where the NumPy paths are the fast ones; in a
+        static graph or on an accelerator everything stays in Paddle ops on the device."""
         return paddle.in_dynamic_mode() and self.x.place.is_cpu_place()
 
     def log_one_minus_probs(self):
@@ -1227,7 +1229,7 @@ class Context:
         e = errors.detach()
         if self.m is not None:
             e = paddle.where(self.m > 0, e, paddle.full_like(e, -float("inf")))
-        if paddle.in_dynamic_mode() and e.place.is_cpu_place():
+        if self._eager_cpu():
             return self._lovasz_weights_host(e, target.detach())
         t = paddle.broadcast_to(target.detach().astype(e.dtype), e.shape)
         if self.batch:  # one unit: the whole batch, per class
@@ -1264,22 +1266,24 @@ class Context:
         """A distance map of (class, image) masks for every image and class; no gradient.
 
         Ignored pixels belong to neither side of a mask (see runtime/distance_maps.py), so the
-        values there, e.g. the logits of ignored pixels, change no map. Eager mode runs the
-        NumPy/SciPy version (fast on the CPU); a static graph runs the Paddle version below, which
-        gives the same numbers (exact squared distances).
+        values there, e.g. the logits of ignored pixels, change no map. An eager call on the CPU
+        runs the NumPy version (runtime/distance_maps.py); a static graph, or a tensor on an
+        accelerator, runs the Paddle version below on the device, which gives the same numbers
+        (exact squared distances).
         """
         shape = [self.N, -1] + self.spatial
         # detach() in a static graph aliases its input (and made repeated runs nondeterministic here);
         # the graph maps only compare values, so nothing flows back through them anyway.
         fields = [(f.detach() if paddle.in_dynamic_mode() else f).reshape(shape) for f in fields]
         n_classes = max(f.shape[1] for f in fields)
-        if paddle.in_dynamic_mode() and name in BATCH_MAPS:
+        on_host = self._eager_cpu()
+        if on_host and name in BATCH_MAPS:
             transform = transform_for(self.spatial)
             if transform is not None:
                 return self._batch_map(name, transform, fields, n_classes)
         fields = [paddle.broadcast_to(f, [self.N, n_classes] + self.spatial) for f in fields]
         valid = None if self.m is None else (self.m > 0).reshape([self.N] + self.spatial)
-        if paddle.in_dynamic_mode():
+        if on_host:
             function = NUMPY_MAPS[name]
             arrays = [f.numpy() for f in fields]
             masks = [None] * self.N if valid is None else valid.numpy()
