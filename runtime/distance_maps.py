@@ -146,12 +146,13 @@ def map_threads():
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def _pool_map(function, items):
-    """[function(item) for item in items], on map_threads() threads where that helps."""
+def _pool_map(function, items, pixels):
+    """[function(item) for item in items], on map_threads() threads where that helps: several images
+    of at least THREADED_PIXELS pixels (below, handing an image to a thread costs more than it saves)."""
     import os
 
     workers = map_threads()
-    if workers < 2 or len(items) < 2:
+    if workers < 2 or len(items) < 2 or pixels < THREADED_PIXELS:
         return [function(item) for item in items]
     pool = _POOL.get("pool")
     if pool is None or _POOL.get("pid") != os.getpid() or _POOL.get("workers") != workers:
@@ -163,6 +164,7 @@ def _pool_map(function, items):
 
 
 _POOL = {}
+THREADED_PIXELS = 128 * 128
 
 
 def transform_for(spatial):
@@ -221,7 +223,7 @@ class MapBatch:
         out = np.zeros(masks.shape, dtype=self.squares)
         todo = [i for i in np.ndindex(*masks.shape[:2]) if masks[i].any() and not masks[i].all()]
         if self.transform.threads:
-            results = _pool_map(lambda index: transform(masks[index]), todo)
+            results = _pool_map(lambda index: transform(masks[index]), todo, masks[0, 0].size)
         else:
             results = [transform(masks[index]) for index in todo]
         for index, squares in zip(todo, results):
@@ -326,8 +328,11 @@ def contour_distance_batch(maps, predictions, targets, valid, dtype):
         squares = maps.transform.one_sided(~true[index])
         return np.sqrt(squares[pred[index]], dtype=np.float64).mean()
 
-    mapper = _pool_map if maps.transform.threads else lambda f, items: [f(i) for i in items]
-    for index, value in zip(todo, mapper(mean_distance, todo)):
+    if maps.transform.threads:
+        values = _pool_map(mean_distance, todo, pred[0, 0].size)
+    else:
+        values = [mean_distance(index) for index in todo]
+    for index, value in zip(todo, values):
         out[index] = value
     return out
 
