@@ -7,6 +7,10 @@ from pathlib import Path
 # The survey's nine losses (Jadon 2020, Table III), in its order: the default selection.
 SURVEY_LOSSES = ("bce", "weighted_bce", "focal", "dice", "tversky", "focal_tversky",
                  "sensitivity_specificity", "exp_log", "log_cosh_dice")
+# Parameters the experiment sets where a loss's default would not be the survey's loss. weighted_bce
+# defaults to beta = 1, where it is BCE exactly; the survey's code (SemSegLoss, by the survey's author)
+# trains it with pos_weight = beta / (1 - beta) at beta = 0.25, that is 1/3: positives weigh a third.
+SURVEY_SETTINGS = {"weighted_bce": {"beta": 1 / 3}}
 TASK_CHOICES = {"skull": ("skull",), "lesion": ("lesion",), "both": ("skull", "lesion")}
 
 # Presets: the default run (under an hour on 2 CPU cores with nine losses) and --quick (under 5 min).
@@ -84,7 +88,9 @@ def run(args) -> int:
         return _fail("none of the survey's losses is registered; choose some with --losses")
     if skipped:
         print(f"symloss experiment: not registered, skipped: {', '.join(skipped)}", file=sys.stderr)
-    cfg = ExperimentConfig(preset=preset, tasks=TASK_CHOICES[args.task], losses=losses, **values)
+    settings = {name: SURVEY_SETTINGS[name] for name in losses if name in SURVEY_SETTINGS}
+    cfg = ExperimentConfig(preset=preset, tasks=TASK_CHOICES[args.task], losses=losses, settings=settings,
+                           **values)
     out = Path(args.out)
     results = run_experiment(cfg, out, skipped=skipped)
     print((out / "table.md").read_text(encoding="utf-8"))

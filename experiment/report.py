@@ -67,6 +67,12 @@ def _cell(s: dict, digits: int, sign: bool = False) -> str:
     return text if s["std"] is None else f"{text} ± {s['std']:.{digits}f}"
 
 
+def loss_label(loss: str, cfg: dict) -> str:
+    """The loss's name, and the parameters the run set, e.g. `weighted_bce` (beta=0.333)."""
+    settings = cfg.get("settings", {}).get(loss, {})
+    return f"`{loss}`" + (f" ({', '.join(f'{k}={v:.3g}' for k, v in settings.items())})" if settings else "")
+
+
 def table_markdown(results: dict) -> str:
     """The Markdown table, one section per task; the survey's columns on its own task."""
     cfg = results["config"]
@@ -92,7 +98,7 @@ def table_markdown(results: dict) -> str:
                   "|" + "---|" * len(head)]
         for loss in results["losses"]:
             s = results["summary"][task][loss]
-            row = [f"`{loss}`"] + [_cell(s[m], 1 if m == "hd95" else 3) for m in METRICS]
+            row = [loss_label(loss, cfg)] + [_cell(s[m], 1 if m == "hd95" else 3) for m in METRICS]
             row.append(_cell(s["dice_vs_first"], 3, sign=True) if loss != results["losses"][0] else "0")
             if s["failed"]:
                 row[0] += f" ({s['failed']} run(s) failed)"

@@ -9,7 +9,7 @@ import math
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .data import make_splits
@@ -30,6 +30,7 @@ class ExperimentConfig:
     batch_size: int
     lr: float = 3e-3
     width: int = 8
+    settings: dict = field(default_factory=dict)  # loss name -> parameters other than its defaults
 
 
 class Progress:
@@ -99,7 +100,8 @@ def _task_runs(task, cfg, tcfg, registry, progress) -> list:
                               end_of_run=epoch + 1 == cfg.epochs)
 
             try:
-                model, history = train(registry[loss](), state, train_split, val_split, tcfg, seed, on_epoch)
+                layer = registry[loss](**cfg.settings.get(loss, {}))
+                model, history = train(layer, state, train_split, val_split, tcfg, seed, on_epoch)
                 record.update(history)
                 if history["status"] == "ok":
                     test = evaluate(predict(model, test_split.images), test_split.masks)

@@ -4,6 +4,7 @@ Tensors inside a loss are (N, C, P): batch, class, and the spatial axes flattene
 Pixel sums keep their axes, so a statistic broadcasts back against the fields.
 """
 
+import functools
 import math
 import os
 
@@ -30,6 +31,29 @@ def _dtype_name(tensor):
 
 def _fail(function, argument, got, expected):
     raise ValueError(f"{function}: {argument} got {got}; expected {expected}")
+
+
+# In a static graph, Paddle's full_like asks its input for a place, which a graph value lacks (a
+# UserWarning per call), and its where broadcasts unequal shapes through zeros_like (the same warning).
+# These two take the same arguments and warn about nothing.
+def _full_like(t, value):
+    """paddle.full_like(t, value)."""
+    if paddle.in_dynamic_mode():
+        return paddle.full_like(t, value)
+    return paddle.full(paddle.shape(t), value, dtype=t.dtype)
+
+
+def _where(condition, a, b):
+    """paddle.where(condition, a, b) of tensors."""
+    if paddle.in_dynamic_mode():
+        return paddle.where(condition, a, b)
+    shapes = [list(t.shape) for t in (condition, a, b)]
+    if any(d < 0 for s in shapes for d in s):  # a dynamic dimension: Paddle's where broadcasts it
+        return paddle.where(condition, a, b)
+    shape = paddle.broadcast_shape(paddle.broadcast_shape(shapes[0], shapes[1]), shapes[2])
+    return paddle.where(
+        *(t if list(t.shape) == shape else paddle.broadcast_to(t, shape) for t in (condition, a, b))
+    )
 
 
 # ---- how much the losses check their inputs --------------------------------------------------
@@ -415,7 +439,7 @@ class Context:
             valid is None and paddle.in_dynamic_mode()
         )  # every label is a class index
         if valid is not None:
-            label = paddle.where(valid, label, paddle.full_like(label, -1))  # matches no class
+            label = _where(valid, label, _full_like(label, -1))  # matches no class
         self.labels = label
         return None if valid is None else valid.astype(self.dtype)
 
@@ -442,7 +466,7 @@ class Context:
             # become an extra class C that is sliced away, so their target is zero in every class.
             ignored = self.m is not None
             index = (
-                paddle.where(self.labels < 0, paddle.full_like(self.labels, self.C), self.labels)
+                _where(self.labels < 0, _full_like(self.labels, self.C), self.labels)
                 if ignored
                 else self.labels
             )
@@ -731,8 +755,8 @@ class Context:
             others = paddle.ones([self.C, self.C], dtype=p.dtype) - paddle.eye(self.C, dtype=p.dtype)
             return paddle.matmul(others, p)
         top = p > 0.5
-        rest = paddle.sum(paddle.where(top, paddle.zeros_like(p), p), axis=1, keepdim=True)
-        return paddle.where(top, rest, 1 - p)  # 1 - p >= 1/2 elsewhere
+        rest = paddle.sum(_where(top, _full_like(p, 0), p), axis=1, keepdim=True)
+        return _where(top, rest, 1 - p)  # 1 - p >= 1/2 elsewhere
 
     # reductions ----------------------------------------------------------------------------
     def psum(self, t):
@@ -812,7 +836,7 @@ class Context:
         valid = self._valid_entries(per_pixel)
         if valid is not None:
             valid = paddle.broadcast_to(valid, shape)
-            loss = paddle.where(valid, loss, paddle.zeros_like(loss))
+            loss = _where(valid, loss, _full_like(loss, 0))
         if reduction == "none":
             out = ([self.N] if keep_batch else []) + ([self.n_classes] if per_class else [])
             return loss.reshape(out + (self.spatial if per_pixel else []))
@@ -824,11 +848,11 @@ class Context:
         if denominator is not None:
             denominator = paddle.broadcast_to(denominator.detach(), shape)
             if valid is not None:
-                denominator = paddle.where(valid, denominator, paddle.zeros_like(denominator))
+                denominator = _where(valid, denominator, _full_like(denominator, 0))
             if not per_pixel:
                 return self._mean_of_unit_means(loss, denominator)
             count = self._total(paddle.sum(denominator), per_pixel, gradient=False)
-            return total / paddle.where(count > 0, count, paddle.ones_like(count))
+            return total / _where(count > 0, count, _full_like(count, 1))
         if valid is None and not self.sync:
             return total / float(math.prod(shape))
         if valid is None:
@@ -843,10 +867,8 @@ class Context:
         weight = paddle.sum(denominator, axis=[1, 2])
         counted = weight > 0
         sums = paddle.sum(loss, axis=[1, 2])
-        means = paddle.where(
-            counted,
-            sums / paddle.where(counted, weight, paddle.ones_like(weight)),
-            paddle.zeros_like(sums),
+        means = _where(
+            counted, sums / _where(counted, weight, _full_like(weight, 1)), _full_like(sums, 0)
         )
         total = self._total(paddle.sum(means), False, gradient=True)
         count = self._total(paddle.sum(counted.astype(loss.dtype)), False, gradient=False)
@@ -887,7 +909,7 @@ class Context:
             )
         e = errors.detach()
         if self.m is not None:
-            e = paddle.where(self.m > 0, e, paddle.full_like(e, -float("inf")))
+            e = _where(self.m > 0, e, _full_like(e, -float("inf")))
         if self._eager_cpu():
             return self._lovasz_weights_host(e, target.detach())
         t = paddle.broadcast_to(target.detach().astype(e.dtype), e.shape)
@@ -900,9 +922,9 @@ class Context:
                 ts,
                 lambda a: paddle.cumsum(a, axis=-1),
                 lambda a: paddle.sum(a, axis=-1, keepdim=True),
-                lambda c, a, b: paddle.where(c, a, paddle.full_like(a, b)),
+                lambda c, a, b: _where(c, a, _full_like(a, b)),
             )
-            w = paddle.put_along_axis(paddle.zeros_like(steps), order, steps, axis=-1)
+            w = paddle.put_along_axis(_full_like(steps, 0), order, steps, axis=-1)
         if self.batch:
             w = w.reshape([self.n_classes, self.N, self.P]).transpose([1, 0, 2])
         return w
@@ -926,9 +948,9 @@ class Context:
 
         Ignored pixels belong to neither side of a mask (see runtime/distance_maps.py), so the
         values there, e.g. the logits of ignored pixels, change no map. An eager call on the CPU
-        runs the NumPy version (runtime/distance_maps.py); a static graph, or a tensor on an
-        accelerator, runs the Paddle version below on the device, which gives the same numbers
-        (exact squared distances).
+        runs the NumPy version (runtime/distance_maps.py); a static graph, a tensor on an accelerator,
+        or an eager call where neither edt nor SciPy is installed runs the Paddle version below on the
+        device, which gives the same numbers (exact squared distances).
         """
         shape = [self.N, -1] + self.spatial
         # detach() in a static graph aliases its input (and made repeated runs nondeterministic here);
@@ -942,7 +964,7 @@ class Context:
                 return self._batch_map(name, transform, fields, n_classes)
         fields = [paddle.broadcast_to(f, [self.N, n_classes] + self.spatial) for f in fields]
         valid = None if self.m is None else (self.m > 0).reshape([self.N] + self.spatial)
-        if on_host:
+        if on_host and _has_scipy():
             function = NUMPY_MAPS[name]
             arrays = [f.numpy() for f in fields]
             masks = [None] * self.N if valid is None else valid.numpy()
@@ -1009,6 +1031,16 @@ def _from_host(array):
         return paddle.from_dlpack(np.ascontiguousarray(array))
     except (AttributeError, BufferError, RuntimeError, TypeError, ValueError):
         return paddle.to_tensor(array)
+
+
+@functools.lru_cache(maxsize=None)
+def _has_scipy():
+    """Whether SciPy imports (asked on the first distance map: losses without one never load it)."""
+    try:
+        import scipy.ndimage  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _lovasz_steps(ts, cumsum, row_sum, where):
@@ -1131,13 +1163,13 @@ def _graph_sides(values, valid):
 
 
 def _graph_zero_ignored(out, valid):
-    return out if valid is None else paddle.where(valid, out, paddle.zeros_like(out))
+    return out if valid is None else _where(valid, out, _full_like(out, 0))
 
 
 def _graph_distance_field(values, valid=None):
     fg, bg = _graph_sides(values, valid)
     both = _any(fg) & _any(bg)
-    out = paddle.where(both, _edt(~bg) + _edt(~fg), paddle.zeros(fg.shape, "float64"))
+    out = _where(both, _edt(~bg) + _edt(~fg), paddle.zeros(fg.shape, "float64"))
     return _graph_zero_ignored(out, valid)
 
 
@@ -1145,10 +1177,10 @@ def _graph_boundary_weight(values, valid=None):
     region, outside = _graph_sides(values, valid)
     d = _edt(~outside)
     axes = list(range(1, region.ndim))
-    top = paddle.max(paddle.where(region, d, paddle.zeros_like(d)), axis=axes, keepdim=True)
+    top = paddle.max(_where(region, d, _full_like(d, 0)), axis=axes, keepdim=True)
     keep = region & _any(region) & _any(outside)
-    safe = paddle.where(top > 0, top, paddle.ones_like(top))
-    return paddle.where(keep, (top - d) / safe, paddle.zeros_like(d))
+    safe = _where(top > 0, top, _full_like(top, 1))
+    return _where(keep, (top - d) / safe, _full_like(d, 0))
 
 
 def _graph_contour(values, valid):
@@ -1158,8 +1190,8 @@ def _graph_contour(values, valid):
     )  # the mask and the ignored pixels: a mask pixel whose neighbours are all here is inside
     eroded = kept
     for axis in range(1, fg.ndim):
-        edge = paddle.ones_like(
-            paddle.slice(kept, [axis], [0], [1])
+        edge = _full_like(
+            paddle.slice(kept, [axis], [0], [1]), True
         )  # outside the image counts as foreground
         before = paddle.concat(
             [edge, paddle.slice(kept, [axis], [0], [kept.shape[axis] - 1])], axis=axis
@@ -1176,10 +1208,10 @@ def _graph_contour_distance(prediction, target, valid=None):
     d = _edt(~true)
     axes = list(range(1, pred.ndim))
     count = paddle.sum(pred.astype("float64"), axis=axes, keepdim=True)
-    total = paddle.sum(paddle.where(pred, d, paddle.zeros_like(d)), axis=axes, keepdim=True)
+    total = paddle.sum(_where(pred, d, _full_like(d, 0)), axis=axes, keepdim=True)
     mean = total / paddle.clip(count, min=1.0)
     keep = (count > 0) & _any(true)
-    out = paddle.broadcast_to(paddle.where(keep, mean, paddle.zeros_like(mean)), pred.shape)
+    out = paddle.broadcast_to(_where(keep, mean, _full_like(mean, 0)), pred.shape)
     return _graph_zero_ignored(out, valid)
 
 

@@ -3,7 +3,8 @@
 The checker and the oracle call these functions directly (this module imports no paddle); the
 runtime uses them for eager calls, and the build inlines this module into generated/_runtime.py,
 so that a generated loss needs only paddle, numpy and scipy. scipy is imported inside each
-function: losses without a distance map never need it.
+function: losses without a distance map never need it, and without SciPy the runtime computes the
+same maps with Paddle ops.
 
 Ignored pixels (`valid` False) belong to neither side of a mask: they are not foreground, not
 background, not an edge, and distances are measured across them to the nearest valid pixel of the

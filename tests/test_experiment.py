@@ -73,9 +73,19 @@ def test_table_lists_every_loss_with_the_survey_numbers(tiny_run):
     table = (out / "table.md").read_text(encoding="utf-8")
     assert "## skull" in table and "## lesion" in table and "survey Dice" in table
     for loss in results["losses"]:
-        assert table.count(f"| `{loss}` |") == 2  # one row per task
+        assert table.count(f"| `{loss}` |") + table.count(f"| `{loss}` (") == 2  # one row per task
     if "bce" in results["losses"]:
         assert "| 0.968 | 0.976 | 0.998 |" in table  # the survey's BCE row, next to ours
+
+
+def test_weighted_bce_runs_at_the_survey_codes_weight_not_as_bce(tiny_run):
+    """At its default beta = 1 weighted_bce is BCE, and the two runs would be the same run."""
+    _, out, results = tiny_run
+    assert results["config"]["settings"] == {"weighted_bce": {"beta": 1 / 3}}
+    runs = {(r["task"], r["loss"]): r["train_loss"] for r in results["runs"]}
+    for task in ("skull", "lesion"):
+        assert runs[task, "weighted_bce"] != runs[task, "bce"]
+    assert "| `weighted_bce` (beta=0.333) |" in (out / "table.md").read_text(encoding="utf-8")
 
 
 def test_unknown_loss_is_a_clear_error(capsys):

@@ -1,10 +1,11 @@
 """`symloss build SPEC --out DIR`: a spec outside the repo becomes one standalone module.
 
-The module inlines the runtime and must import only paddle, numpy, scipy (for distance maps) and the
-standard library. It is run in a subprocess where sympy, jinja2, black, mpmath and every symloss
-module are unimportable (a meta-path finder raises ImportError for them before anything else is
-imported): a stand-in for a fresh environment that has only paddle. There it must give, forward and
-backward, what the in-repo package gives for the same formula.
+The module inlines the runtime and must import only paddle, numpy, scipy (for distance maps, when it
+is installed) and the standard library. It is run in a subprocess where sympy, jinja2, black, mpmath
+and every symloss module are unimportable (a meta-path finder raises ImportError for them before
+anything else is imported): a stand-in for a fresh environment that has only paddle. There it must
+give, forward and backward, what the in-repo package gives for the same formula; and with scipy
+blocked too, a distance-map loss computes its maps with Paddle ops and gives the same.
 
 Three specs: Dice (plain algebra), the distance-transform Hausdorff loss (a DistanceField primitive:
 scipy at run time) and log-cosh of a `ref("dice")` (a reference to a bundled spec, inlined).
@@ -70,7 +71,7 @@ CASES = {
 }
 
 # Runs in the subprocess: block the compiler's world, then load each module by its file path.
-RUNNER = textwrap.dedent(
+RUNNER_TEMPLATE = textwrap.dedent(
     """
     import importlib.abc, importlib.util, json, sys
 
@@ -115,7 +116,8 @@ RUNNER = textwrap.dedent(
     np.savez(f"{{out_dir}}/results.npz", **results)
     print(json.dumps(sorted({{m.split(".")[0] for m in sys.modules}})))
     """
-).format(blocked=BLOCKED)
+)
+RUNNER = RUNNER_TEMPLATE.format(blocked=BLOCKED)
 
 
 @pytest.fixture(scope="module")
@@ -134,25 +136,53 @@ def built(tmp_path_factory):
     return out
 
 
+def run_isolated(built, data, blocked, cases):
+    """Run built modules in a subprocess with `blocked` unimportable: (results, modules loaded)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", RUNNER_TEMPLATE.format(blocked=blocked), str(built), str(data),
+         json.dumps({n: CASES[n][1] for n in cases})],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=str(built),
+    )
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    modules = json.loads(proc.stdout.strip().splitlines()[-1])
+    return dict(np.load(built / "results.npz")), modules
+
+
 @pytest.fixture(scope="module")
-def isolated(built, tmp_path_factory):
-    """Run every built module, forward and backward, with the compiler's dependencies blocked."""
+def data_file(tmp_path_factory):
     rng = np.random.default_rng(7)
     x = rng.normal(0.0, 2.0, size=(2, 3, 8, 8)).astype(np.float32)
     y = rng.integers(0, 3, size=(2, 8, 8))
     y[0, :2] = 255  # some ignored pixels
     data = tmp_path_factory.mktemp("data") / "inputs.npz"
     np.savez(data, x=x, y=y)
-    proc = subprocess.run(
-        [sys.executable, "-c", RUNNER, str(built), str(data), json.dumps({n: kw for n, (_, kw) in CASES.items()})],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=str(built),
-    )
-    assert proc.returncode == 0, proc.stderr[-5000:]
-    modules = json.loads(proc.stdout.strip().splitlines()[-1])
-    return x, y, dict(np.load(built / "results.npz")), modules
+    return x, y, data
+
+
+@pytest.fixture(scope="module")
+def isolated(built, data_file):
+    """Run every built module, forward and backward, with the compiler's dependencies blocked."""
+    x, y, data = data_file
+    results, modules = run_isolated(built, data, BLOCKED, sorted(CASES))
+    return x, y, results, modules
+
+
+def test_distance_map_loss_runs_without_scipy(built, data_file, isolated):
+    """With scipy (and the optional edt) unimportable too, the Hausdorff module computes its distance
+    maps with Paddle ops (exact, like SciPy's): the same loss and gradient as with SciPy."""
+    *_, data = data_file
+    _, _, with_scipy, _ = isolated
+    results, modules = run_isolated(built, data, BLOCKED + ("scipy", "edt"), ["my_hausdorff"])
+    assert "scipy" not in modules and "edt" not in modules
+    eps = np.finfo(np.float32).eps
+    for key in ("loss", "grad", "layer"):
+        expected = with_scipy[f"my_hausdorff/{key}"]
+        np.testing.assert_allclose(results[f"my_hausdorff/{key}"], expected, rtol=8 * eps,
+                                   atol=8 * eps * np.abs(expected).max())
+    assert np.abs(results["my_hausdorff/grad"]).max() > 0
 
 
 def imported_modules(path):

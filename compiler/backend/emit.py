@@ -1,7 +1,8 @@
 """Emission: lowered formulas into Paddle modules, through one generic set of Jinja2 templates.
 
-Output is a pure function of the specs (no timestamps, no versions, canonical CSE order, black
-formatting), so `symloss build --check` can compare bytes.
+Output is a pure function of the specs (no timestamps, no versions, canonical CSE order, laid out by
+one pinned version of black), so `symloss build --check` can compare bytes. black is a build-time
+extra, not an install requirement: without it the code is the same, only not laid out.
 """
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-import black
 import jinja2
 import sympy as sp
 
+from ..frontend.errors import SpecError
 from ..frontend.language import COMMON_KEYWORDS, Choice, ClassWeights, Ref
 from ..frontend.expand import granularity, resolve
 from .lower import ACTIVATIONS, lower, target_maps, to_tensors
@@ -82,10 +83,20 @@ def source_name(loss) -> str:
     return f"specs/{path.name}" if path.parent.name == "specs" else path.name
 
 
+def _spec_bytes(loss) -> bytes:
+    """The spec file's bytes; for a Loss built where no file holds it (a notebook cell), its formula
+    and parameters."""
+    try:
+        return Path(loss.path).read_bytes()
+    except (OSError, TypeError):
+        params = [(p.name, sp.srepr(getattr(p, "default", None)), str(getattr(p, "domain", ""))) for p in loss.params]
+        return repr((sp.srepr(loss.expr), sp.srepr(loss.mean_denominator), params)).encode()
+
+
 def spec_hash(loss, registry: dict) -> str:
     digest = hashlib.sha256()
     for item in referenced(loss, registry):
-        digest.update(item.name.encode() + b"\0" + Path(item.path).read_bytes() + b"\0")
+        digest.update(item.name.encode() + b"\0" + _spec_bytes(item) + b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -307,7 +318,40 @@ def render_init(losses: list, registry: dict) -> str:
     return format_code(text)
 
 
+# The formatter that lays out generated/: the `build` extra of pyproject.toml pins this version, so
+# every machine that rebuilds the package writes the same bytes.
+BLACK_VERSION = "26.10.1"
+INSTALL_FORMATTER = f'pip install "black=={BLACK_VERSION}" (in a symloss checkout: pip install -e ".[build]")'
+
+
+def formatter_version() -> str | None:
+    """The installed black's version, or None when black is not installed."""
+    try:
+        import black
+    except ImportError:
+        return None
+    return black.__version__
+
+
+def require_formatter(exact: bool) -> None:
+    """Stop with what to install when black is missing or, with `exact`, not the pinned version
+    (the version that laid out the committed generated/ package)."""
+    version = formatter_version()
+    if version is None:
+        raise SpecError(f"symloss build lays out the generated code with black, which is not installed: "
+                        f"{INSTALL_FORMATTER}")
+    if exact and version != BLACK_VERSION:
+        raise SpecError(f"the symloss.paddle package is laid out by black {BLACK_VERSION}, so that every machine "
+                        f"builds the same bytes, and this environment has black {version}: {INSTALL_FORMATTER}, "
+                        f"or build your own specs with --out DIR (any black version)")
+
+
 def format_code(text: str) -> str:
+    """The code laid out by black, or as the templates wrote it when black is not installed."""
+    try:
+        import black
+    except ImportError:
+        return text
     return black.format_str(text, mode=black.Mode(line_length=LINE_LENGTH))
 
 

@@ -12,6 +12,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 _REGISTRY: dict = {}  # the registry, inherited by forked workers
 
@@ -21,20 +22,29 @@ class Compiled:
     name: str
     outcomes: list
     module: str | None  # the rendered module, None if a claim failed or rendering was not asked for
-    seconds: float
+    seconds: float  # wall time of this spec in its worker
+    cpu_seconds: float  # CPU time of this spec in its worker
 
 
 def _work(name: str, render: str | None) -> Compiled:
     from ..proof.check import Checker
     from ..backend.emit import render_loss
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     registry = _REGISTRY
     outcomes = Checker(registry).check(registry[name])
     module = None
     if render and all(o.ok for o in outcomes):
         module = render_loss(registry[name], registry, standalone=render == "standalone")
-    return Compiled(name, outcomes, module, time.perf_counter() - start)
+    return Compiled(name, outcomes, module, time.perf_counter() - start, time.process_time() - cpu_start)
+
+
+def requested_names(registry: dict, paths) -> list[str]:
+    """The names of the specs that the spec files and folders in `paths` define, sorted."""
+    from ..frontend.loader import spec_files
+
+    files = {f.resolve() for raw in paths for f in (spec_files(Path(raw)) if Path(raw).is_dir() else [Path(raw)])}
+    return sorted(n for n, loss in registry.items() if Path(loss.path).resolve() in files)
 
 
 def default_jobs() -> int:
@@ -60,8 +70,12 @@ def compile_specs(registry: dict, names, render: str | None = "package", jobs: i
         return results
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
         futures = [pool.submit(_work, name, render) for name in names]
-        for future in futures:
-            results.append(future.result())
-            if on_result:
-                on_result(results[-1])
+        try:
+            for future in futures:
+                results.append(future.result())
+                if on_result:
+                    on_result(results[-1])
+        except BaseException:  # e.g. the reader of our output went away: start no further spec
+            pool.shutdown(cancel_futures=True)
+            raise
     return results

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 import time
 from pathlib import Path
@@ -46,69 +47,78 @@ def _unknown(registry, names):
 # --------------------------------------------------------------------------- commands
 
 def cmd_build(args) -> int:
-    from ..backend.emit import render_package
+    from ..backend.emit import render_package, require_formatter
+    from .build import requested_names
     from .report import proof_table, summary
     from ..backend.write import apply, plan
 
     start = time.perf_counter()
-    bundled_only = not args.paths
+    require_formatter(exact=not args.out)  # the committed package is laid out by one pinned black
     registry = _registry(args.paths)
     from ..frontend.loader import bundled_dir
 
-    bundled = {n for n, l in registry.items() if Path(l.path).resolve().parent == bundled_dir().resolve()}
-    extra = sorted(set(registry) - bundled)
-    if extra and not args.out:
-        raise SpecError(f"{', '.join(extra)} lie outside the bundled specs: name an output folder with --out DIR")
-    names = sorted(registry) if bundled_only or not extra else extra
+    requested = requested_names(registry, args.paths)
+    if args.paths and not requested:
+        raise SpecError(f"no spec in {', '.join(map(str, args.paths))}: name spec files (*.py) or folders holding them")
+    outside = [n for n in requested if Path(registry[n].path).resolve().parent != bundled_dir().resolve()]
+    if outside and not args.out:
+        raise SpecError(f"{', '.join(outside)} lie outside the bundled specs: name an output folder with --out DIR")
+    standalone = bool(requested) and bool(args.out)  # named specs -> one standalone module each
+    names = requested if standalone else sorted(registry)
     out_dir = Path(args.out) if args.out else package_dir()
-    _say(f"symloss build: {len(names)} specs -> {out_dir}")
-    compiled = _compile(registry, names, render="standalone" if extra else "package", jobs=args.jobs)
+    what = "standalone modules" if standalone else "the symloss.paddle package"
+    _say(f"symloss build: {len(names)} specs -> {what} in {out_dir}")
+    compiled = _compile(registry, names, render="standalone" if standalone else "package", jobs=args.jobs)
     outcomes = [o for c in compiled for o in c.outcomes]
     failed = [o for o in outcomes if not o.ok]
     if not args.quiet or failed:
         _say()
         _say(proof_table(outcomes))
         _say()
-    _say(summary(outcomes))
+    _say(summary(outcomes, sum(c.cpu_seconds for c in compiled), time.perf_counter() - start))
     if failed:
         _say(f"build stopped: {len(failed)} claims failed; {out_dir} is unchanged")
         return 1
     modules = {c.name: c.module for c in compiled}
-    if extra:
+    if standalone:
         files = {f"{name}.py": modules[name] for name in names}
     else:
         files = render_package(registry, names, modules)
-    result = plan(files, out_dir, remove_orphans=not extra)
+    result = plan(files, out_dir, remove_orphans=not standalone)
     for name in sorted(files):
-        state = "changed" if name in result.changed else "unchanged"
-        _say(f"  {'would change' if args.check and state == 'changed' else state:<12} {out_dir / name}")
+        if name in result.changed:
+            _say(f"  {'would change' if args.check else 'changed':<12} {out_dir / name}")
+        elif not args.quiet:
+            _say(f"  {'unchanged':<12} {out_dir / name}")
     for name in result.removed:
         _say(f"  {'would remove' if args.check else 'removed':<12} {out_dir / name} (no spec produces it)")
     seconds = time.perf_counter() - start
     if args.check:
         if result.clean:
-            _say(f"{out_dir} is up to date ({len(files)} files, {seconds:.1f} s)")
+            _say(f"{out_dir} is up to date ({len(files)} files, {seconds:.1f} s wall time)")
             return 0
         _say(result.diff())
         _say(f"{out_dir} is out of date: run `symloss build` and commit the result")
         return 1
     apply(result)
     _say(f"wrote {len(result.changed)} files, removed {len(result.removed)}, "
-         f"{len(files) - len(result.changed)} unchanged ({seconds:.1f} s)")
+         f"{len(files) - len(result.changed)} unchanged ({seconds:.1f} s wall time)")
     return 0
 
 
 def cmd_check(args) -> int:
     from .report import proof_table, summary
 
+    start = time.perf_counter()
     registry = _registry(args.spec)
     names = args.names or sorted(registry)
     _unknown(registry, names)
-    outcomes = [o for c in _compile(registry, names, jobs=args.jobs) for o in c.outcomes]
+    compiled = _compile(registry, names, jobs=args.jobs)
+    outcomes = [o for c in compiled for o in c.outcomes]
     _say()
     _say(proof_table(outcomes))
     _say()
-    _say(summary(outcomes))
+    _say(summary(outcomes, sum(c.cpu_seconds for c in compiled), time.perf_counter() - start))
     return 0 if all(o.ok for o in outcomes) else 1
 
 
@@ -234,6 +244,14 @@ LOSS = Loss(
 '''
 
 
+def skeleton_title(name: str) -> str:
+    """A title from a snake_case name, less a trailing "loss" (the docs add it: "My dice loss")."""
+    words = name.split("_")
+    if len(words) > 1 and words[-1] == "loss":
+        words = words[:-1]
+    return " ".join(w for w in words if w).capitalize()
+
+
 def cmd_new(args) -> int:
     from ..frontend.language import NAME_RE
     from ..frontend.loader import bundled_dir
@@ -245,7 +263,7 @@ def cmd_new(args) -> int:
     if path.exists():
         raise SpecError(f"{path} exists already: pick another name or edit it", path=str(path))
     folder.mkdir(parents=True, exist_ok=True)
-    title = args.name.replace("_", " ").capitalize()
+    title = skeleton_title(args.name)
     path.write_text(SKELETON.format(name=args.name, title=title), encoding="utf-8")
     _say(f"wrote {path}: edit the formula and claims, then run `symloss check {args.name}`")
     return 0
@@ -274,7 +292,7 @@ def parser() -> argparse.ArgumentParser:
     ls.set_defaults(run=cmd_list)
 
     s = sub.add_parser("show", help="formula, parameters, claims and generated code of one loss")
-    s.add_argument("name")
+    s.add_argument("name", help="a registered loss, e.g. tversky (`symloss list` shows them)")
     s.add_argument("--spec", action="append", default=[], help="also load this spec file or folder")
     s.set_defaults(run=cmd_show)
 
@@ -296,7 +314,7 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(run=cmd_docs)
 
     n = sub.add_parser("new", help="write a commented spec skeleton")
-    n.add_argument("name")
+    n.add_argument("name", help="snake_case name of the new loss, e.g. my_dice: writes <dir>/my_dice.py")
     n.add_argument("--dir", help="folder for the new spec (default: the bundled specs folder)")
     n.set_defaults(run=cmd_new)
     return top
@@ -309,6 +327,12 @@ def main(argv=None) -> int:
     except SpecError as err:
         print(f"symloss {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`symloss show dice | head -2`): stop quietly, as `cat` does. Output
+        # still buffered for the closed pipe goes to /dev/null, so exiting raises nothing either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE: how a shell reports a command that a closed pipe ended
 
 
 if __name__ == "__main__":
