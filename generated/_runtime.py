@@ -906,6 +906,14 @@ class Context:
         """Leave out the background class (class 0) when asked to."""
         return t[:, self.first :] if self.first else t
 
+    def _positive(self, t):
+        """A softmax probability, or a sum of them, ready for log: as is where Paddle's softmax cannot
+        return 0 (its CPU kernel, checked once: every probability >= e**-64 / C), else clamped. The
+        clamp's output would be one more field autograd keeps for the log's backward."""
+        if self._eager_cpu() and _cpu_softmax_is_positive():
+            return t
+        return self.clamp(t)
+
     def clamp(self, t):
         """max(t, smallest normal number), with no gradient below it: where no exact stable form exists."""
         if paddle.in_dynamic_mode():
@@ -1004,7 +1012,7 @@ class Context:
         chosen = g * self.probs() + other * self._drop(self._complement())
         same = not isinstance(a, TENSORS) and not isinstance(b, TENSORS) and a == b
         weight = a if same else a * g + b * other
-        return -weight * paddle.log(self.clamp(chosen))
+        return -weight * paddle.log(self._positive(chosen))
 
     def target_weight(self, weight):
         """sum_c weight_c g_c per pixel, (N, 1, P): each pixel's target class weight, gathered from the
@@ -1072,7 +1080,7 @@ class Context:
             if self.activation == "softmax" and self._eager_cpu():
                 # Paddle's CPU softmax and log_softmax both clip x - max at -64, so log(softmax) is as
                 # exact (closer, at large gaps), and with the softmax computed anyway far cheaper.
-                self._log_probs = paddle.log(self.clamp(self._full_probs()))
+                self._log_probs = paddle.log(self._positive(self._full_probs()))
             else:
                 self._log_probs = F.log_softmax(self.x, axis=1)
         return self._drop(self._log_probs)
@@ -1084,7 +1092,7 @@ class Context:
 
     def log_one_minus_probs(self):
         """log(1 - softmax(x)) without cancellation near p = 1 (see _complement)."""
-        return self._drop(paddle.log(self.clamp(self._complement())))
+        return self._drop(paddle.log(self._positive(self._complement())))
 
     def _complement(self):
         """1 - softmax(x) for every class, (N, C, P), exact: the sum of the other classes' probabilities.
@@ -1378,6 +1386,15 @@ def _from_host(array):
         return paddle.from_dlpack(np.ascontiguousarray(array))
     except (AttributeError, BufferError, RuntimeError, TypeError, ValueError):
         return paddle.to_tensor(array)
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_softmax_is_positive():
+    """Whether Paddle's CPU softmax keeps every probability above 0 (it clips x - max at -64; the
+    exact log(1 - p) and log p of the CPU paths rely on it)."""
+    with paddle.no_grad():
+        x = paddle.to_tensor([[0.0, 200.0]], dtype="float32", place=paddle.CPUPlace())
+        return bool(F.softmax(x, axis=1).numpy()[0, 0] > 0)
 
 
 @functools.lru_cache(maxsize=None)
