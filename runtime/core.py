@@ -227,12 +227,14 @@ class _TargetSums(paddle.autograd.PyLayer):
 
     @staticmethod
     def forward(ctx, t, parts):
-        target, mask = parts  # target() gives g (N, classes, P), fresh, rather than kept for backward
+        # g: the target for this pass; target() gives it again, fresh, for the backward pass
+        g, target, mask, whole = parts  # whole: one sum over everything (one class, whole batch)
         ctx.target, ctx.mask, ctx.shape, ctx.dtype = target, mask, t.shape, t.dtype
-        return (
-            paddle.sum(target() * t, axis=2, keepdim=True),
-            paddle.sum(t if mask is None else t * mask, axis=2, keepdim=True),
-        )
+
+        def total(field):
+            return paddle.sum(field).reshape([1, 1, 1]) if whole else paddle.sum(field, axis=2, keepdim=True)
+
+        return total(g * t), total(t if mask is None else t * mask)
 
     @staticmethod
     def backward(ctx, d_target, d_pixels):
@@ -286,6 +288,7 @@ class Context:
         self._probs = self._log_probs = None
         self._maps = None  # the distance maps' shared transforms (_batch_map)
         self._pixel_sums = None  # (t, its valid-pixel sum) from target_sum(t), for msum(t)
+        self._counts = None  # each class's pixels per image, when target_sum has counted them
         self._unit_weights = None
         if not isinstance(logit, TENSORS):
             _fail(
@@ -792,6 +795,8 @@ class Context:
     def target_count(self):
         """sum over the pixels of g, (units, classes, 1): counted from the class indices on the CPU,
         with no one-hot target."""
+        if self._counts is not None:  # counted by target_sum
+            return self._units(self._counts, gradient=False)
         if self.labels is None or not self._eager_cpu():
             return self.psum(self.g)
         labels = _host_array(self.labels).reshape(self.N, self.P)
@@ -821,9 +826,14 @@ class Context:
         """
         if not paddle.in_dynamic_mode() or list(t.shape) != [self.N, self.n_classes, self.P]:
             return self.psum(self.g * t)
-        target, pixels = _TargetSums.apply(t, (self._fresh_target, self.m))
-        self._pixel_sums = t, self._units(pixels)
-        return self._units(target)
+        g = self._g if self._g is not None else self._target_field()
+        whole = self.batch and self.n_classes == 1  # as psum: a full-tensor sum is faster
+        if self._counts is None and not whole:  # for target_count, from the target at hand
+            self._counts = paddle.sum(g, axis=2, keepdim=True)
+        target, pixels = _TargetSums.apply(t, (g, self._fresh_target, self.m, whole))
+        finish = self._across_ranks if whole else self._units
+        self._pixel_sums = t, finish(pixels)
+        return finish(target)
 
     def reduce(self, loss, per_class, per_pixel, reduction, denominator=None):
         """Apply `reduction` to a loss whose free axes are classes and/or pixels.
