@@ -81,6 +81,10 @@ PLANS = {
                           target=Target(pseg.LOVASZ_HINGE, 0.5)),
                      Plan(MULTI, {"batch": True}, same=(pseg.LOVASZ_HINGE_PER_CLASS,),
                           target=Target(pseg.LOVASZ_HINGE_PER_CLASS, 0.5))),
+    # PaddleSeg and nnU-Net select their pixels over the whole batch: batch=True
+    "ohem_ce": (Plan(BINARY, {"batch": True}),
+                Plan(MULTI, {"batch": True}, reference=(pseg.OHEM,), target=Target(pseg.OHEM, 1.0))),
+    "topk_ce": (Plan(ANY, {"batch": True}),),
 }
 DEFAULT = (Plan(ANY),)
 
@@ -92,7 +96,7 @@ FAMILY_TARGETS = {
 # Losses whose distance maps the runtime computes in the call: at most half the time of the same
 # loss with the maps of the per-image reference functions (SciPy, one image and class at a time).
 MAP_TARGET = Target(REFERENCE_MAPS, 0.5)
-MAP_LOSSES = ("hausdorff_dt", "distance_map_ce", "shape_aware")
+MAP_LOSSES = ("boundary", "distance_map_ce", "hausdorff_dt", "log_hausdorff_dt", "shape_aware")
 
 # Larger inputs, for the losses users train on volumes with (a full run adds these blocks).
 SCALE_SHAPES = [(8, 4, 512, 512), (2, 4, 96, 96, 96)]

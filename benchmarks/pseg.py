@@ -23,9 +23,12 @@ LOVASZ_SOFTMAX_TWO = "pseg.LovaszSoftmaxLoss on [0, x]"
 FOCAL = "pseg.FocalLoss"
 MULTI_CLASS_FOCAL = "pseg.MultiClassFocalLoss"
 CROSS_ENTROPY = "pseg.CrossEntropyLoss"
+OHEM = "pseg.OhemCrossEntropyLoss"
 
 INSTALL_HINT = "not installed: pip install --no-deps paddleseg==2.8.0 (see docs/performance.md)"
 CE_PATCH = ("coef = paddle.ones_like(label)", "coef = paddle.ones_like(label, dtype='float32')")
+# PaddleSeg's develop branch makes the same cast; 2.8.0 adds an int64 mask to float probabilities.
+OHEM_PATCH = ("prob = prob + (1 - valid_mask)", "prob = prob + (1 - valid_mask).astype(prob.dtype)")
 
 notes: list[str] = []  # what was patched or failed, for the report
 
@@ -78,6 +81,34 @@ def cross_entropy_class():
     notes.append(f"pseg.CrossEntropyLoss patched in the benchmark process only: `{old}` -> `{new}` "
                  f"(unpatched it fails on Paddle 3: {failure}).")
     return type("CrossEntropyLoss", (base,), {"_post_process_loss": namespace["_post_process_loss"]})
+
+
+@lru_cache(maxsize=None)
+def ohem_class():
+    """PaddleSeg's OhemCrossEntropyLoss, patched only if its unpatched form fails on this Paddle once the
+    hard-example selection is active."""
+    import paddle
+
+    base = _losses().OhemCrossEntropyLoss
+    x = paddle.randn([1, 2, 4, 4])
+    label = paddle.randint(0, 2, [1, 4, 4])
+    try:
+        base(min_kept=2)(x, label)
+        notes.append("pseg.OhemCrossEntropyLoss runs unpatched on this Paddle.")
+        return base
+    except Exception as err:
+        first = str(err).strip().splitlines()[0]
+        failure = f"{type(err).__name__}: {first[:80]}{'...' if len(first) > 80 else ''}"
+    source = textwrap.dedent(inspect.getsource(base.forward))
+    old, new = OHEM_PATCH
+    if source.count(old) != 1:
+        raise NotApplicable(f"unpatched fails ({failure}) and the patch no longer applies")
+    namespace = {}
+    code = compile(source.replace(old, new), inspect.getsourcefile(base), "exec")
+    exec(code, vars(sys.modules[base.__module__]), namespace)  # the module's globals are read, not changed
+    notes.append(f"pseg.OhemCrossEntropyLoss patched in the benchmark process only: `{old}` -> `{new}` "
+                 f"(unpatched it fails on Paddle 3 once OHEM is active: {failure}).")
+    return type("OhemCrossEntropyLoss", (base,), {"forward": namespace["forward"]})
 
 
 def _module(name):
@@ -156,5 +187,8 @@ PADDLESEG_BASELINES = {
         Baseline(CROSS_ENTROPY, _layer(lambda L, C: cross_entropy_class()(),
                                        _need(lambda C: C >= 2, "needs C >= 2")), "paddleseg",
                  note="int64 coef patched (see notes)"),
+        Baseline(OHEM, _layer(lambda L, C: ohem_class()(), _need(lambda C: C >= 2, "needs C >= 2")), "paddleseg",
+                 note="int64 mask patched (see notes); divides by the kept fraction + 1e-5, so its value differs "
+                      "from the exact mean by about 1e-5 x pixels / kept"),
     )
 }

@@ -9,6 +9,11 @@ from .frontend.claims import Identity, Property  # noqa: F401
 from .frontend.errors import SpecError  # noqa: F401
 from .frontend.functions import Indicator, sigmoid, softplus  # noqa: F401
 from .frontend.language import (  # noqa: F401
-    COMMON_KEYWORDS, NAME_RE, C, Choice, ClassWeights, Loss, Mean, Param, Sum, c, g, i, n, p, ref, x,
+    COMMON_KEYWORDS, NAME_RE, AllClasses, C, Choice, ClassWeights, Loss, Mean, Param, Sum, background, c, foreground,
+    g, i, n, p, ref, x,
 )
-from .frontend.primitives import BoundaryWeight, ContourDistance, DistanceField, LovaszWeights, Primitive  # noqa: F401
+from .frontend.primitives import (  # noqa: F401
+    BoundaryWeight, ContourDistance, DistanceField, HausdorffErosion, LovaszWeights, NeighbourhoodPrimitive, OhemSelect,
+    Primitive,
+    SignedDistance, SoftDilate, SoftErode, SoftOpen, SoftSkeleton, TopPercent,
+)

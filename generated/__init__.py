@@ -2,78 +2,131 @@
 """symloss.paddle: segmentation losses compiled from their symbolic specs.
 
 `LOSSES[name]` is the loss's `paddle.nn.Layer` class, `FUNCTIONS[name]` its function;
+`DeepSupervision(loss)` applies a loss to a network's outputs at several resolutions;
 `set_checks("debug")` makes every loss also reject NaN and Inf in its inputs.
 """
 
 from ._runtime import set_checks
+from .deep_supervision import DeepSupervision
 
+from .asym_focal import AsymmetricFocalLoss, asym_focal_loss
+from .asym_focal_tversky import AsymmetricFocalTverskyLoss, asym_focal_tversky_loss
+from .asym_unified_focal import AsymmetricUnifiedFocalLoss, asym_unified_focal_loss
 from .balanced_bce import BalancedBCELoss, balanced_bce_loss
 from .bce import BCELoss, bce_loss
+from .boundary import BoundaryLoss, boundary_loss, boundary_distance_maps
+from .cldice import SoftclDiceLoss, cldice_loss
 from .combo import ComboLoss, combo_loss
 from .cross_entropy import CrossEntropyLoss, cross_entropy_loss
 from .dice import DiceLoss, dice_loss
+from .dice_ce import DiceCELoss, dice_ce_loss
+from .dice_cldice import SoftDiceclDiceLoss, dice_cldice_loss
+from .dice_focal import DiceFocalLoss, dice_focal_loss
 from .distance_map_ce import DistanceMapCELoss, distance_map_ce_loss, distance_map_ce_distance_maps
 from .exp_log import ExpLogLoss, exp_log_loss
 from .focal import FocalLoss, focal_loss
 from .focal_tversky import FocalTverskyLoss, focal_tversky_loss
 from .generalized_dice import GeneralizedDiceLoss, generalized_dice_loss
 from .hausdorff_dt import HausdorffDTLoss, hausdorff_dt_loss, hausdorff_dt_distance_maps
+from .hausdorff_er import HausdorffERLoss, hausdorff_er_loss
 from .jaccard import JaccardLoss, jaccard_loss
 from .log_cosh_dice import LogCoshDiceLoss, log_cosh_dice_loss
+from .log_hausdorff_dt import (
+    LogHausdorffDTLoss,
+    log_hausdorff_dt_loss,
+    log_hausdorff_dt_distance_maps,
+)
 from .lovasz_hinge import LovaszHingeLoss, lovasz_hinge_loss
 from .lovasz_softmax import LovaszSoftmaxLoss, lovasz_softmax_loss
+from .mcc import MCCLoss, mcc_loss
+from .nnunet_dice_ce import DCandCELoss, nnunet_dice_ce_loss
+from .ohem_ce import OhemCrossEntropyLoss, ohem_ce_loss
+from .poly1 import Poly1Loss, poly1_loss
 from .sensitivity_specificity import SensitivitySpecificityLoss, sensitivity_specificity_loss
 from .shape_aware import ShapeAwareLoss, shape_aware_loss
+from .topk_ce import TopKCrossEntropyLoss, topk_ce_loss
 from .tversky import TverskyLoss, tversky_loss
 from .weighted_bce import WeightedBCELoss, weighted_bce_loss
 
 LOSSES = {
+    "asym_focal": AsymmetricFocalLoss,
+    "asym_focal_tversky": AsymmetricFocalTverskyLoss,
+    "asym_unified_focal": AsymmetricUnifiedFocalLoss,
     "balanced_bce": BalancedBCELoss,
     "bce": BCELoss,
+    "boundary": BoundaryLoss,
+    "cldice": SoftclDiceLoss,
     "combo": ComboLoss,
     "cross_entropy": CrossEntropyLoss,
     "dice": DiceLoss,
+    "dice_ce": DiceCELoss,
+    "dice_cldice": SoftDiceclDiceLoss,
+    "dice_focal": DiceFocalLoss,
     "distance_map_ce": DistanceMapCELoss,
     "exp_log": ExpLogLoss,
     "focal": FocalLoss,
     "focal_tversky": FocalTverskyLoss,
     "generalized_dice": GeneralizedDiceLoss,
     "hausdorff_dt": HausdorffDTLoss,
+    "hausdorff_er": HausdorffERLoss,
     "jaccard": JaccardLoss,
     "log_cosh_dice": LogCoshDiceLoss,
+    "log_hausdorff_dt": LogHausdorffDTLoss,
     "lovasz_hinge": LovaszHingeLoss,
     "lovasz_softmax": LovaszSoftmaxLoss,
+    "mcc": MCCLoss,
+    "nnunet_dice_ce": DCandCELoss,
+    "ohem_ce": OhemCrossEntropyLoss,
+    "poly1": Poly1Loss,
     "sensitivity_specificity": SensitivitySpecificityLoss,
     "shape_aware": ShapeAwareLoss,
+    "topk_ce": TopKCrossEntropyLoss,
     "tversky": TverskyLoss,
     "weighted_bce": WeightedBCELoss,
 }
 FUNCTIONS = {
+    "asym_focal": asym_focal_loss,
+    "asym_focal_tversky": asym_focal_tversky_loss,
+    "asym_unified_focal": asym_unified_focal_loss,
     "balanced_bce": balanced_bce_loss,
     "bce": bce_loss,
+    "boundary": boundary_loss,
+    "cldice": cldice_loss,
     "combo": combo_loss,
     "cross_entropy": cross_entropy_loss,
     "dice": dice_loss,
+    "dice_ce": dice_ce_loss,
+    "dice_cldice": dice_cldice_loss,
+    "dice_focal": dice_focal_loss,
     "distance_map_ce": distance_map_ce_loss,
     "exp_log": exp_log_loss,
     "focal": focal_loss,
     "focal_tversky": focal_tversky_loss,
     "generalized_dice": generalized_dice_loss,
     "hausdorff_dt": hausdorff_dt_loss,
+    "hausdorff_er": hausdorff_er_loss,
     "jaccard": jaccard_loss,
     "log_cosh_dice": log_cosh_dice_loss,
+    "log_hausdorff_dt": log_hausdorff_dt_loss,
     "lovasz_hinge": lovasz_hinge_loss,
     "lovasz_softmax": lovasz_softmax_loss,
+    "mcc": mcc_loss,
+    "nnunet_dice_ce": nnunet_dice_ce_loss,
+    "ohem_ce": ohem_ce_loss,
+    "poly1": poly1_loss,
     "sensitivity_specificity": sensitivity_specificity_loss,
     "shape_aware": shape_aware_loss,
+    "topk_ce": topk_ce_loss,
     "tversky": tversky_loss,
     "weighted_bce": weighted_bce_loss,
 }
 
 # Losses that read distance maps of the target, and the function that computes them (see dist_map=).
 DISTANCE_MAPS = {
+    "boundary": boundary_distance_maps,
     "distance_map_ce": distance_map_ce_distance_maps,
     "hausdorff_dt": hausdorff_dt_distance_maps,
+    "log_hausdorff_dt": log_hausdorff_dt_distance_maps,
 }
 
 
@@ -105,17 +158,35 @@ __all__ = [
     "FUNCTIONS",
     "DISTANCE_MAPS",
     "DistanceMapTransform",
+    "DeepSupervision",
     "set_checks",
+    "AsymmetricFocalLoss",
+    "asym_focal_loss",
+    "AsymmetricFocalTverskyLoss",
+    "asym_focal_tversky_loss",
+    "AsymmetricUnifiedFocalLoss",
+    "asym_unified_focal_loss",
     "BalancedBCELoss",
     "balanced_bce_loss",
     "BCELoss",
     "bce_loss",
+    "BoundaryLoss",
+    "boundary_loss",
+    "boundary_distance_maps",
+    "SoftclDiceLoss",
+    "cldice_loss",
     "ComboLoss",
     "combo_loss",
     "CrossEntropyLoss",
     "cross_entropy_loss",
     "DiceLoss",
     "dice_loss",
+    "DiceCELoss",
+    "dice_ce_loss",
+    "SoftDiceclDiceLoss",
+    "dice_cldice_loss",
+    "DiceFocalLoss",
+    "dice_focal_loss",
     "DistanceMapCELoss",
     "distance_map_ce_loss",
     "distance_map_ce_distance_maps",
@@ -130,18 +201,33 @@ __all__ = [
     "HausdorffDTLoss",
     "hausdorff_dt_loss",
     "hausdorff_dt_distance_maps",
+    "HausdorffERLoss",
+    "hausdorff_er_loss",
     "JaccardLoss",
     "jaccard_loss",
     "LogCoshDiceLoss",
     "log_cosh_dice_loss",
+    "LogHausdorffDTLoss",
+    "log_hausdorff_dt_loss",
+    "log_hausdorff_dt_distance_maps",
     "LovaszHingeLoss",
     "lovasz_hinge_loss",
     "LovaszSoftmaxLoss",
     "lovasz_softmax_loss",
+    "MCCLoss",
+    "mcc_loss",
+    "DCandCELoss",
+    "nnunet_dice_ce_loss",
+    "OhemCrossEntropyLoss",
+    "ohem_ce_loss",
+    "Poly1Loss",
+    "poly1_loss",
     "SensitivitySpecificityLoss",
     "sensitivity_specificity_loss",
     "ShapeAwareLoss",
     "shape_aware_loss",
+    "TopKCrossEntropyLoss",
+    "topk_ce_loss",
     "TverskyLoss",
     "tversky_loss",
     "WeightedBCELoss",

@@ -59,6 +59,7 @@ def lovasz_hinge_loss(
         batch=batch,
         sync=sync,
         reduction=reduction,
+        local_only="the Lovasz sort",
         probabilities=False,
     )
     x = ctx.logits()

@@ -63,6 +63,7 @@ def lovasz_softmax_loss(
         batch=batch,
         sync=sync,
         reduction=reduction,
+        local_only="the Lovasz sort",
     )
     if classes == "present":
         # rewritten: target_sum

@@ -13,9 +13,20 @@ After `register()`, a PaddleSeg config can name a symloss loss by its class name
 Each loss is registered as `Symloss<Name>` and, unless PaddleSeg already has a loss of that name
 (DiceLoss, CrossEntropyLoss, ...), as `<Name>` too: PaddleSeg's own losses are never replaced.
 The generated losses never write into their inputs, so they mix freely with PaddleSeg's in MixedLoss.
+
+`DeepSupervision` is registered too; it takes the loss to apply at every resolution as a nested config,
+for a model whose training forward returns one list of outputs (full resolution first), i.e. `[[out0, out1, ...]]`:
+
+    loss:
+      types:
+        - type: DeepSupervision
+          loss:
+            type: SymlossDiceCeLoss
+          weights: exp
+      coef: [1]
 """
 
-from . import LOSSES
+from . import LOSSES, DeepSupervision
 
 
 def register(manager=None):
@@ -29,7 +40,7 @@ def register(manager=None):
         manager = paddleseg_manager.LOSSES
     existing = manager.components_dict
     added = []
-    for cls in LOSSES.values():
+    for cls in [*LOSSES.values(), DeepSupervision]:
         prefixed = "Symloss" + cls.__name__
         if prefixed not in existing:
             manager.add_component(

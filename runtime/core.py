@@ -272,6 +272,8 @@ class Context:
         sync,
         reduction,
         probabilities=True,
+        two_classes=False,
+        local_only=None,
     ):
         check_options(
             function,
@@ -285,11 +287,20 @@ class Context:
         self.function = function
         self.sync_requested = sync  # for the checks: sync below is False in a single process
         self.sync = sync and _world_size() > 1
+        # Refused before any statistic is all-reduced, and in a single process too, so that the configuration
+        # fails on its first run.
+        if local_only and sync and batch:
+            _fail(
+                function,
+                "sync",
+                "True with batch=True",
+                f"sync=False or batch=False ({local_only} cannot span data-parallel ranks)",
+            )
         self._probs = self._log_probs = None
         self._maps = None  # the distance maps' shared transforms (_batch_map)
         self._pixel_sums = None  # (t, its valid-pixel sum) from target_sum(t), for msum(t)
         self._counts = None  # each class's pixels per image, when target_sum has counted them
-        self._unit_weights = None
+        self._unit_weights = []
         if not isinstance(logit, TENSORS):
             _fail(
                 function, "logit", type(logit).__name__, "a paddle.Tensor of shape (N, C, *spatial)"
@@ -332,6 +343,13 @@ class Context:
             activation if activation != "auto" else ("sigmoid" if self.C == 1 else "softmax")
         )
         self._probabilities_given = probabilities and self.activation == "none"
+        # A loss written for two classes reads one channel as [1 - p, p] (sigmoid(-x) = 1 - sigmoid(x)).
+        self.two_channels = two_classes and self.C == 1
+        if self.two_channels:
+            other = -self.x if self.activation == "sigmoid" else 1 - self.x
+            self.x = paddle.concat([other, self.x], axis=1)
+            self.C = 2
+            self._logit = self.x.reshape([self.N, self.C] + self.spatial)
         self.first = 1 if (not include_background and self.C > 1) else 0
         self.n_classes = self.C - self.first
         self.batch = batch
@@ -415,9 +433,11 @@ class Context:
                     f"float shape {list(label.shape)}",
                     f"the logit's shape {self.shape} (soft targets), or integer class indices",
                 )
-            self._soft = label.astype(self.dtype).reshape([self.N, self.C, self.P])
+            self._soft = label.astype(self.dtype).reshape([self.N, -1, self.P])
             if paddle.in_dynamic_mode():
-                self._check_soft_target()
+                self._check_soft_target()  # the values given, before a single channel becomes two
+            if self.two_channels:
+                self._soft = paddle.concat([1 - self._soft, self._soft], axis=1)
             return None
         if dtype not in _INTEGERS:
             _fail(f, "label", f"dtype {dtype}", "integer class indices or float targets")
@@ -450,12 +470,16 @@ class Context:
     def g(self):
         """The target (N, classes, P): one-hot class indices (zero where ignored), or the soft target.
         Computed on first use: a fused kernel reading the class indices never needs it."""
+        return self.target()
+
+    def target(self, every=False):
+        """The target of the classes in scope, or of every class (`every`, for AllClasses terms)."""
         if self._g is None:
             self._g = self._target_field()
-        return self._g
+        return self._g if every else self._drop(self._g)
 
     def _target_field(self):
-        """The target, computed (the g property keeps it)."""
+        """The target of every class, computed (target() keeps it)."""
         if self._soft is not None:
             g = self._soft
         elif self.C == 1:
@@ -477,7 +501,7 @@ class Context:
                 :, : self.C
             ]
             g = g.astype(self.dtype) if self.dtype != "float32" else g
-        return self._drop(g)
+        return g
 
     def _host_values(self, statistics):
         """The label's 0-d `statistics` on the host, and in the same sync the logit checks this call
@@ -604,11 +628,13 @@ class Context:
         """A 0-d tensor in the compute dtype (Paddle rounds Python-float exponents to float32)."""
         return value if isinstance(value, TENSORS) else paddle.full([], value, dtype=self.dtype)
 
-    def class_weights(self, name, value):
-        """A ClassWeights parameter as a (1, classes, 1) tensor (ones when None)."""
+    def class_weights(self, name, value, every=False):
+        """A ClassWeights parameter as a (1, classes, 1) tensor (ones when None); `every`: (1, C, 1)."""
         if value is None:  # remembered, so fused kernels can take their unweighted (faster) path
-            self._unit_weights = paddle.ones([1, self.n_classes, 1], dtype=self.dtype)
-            return self._unit_weights
+            self._unit_weights.append(
+                paddle.ones([1, self.C if every else self.n_classes, 1], dtype=self.dtype)
+            )
+            return self._unit_weights[-1]
         w = (
             value.astype(self.dtype)
             if isinstance(value, TENSORS)
@@ -621,25 +647,58 @@ class Context:
                 f"{w.shape[0] if w.ndim == 1 else list(w.shape)} weights",
                 f"one weight per class: {self.C} (background included)",
             )
-        return w[self.first :].reshape([1, self.n_classes, 1])
+        return (
+            w.reshape([1, self.C, 1]) if every else w[self.first :].reshape([1, self.n_classes, 1])
+        )
+
+    def class_set(self, name, every=False):
+        """A class set as a (1, classes, 1) tensor of ones and zeros: "background" is class 0, "foreground"
+        every other class; in scope (class 0 is out of it with include_background=False), or `every` class.
+        """
+        background = (paddle.arange(self.C) == 0).astype(self.dtype).reshape([1, self.C, 1])
+        chosen = background if name == "background" else 1.0 - background
+        return chosen if every else self._drop(chosen)
+
+    def pick_class(self, t, k):
+        """Class k of a field over every class, (N, 1, P): a class selection such as p[0, i]."""
+        if k >= self.C:
+            _fail(
+                self.function,
+                "logit",
+                f"{self.C} channel(s)",
+                f"at least {k + 1}: the loss reads class {k}",
+            )
+        return t[:, k : k + 1]
 
     # fused kernels: the compiler emits these where the lowered formula is exactly their definition --
-    def softmax_cross_entropy(self, weight):
+    def softmax_cross_entropy(self, weight, every=False):
         """-sum_c weight_c g_c log softmax(x)_c per pixel, (N, 1, P): Paddle's fused kernel for class
-        indices over all classes; the same formula written out for soft targets or a dropped background.
+        indices over all classes (in scope, or `every` class); the same formula written out for soft
+        targets or a dropped background.
         """
-        if self.labels is not None and self.first == 0 and self.C > 1:
+        if self.labels is not None and (self.first == 0 or every) and self.C > 1:
+            scale = (
+                1.0 if isinstance(weight, TENSORS) else weight
+            )  # a number: every class weighs it
             w = (
                 None
-                if weight is self._unit_weights or not isinstance(weight, TENSORS)
+                if not isinstance(weight, TENSORS) or self._unit(weight)
                 else weight.reshape([self.C])
             )
             if w is None and self._eager_cpu():
-                return self._cross_entropy_channels_last()
-            return F.cross_entropy(
-                self.x, self.labels, weight=w, axis=1, ignore_index=-1, reduction="none"
-            )
-        return -paddle.sum(weight * self.g * self.log_probs(), axis=1, keepdim=True)
+                out = self._cross_entropy_channels_last()
+            else:
+                out = F.cross_entropy(
+                    self.x, self.labels, weight=w, axis=1, ignore_index=-1, reduction="none"
+                )
+            return out if scale == 1.0 else scale * out
+        return -paddle.sum(
+            weight * self.target(every) * self.log_probs(every), axis=1, keepdim=True
+        )
+
+    def _unit(self, weight):
+        """Whether `weight` is the ones that class_weights gave for None (every class weighs 1)."""
+        return any(weight is unit for unit in self._unit_weights)
 
     def _cross_entropy_channels_last(self):
         """Unweighted cross-entropy per pixel, (N, 1, P), by Paddle's fused kernel over the last axis:
@@ -678,7 +737,7 @@ class Context:
         """sum_c weight_c g_c per pixel, (N, 1, P): each pixel's target class weight, gathered from the
         class indices where there are some."""
         if self.labels is not None and self.first == 0 and self.C > 1:
-            if weight is self._unit_weights:
+            if self._unit(weight):
                 return 1.0  # one class per valid pixel, weighing 1: the plain count
             index = paddle.clip(self.labels, min=0).reshape([-1])  # ignored pixels read class 0 ...
             w = paddle.gather(weight.reshape([self.C]), index).reshape(self.labels.shape)
@@ -713,11 +772,11 @@ class Context:
         return (t > 0).astype(t.dtype)
 
     # fields --------------------------------------------------------------------------------
-    def logits(self):
-        return self._drop(self.x)
+    def logits(self, every=False):
+        return self.x if every else self._drop(self.x)
 
-    def probs(self):
-        return self._drop(self._full_probs())
+    def probs(self, every=False):
+        return self._full_probs() if every else self._drop(self._full_probs())
 
     def _full_probs(self):
         """The activation of every class, computed once per call (from log_softmax if the loss has
@@ -735,7 +794,7 @@ class Context:
                 self._probs = self.x
         return self._probs
 
-    def log_probs(self):
+    def log_probs(self, every=False):
         if self._log_probs is None:
             if self.activation == "softmax" and self._eager_cpu():
                 # Paddle's CPU softmax and log_softmax both clip x - max at -64, so log(softmax) is as
@@ -743,16 +802,17 @@ class Context:
                 self._log_probs = paddle.log(self._positive(self._full_probs()))
             else:
                 self._log_probs = F.log_softmax(self.x, axis=1)
-        return self._drop(self._log_probs)
+        return self._log_probs if every else self._drop(self._log_probs)
 
     def _eager_cpu(self):
         """Whether this call runs eagerly on the CPU, where the NumPy paths are the fast ones; in a
         static graph or on an accelerator everything stays in Paddle ops on the device."""
         return paddle.in_dynamic_mode() and self.x.place.is_cpu_place()
 
-    def log_one_minus_probs(self):
+    def log_one_minus_probs(self, every=False):
         """log(1 - softmax(x)) without cancellation near p = 1 (see _complement)."""
-        return self._drop(paddle.log(self._positive(self._complement())))
+        out = paddle.log(self._positive(self._complement()))
+        return out if every else self._drop(out)
 
     def _complement(self):
         """1 - softmax(x) for every class, (N, C, P), exact: the sum of the other classes' probabilities.
@@ -815,7 +875,7 @@ class Context:
         the soft target), else the one-hot target computed anew."""
         if self._g is not None or self._soft is not None:
             return self.g * 1
-        return self._target_field().contiguous()
+        return self._drop(self._target_field()).contiguous()
 
     def target_sum(self, t):
         """sum over the pixels of g * t, (units, classes, 1).
@@ -826,7 +886,7 @@ class Context:
         """
         if not paddle.in_dynamic_mode() or list(t.shape) != [self.N, self.n_classes, self.P]:
             return self.psum(self.g * t)
-        g = self._g if self._g is not None else self._target_field()
+        g = self.g if self._g is not None else self._drop(self._target_field())
         whole = self.batch and self.n_classes == 1  # as psum: a full-tensor sum is faster
         if self._counts is None and not whole:  # for target_count, from the target at hand
             self._counts = paddle.sum(g, axis=2, keepdim=True)
@@ -917,14 +977,6 @@ class Context:
         CPU call computes them in NumPy (a radix sort, several times faster than Paddle's CPU sort);
         a static graph or an accelerator sorts with Paddle's stable argsort, on the device.
         """
-        # Rejected in a single process too, so that the configuration fails on its first run.
-        if self.sync_requested and self.batch:
-            _fail(
-                self.function,
-                "sync",
-                "True with batch=True",
-                "sync=False or batch=False (the Lovasz sort cannot span data-parallel ranks)",
-            )
         e = errors.detach()
         if self.m is not None:
             e = _where(self.m > 0, e, _full_like(e, -float("inf")))
@@ -960,6 +1012,154 @@ class Context:
         if self.batch:
             w = np.ascontiguousarray(w.reshape(e.shape).transpose(1, 0, 2))
         return _from_host(w.reshape(self.N, self.n_classes, self.P))
+
+    # order statistics over each unit's valid pixels: selections, constants of the gradient ---------
+    def _unit_rows(self, values):
+        """Values (N, 1, P) as unit rows (U, L) with ignored pixels marked, and the valid count per row."""
+        v = paddle.broadcast_to(values.detach(), [self.N, 1, self.P]).reshape([self.N, self.P])
+        valid = _full_like(v, 1) > 0 if self.m is None else self.m.reshape([self.N, self.P]) > 0
+        if self.batch:
+            v, valid = v.reshape([1, -1]), valid.reshape([1, -1])
+        return v, valid, paddle.sum(valid.astype("int64"), axis=1, keepdim=True)
+
+    def _from_units(self, selected):
+        return selected.astype(self.dtype).reshape([self.N, 1, self.P])
+
+    def top_percent(self, values, k):
+        """1 at the pixels whose values are among the k% largest of their unit (max(1, floor(n k / 100))
+        of its n valid pixels), else 0; ties go to the earlier pixel."""
+        v, valid, n = self._unit_rows(values)
+        keep = paddle.clip(paddle.floor(n.astype("float64") * (float(k) / 100.0)), min=1.0).astype(
+            "int64"
+        )
+        order = paddle.argsort(
+            _where(valid, v, _full_like(v, -float("inf"))), axis=1, descending=True, stable=True
+        )
+        positions = paddle.arange(v.shape[1], dtype="int64").unsqueeze(0).expand_as(order)
+        rank = paddle.put_along_axis(_full_like(order, 0), order, positions, axis=1)
+        return self._from_units((rank < keep) & valid)
+
+    def ohem_select(self, prob, thresh, min_kept):
+        """PaddleSeg's OHEM: with m = floor(min_kept) and 0 < m < n valid pixels, 1 where the true class's
+        probability is below max(thresh, its m-th smallest value in the unit), else 1 at every valid pixel.
+        """
+        v, valid, n = self._unit_rows(prob)
+        m = (
+            int(math.floor(min_kept))
+            if not isinstance(min_kept, TENSORS)
+            else paddle.floor(min_kept)
+        )
+        ranked = paddle.sort(_where(valid, v, _full_like(v, float("inf"))), axis=1)
+        index = paddle.clip(_full_like(n, 0) + (m - 1), 0, v.shape[1] - 1).astype("int64")
+        kth = paddle.take_along_axis(ranked, index, axis=1)
+        threshold = paddle.maximum(kth, _full_like(kth, float(thresh)))
+        mine = (n > m) & (_full_like(n, 0) + m > 0)
+        return self._from_units(valid & (~mine | (v < threshold)))
+
+    # neighbourhood operators: per image and class, differentiable; ignored pixels lie outside the image
+    def images(self, t):
+        """A field (N, K, P) as images (N * K, *spatial), with the valid pixels' mask likewise (or None)."""
+        t = paddle.broadcast_to(t, [self.N, max(t.shape[1], 1), self.P])
+        k = t.shape[1]
+        images = t.reshape([self.N * k] + self.spatial)
+        if self.m is None:
+            return images, None, k
+        valid = paddle.broadcast_to(self.m > 0, [self.N, k, self.P]).reshape(
+            [self.N * k] + self.spatial
+        )
+        return images, valid, k
+
+    def from_images(self, images, valid, k):
+        """Images (N * K, *spatial) back to a field (N, K, P), zero at ignored pixels."""
+        out = images if valid is None else _where(valid, images, _full_like(images, 0))
+        return out.reshape([self.N, k, self.P])
+
+    def _erode(self, images, valid):
+        """Min over the cross, as clDice computes it: the min of 3-long min-pools along each axis (max-pools
+        of the negation, whose padding lies outside the image); ignored pixels are +inf, outside too.
+        """
+        x = images if valid is None else _where(valid, images, _full_like(images, float("inf")))
+        d = x.ndim - 1
+        out = None
+        for axis in range(d):
+            kernel = [3 if a == axis else 1 for a in range(d)]
+            padding = [1 if a == axis else 0 for a in range(d)]
+            pooled = -_MAX_POOL[d](-x.unsqueeze(1), kernel, stride=1, padding=padding).squeeze(1)
+            out = pooled if out is None else paddle.minimum(out, pooled)
+        return out if valid is None else _where(valid, out, _full_like(out, 0))
+
+    def _dilate(self, images, valid):
+        """Max over the 3x3 (3x3x3) box: one max-pool; ignored pixels are -inf, outside too."""
+        x = images if valid is None else _where(valid, images, _full_like(images, -float("inf")))
+        out = _MAX_POOL[x.ndim - 1](x.unsqueeze(1), 3, stride=1, padding=1).squeeze(1)
+        return out if valid is None else _where(valid, out, _full_like(out, 0))
+
+    def _open(self, images, valid):
+        return self._dilate(self._erode(images, valid), valid)
+
+    def soft_erode(self, t):
+        """Min over each pixel's cross (clDice's soft erosion), per image and class."""
+        images, valid, k = self.images(t)
+        return self.from_images(self._erode(images, valid), valid, k)
+
+    def soft_dilate(self, t):
+        """Max over each pixel's 3x3 (3x3x3) box (clDice's soft dilation), per image and class."""
+        images, valid, k = self.images(t)
+        return self.from_images(self._dilate(images, valid), valid, k)
+
+    def soft_open(self, t):
+        images, valid, k = self.images(t)
+        return self.from_images(self._open(images, valid), valid, k)
+
+    def soft_skeleton(self, t, iters):
+        """clDice's soft skeleton after floor(iters) erosions, per image and class."""
+        images, valid, k = self.images(t)
+        skel = F.relu(images - self._open(images, valid))
+        for _ in range(int(iters)):
+            images = self._erode(images, valid)
+            delta = F.relu(images - self._open(images, valid))
+            skel = skel + F.relu(delta - skel * delta)
+        return self.from_images(skel, valid, k)
+
+    def hausdorff_erosion(self, t, alpha, k):
+        """kornia's erosion accumulation of an error map, per image and class: floor(k) times, convolve with the
+        cross of weight 1 / (2 d + 1) (zero outside), relu(. - 1/2), min-max normalise over the image's valid
+        pixels unless max == min, and add (step ** alpha) times the result."""
+        bound, valid, rows = self.images(t)
+        axes = list(range(1, bound.ndim))
+        weight = 1.0 / (2 * len(axes) + 1)
+        zero = _full_like(bound, 0)
+        if valid is not None:
+            bound = _where(valid, bound, zero)
+        eroded = bound * 0.0  # in the graph even when k < 1 (then the gradient is zero)
+        for step in range(1, int(k) + 1):
+            total = bound
+            for axis in axes:
+                total = total + _shift(bound, axis, 1, 0.0) + _shift(bound, axis, -1, 0.0)
+            erosion = F.relu(total * self.const(weight) - 0.5)
+            if valid is not None:
+                erosion = _where(valid, erosion, zero)
+            high = (
+                erosion
+                if valid is None
+                else _where(valid, erosion, _full_like(erosion, -float("inf")))
+            )
+            low = (
+                erosion
+                if valid is None
+                else _where(valid, erosion, _full_like(erosion, float("inf")))
+            )
+            high, low = _image_extreme(high, paddle.argmax), _image_extreme(low, paddle.argmin)
+            spread = high - low
+            moving = spread != 0
+            erosion = _where(
+                moving, (erosion - low) / _where(moving, spread, _full_like(spread, 1)), erosion
+            )
+            if valid is not None:
+                erosion = _where(valid, erosion, zero)
+            eroded = eroded + erosion * self.const(float(step) ** alpha)
+            bound = erosion
+        return self.from_images(eroded, valid, rows)
 
     def _per_image(self, name, *fields):
         """A distance map of (class, image) masks for every image and class; no gradient.
@@ -1035,6 +1235,9 @@ class Context:
 
     def contour_distance(self, prediction, target):
         return self._per_image("contour_distance", prediction, target)
+
+    def signed_distance(self, mask):
+        return self._per_image("signed_distance", mask)
 
 
 def _host_array(tensor):
@@ -1147,6 +1350,29 @@ def _lovasz_weights_numpy(errors, targets, hard):
     return weights
 
 
+_MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}  # by the number of spatial dims
+
+
+def _image_extreme(images, arg):
+    """Each image's max (arg=paddle.argmax) or min, (B, 1, ...), its gradient routed to the first pixel that
+    holds it, as a global max-pool does (Paddle's reduction would split it among ties, and slowly on the CPU).
+    """
+    flat = images.reshape([images.shape[0], -1])
+    picked = paddle.take_along_axis(flat, arg(flat, axis=1, keepdim=True), axis=1)
+    return picked.reshape([-1] + [1] * (images.ndim - 1))
+
+
+def _shift(t, axis, offset, fill):
+    """t moved along `axis` so that out[j] = t[j + offset] (offset +1 or -1), `fill` where that leaves the image."""
+    n = t.shape[axis]
+    edge = _full_like(paddle.slice(t, [axis], [0], [1]), fill)
+    if n == 1:
+        return edge
+    if offset > 0:
+        return paddle.concat([paddle.slice(t, [axis], [1], [n]), edge], axis=axis)
+    return paddle.concat([edge, paddle.slice(t, [axis], [0], [n - 1])], axis=axis)
+
+
 # ---- distance maps as Paddle ops, for static graphs: images are (B, *spatial) ----
 def _min_plus(f, axis):
     """min over k of f[..k..] + (j - k)^2 along `axis`: one pass of the exact squared distance transform."""
@@ -1168,7 +1394,7 @@ def _edt(inside):
     """Euclidean distance from each `inside` pixel to the nearest pixel outside (0 outside); exact."""
     spatial = inside.shape[1:]
     big = float(sum(s * s for s in spatial) + 1)
-    f = paddle.where(
+    f = _where(
         inside, paddle.full(inside.shape, big, "float64"), paddle.zeros(inside.shape, "float64")
     )
     for axis in range(1, inside.ndim):
@@ -1210,6 +1436,13 @@ def _graph_boundary_weight(values, valid=None):
     return _where(keep, (top - d) / safe, _full_like(d, 0))
 
 
+def _graph_signed_distance(values, valid=None):
+    fg, bg = _graph_sides(values, valid)
+    both = _any(fg) & _any(bg)
+    signed = _where(fg, 1.0 - _edt(~bg), _edt(~fg))
+    return _graph_zero_ignored(_where(both, signed, paddle.zeros(fg.shape, "float64")), valid)
+
+
 def _graph_contour(values, valid):
     fg, bg = _graph_sides(values, valid)
     kept = (
@@ -1246,4 +1479,5 @@ GRAPH_MAPS = {
     "distance_field": _graph_distance_field,
     "boundary_weight": _graph_boundary_weight,
     "contour_distance": _graph_contour_distance,
+    "signed_distance": _graph_signed_distance,
 }

@@ -56,6 +56,22 @@ def boundary_weight(values, valid=None):
     return np.where(region, (top - d) / top, 0.0)
 
 
+def signed_distance(values, valid=None):
+    """Kervadec's signed distance map, as MONAI's BoundaryLoss builds it: -(d - 1) inside the mask, d the
+    distance to the nearest background pixel (0 on the inner boundary, negative deeper in), and outside the
+    distance to the nearest foreground pixel; zero everywhere when the mask is all foreground or all
+    background."""
+    from scipy import ndimage
+
+    fg, bg = _sides(values, valid)
+    if not fg.any() or not bg.any():
+        return np.zeros(fg.shape)
+    out = np.where(
+        fg, 1.0 - ndimage.distance_transform_edt(~bg), ndimage.distance_transform_edt(~fg)
+    )
+    return _zero_ignored(out, valid)
+
+
 def contour(values, valid=None):
     """Mask pixels with a face-neighbour outside the mask; the image border and ignored pixels do not
     count as outside."""
@@ -82,6 +98,7 @@ NUMPY_MAPS = {
     "distance_field": distance_field,
     "boundary_weight": boundary_weight,
     "contour_distance": contour_distance,
+    "signed_distance": signed_distance,
 }
 
 
@@ -338,10 +355,23 @@ def contour_distance_batch(maps, predictions, targets, valid, dtype):
     return out
 
 
+def signed_distance_batch(maps, masks, valid, dtype):
+    """signed_distance of every image and class: 1 - d inside, d outside, from one two-sided transform."""
+    fg, bg = _batch_sides(masks, valid)
+    if valid is None:
+        squares = maps.two_sided(masks)
+    else:  # ignored pixels belong to neither side: distances are measured across them
+        squares = np.where(fg, maps.one_sided(~bg), maps.one_sided(~fg))
+    d = np.sqrt(squares, dtype=np.float64)
+    keep = _has_both(fg, bg) if valid is None else _has_both(fg, bg) & valid
+    return np.where(keep, np.where(fg, 1.0 - d, d), 0.0).astype(dtype, copy=False)
+
+
 # The batch versions of the maps above that have one (a map missing here runs image by image), and
 # whether each gives one value per image rather than a map.
 BATCH_MAPS = {
     "distance_field": (distance_field_batch, False),
     "boundary_weight": (boundary_weight_batch, False),
     "contour_distance": (contour_distance_batch, True),
+    "signed_distance": (signed_distance_batch, False),
 }

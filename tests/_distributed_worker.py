@@ -24,10 +24,16 @@ CASES = [
     ("cross_entropy_ignored", "cross_entropy", {}, 3, "ignored"),
     ("bce_ignored", "bce", {}, 1, "ignored"),
     ("combo_ignored", "combo", {}, 3, "ignored"),  # a mean over the valid pixels inside a region loss
+    ("cldice_ignored", "cldice", {}, 3, "ignored"),  # soft skeletons per image, their sums over the batch
+    ("boundary", "boundary", {}, 3, "plain"),  # a signed distance map per image
+    # DeepSupervision(TverskyLoss(...)) over the conv's output and two area-pooled copies (6x6, 3x3, 2x2)
+    ("deep_supervision", "deep_supervision", {}, 3, "ignored"),
 ]
 # Lovász-softmax syncs only its mean over samples (batch=False): per image the mean over its present
 # classes, then over every rank's images; class 2 is absent from one image only.
 LOVASZ_CASE = ("lovasz_present", "lovasz_softmax", {}, 3, "absent")
+
+LOCAL_ONLY = ("lovasz_softmax", "topk_ce", "ohem_ce")  # losses that sort or select within a unit
 
 
 def batch(case):
@@ -57,13 +63,18 @@ def model(paddle, classes):
 
 def loss_and_grads(paddle, case, x, y, data_parallel=False, **kw):
     """Loss value and parameter gradients (weight, bias) of the case's loss on (x, y)."""
-    from symloss.paddle import FUNCTIONS
+    from symloss.paddle import FUNCTIONS, DeepSupervision, TverskyLoss
 
     _, name, params, classes, _ = case
     net = model(paddle, classes)
     run = paddle.DataParallel(net) if data_parallel else net
     logit = run(paddle.to_tensor(x))
-    loss = FUNCTIONS[name](logit, paddle.to_tensor(y), **params, **kw)
+    if name == "deep_supervision":
+        pool = paddle.nn.functional.adaptive_avg_pool2d
+        outputs = [logit, pool(logit, [3, 3]), pool(logit, [2, 2])]
+        loss = DeepSupervision(TverskyLoss(**params, **kw))(outputs, paddle.to_tensor(y))
+    else:
+        loss = FUNCTIONS[name](logit, paddle.to_tensor(y), **params, **kw)
     loss.backward()
     return float(loss), net.weight.grad.numpy().copy(), net.bias.grad.numpy().copy()
 
@@ -104,16 +115,17 @@ def rank_main(outdir):
         paddle, LOVASZ_CASE, x[half], y[half], data_parallel=True, batch=False, sync=True
     )
     out.update({"lovasz_present/loss": np.array(loss), "lovasz_present/weight": gw, "lovasz_present/bias": gb})
-    # The Lovasz sort cannot span ranks: batch=True with sync=True must be refused, naming sync.
-    from symloss.paddle import lovasz_softmax_loss
+    # A sort or a selection cannot span ranks: batch=True with sync=True must be refused, naming sync.
+    from symloss.paddle import FUNCTIONS
 
     x, y = batch(CASES[0])
     logit = model(paddle, 3)(paddle.to_tensor(x[half]))
-    try:
-        lovasz_softmax_loss(logit, paddle.to_tensor(y[half]), batch=True, sync=True)
-        out["lovasz_error"] = np.array("")
-    except ValueError as e:
-        out["lovasz_error"] = np.array(str(e))
+    for name in LOCAL_ONLY:
+        try:
+            FUNCTIONS[name](logit, paddle.to_tensor(y[half]), batch=True, sync=True)
+            out[f"{name}_error"] = np.array("")
+        except ValueError as e:
+            out[f"{name}_error"] = np.array(str(e))
     np.savez(os.path.join(outdir, f"rank{rank}.npz"), **out)
 
 

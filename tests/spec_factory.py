@@ -38,3 +38,30 @@ def line_of(path, needle):
         if needle in line:
             return k
     raise AssertionError(needle)
+
+
+FORMULA = '''\
+"""A test spec: {title}."""
+from symloss.compiler.dsl import *  # noqa: F401,F403
+{definitions}
+LOSS = Loss(
+    name={name!r},
+    title="Test",
+    family="region",
+    paper="arXiv:0000.00000",
+    summary="A formula under test.",
+    params={params},
+    expr={expr},
+    claims={claims},
+)
+'''
+
+
+def write_formula(folder, expr, definitions="", params="[]", claims="[]", name="my_loss", filename=None,
+                  title="a formula"):
+    """A spec around one formula: `definitions` are module lines before the Loss (a Param, helper terms)."""
+    text = FORMULA.format(title=title, definitions=textwrap.dedent(definitions).strip("\n") + "\n",
+                          name=name, params=params, expr=expr, claims=claims)
+    path = folder / (filename or f"{name}.py")
+    path.write_text(text, encoding="utf-8")
+    return path

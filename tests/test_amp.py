@@ -141,7 +141,8 @@ def test_loss_inside_auto_cast(name, layout, dtype, level):
     for p in net.parameters():
         g = as_f32(p.grad)
         assert np.isfinite(g).all(), p.name
-    assert np.abs(as_f32(net.conv.weight.grad)).max() > 0
+    if np.abs(as_f32(ref_grad)).max() > 0:  # (kornia's erosion loss is flat where no error survives a step)
+        assert np.abs(as_f32(net.conv.weight.grad)).max() > 0
 
 
 @pytest.mark.parametrize("name", ["tversky", "bce", "lovasz_softmax", "hausdorff_dt"])

@@ -38,9 +38,10 @@ def test_signature_is_the_spec_params_then_the_common_keywords(name):
     sig = inspect.signature(FUNCTIONS[name])
     assert list(sig.parameters) == ["logit", "label"] + params + maps + COMMON
     defaults = {k: v.default for k, v in sig.parameters.items()}
-    assert defaults["activation"] == "auto" and defaults["ignore_index"] == 255
-    assert defaults["include_background"] is True and defaults["batch"] is False and defaults["reduction"] == "mean"
-    assert defaults["sync"] is False
+    common = {"activation": "auto", "ignore_index": 255, "include_background": True, "batch": False,
+              "sync": False, "reduction": "mean"} | REGISTRY[name].keyword_defaults
+    for key, value in common.items():
+        assert defaults[key] is value if isinstance(value, bool) else defaults[key] == value, key
     for p in REGISTRY[name].params:
         assert defaults[p.name] == (float(p.default) if p.kind == "scalar" else p.default)
     layer_sig = inspect.signature(LOSSES[name].__init__)

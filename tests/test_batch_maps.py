@@ -56,7 +56,7 @@ def test_batch_maps_equal_the_reference_maps(transform, spatial, kind):
             for label, masks in _mask_sets(rng, kind, shape, classes).items():
                 for dtype in (np.float32, np.float64):
                     maps = D.MapBatch(TRANSFORMS[transform](), spatial)
-                    for name in ("distance_field", "boundary_weight"):
+                    for name in ("distance_field", "boundary_weight", "signed_distance"):
                         for m in (masks, ~masks):  # the second reuses the first's transforms
                             got = D.BATCH_MAPS[name][0](maps, m, valid, dtype)
                             expected = _reference(name, m, valid).astype(dtype)
@@ -91,7 +91,9 @@ def test_large_images_use_exact_float64_squares():
 
 
 @pytest.mark.skipif("edt" not in TRANSFORMS, reason="the optional edt package is not installed")
-@pytest.mark.parametrize("name", ["hausdorff_dt", "distance_map_ce", "shape_aware"])
+@pytest.mark.parametrize(
+    "name", ["hausdorff_dt", "distance_map_ce", "shape_aware", "boundary", "log_hausdorff_dt"]
+)
 def test_losses_are_the_same_with_edt_and_with_scipy(name, monkeypatch):
     """A loss reads the same maps whichever transform computes them (edt is optional)."""
     import paddle

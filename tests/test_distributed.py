@@ -121,7 +121,8 @@ def test_lovasz_softmax_mean_of_per_image_means_spans_the_ranks(ranks):
         close(res["lovasz_present/bias"], bias)
 
 
-def test_lovasz_refuses_a_batch_sort_across_ranks(ranks):
+@pytest.mark.parametrize("name", worker.LOCAL_ONLY)
+def test_sorts_and_selections_refuse_to_span_ranks(ranks, name):
     for res in ranks:
-        message = str(res["lovasz_error"])
-        assert "sync" in message and "batch=True" in message
+        message = str(res[f"{name}_error"])
+        assert "sync" in message and "batch=True" in message and "cannot span" in message

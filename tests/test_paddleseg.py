@@ -199,3 +199,24 @@ def test_every_registered_loss_leaves_its_inputs_untouched(added, name):
     np.testing.assert_array_equal(logit.numpy(), saved[1])
     assert (label._inplace_version(), logit._inplace_version()) == versions
     assert np.isfinite(logit.grad.numpy()).all()
+
+
+def test_deep_supervision_from_a_config_wraps_a_nested_loss(added):
+    """`type: DeepSupervision` with the loss as a nested config, as PaddleSeg's builder resolves it, for a
+    model whose training forward returns one list of outputs; PaddleSeg hands it the dataset's ignore_index."""
+    from paddleseg.cvlibs.builder import Builder
+
+    assert "DeepSupervision" in added[1] and manager.LOSSES["DeepSupervision"] is sp.DeepSupervision
+    builder = Builder(config=None, comp_list=[manager.LOSSES])
+    loss = builder.build_component({"type": "DeepSupervision", "weights": "nnunet", "ignore_index": 255,
+                                    "loss": {"type": "SymlossDiceLoss", "include_background": False}})
+    assert isinstance(loss, sp.DeepSupervision) and isinstance(loss.loss, sp.DiceLoss)
+    assert loss.loss.include_background is False and loss.weights == "nnunet"
+    rng = np.random.default_rng(3)
+    outputs = [paddle.to_tensor(rng.normal(size=(2, 3, s, s))) for s in (8, 4, 2)]
+    label = paddle.to_tensor(rng.integers(0, 3, size=(2, 8, 8)))
+    (value,) = loss_computation([outputs], label, None, {"types": [loss], "coef": [1.0]})
+    small = paddle.to_tensor(label.numpy()[:, 1::2, 1::2])  # nearest neighbour at pixel centres
+    expected = 2 / 3 * sp.dice_loss(outputs[0], label, include_background=False) + 1 / 3 * sp.dice_loss(
+        outputs[1], small, include_background=False)
+    np.testing.assert_allclose(float(value), float(expected), rtol=1e-12)

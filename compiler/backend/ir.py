@@ -12,10 +12,23 @@ import sympy as sp
 SOFTMAX = sp.IndexedBase("softmax", positive=True)
 LOG_SOFTMAX = sp.IndexedBase("log_softmax", real=True)
 LOG1M_SOFTMAX = sp.IndexedBase("log1m_softmax", real=True)  # log(1 - softmax)
+# The same over every class (AllClasses terms, class selections such as p[0, i]).
+SOFTMAX_ALL = sp.IndexedBase("softmax_all", positive=True)
+LOG_SOFTMAX_ALL = sp.IndexedBase("log_softmax_all", real=True)
+LOG1M_SOFTMAX_ALL = sp.IndexedBase("log1m_softmax_all", real=True)
 
 
 class TensorVar(sp.Symbol):
     """A named tensor of the generated code (a field, or a CSE temporary that holds one)."""
+
+
+class PrimitiveField(sp.IndexedBase):
+    """A primitive's values as a field [c, i] of the math IR, like p and g: a primitive varies per
+    pixel, so the passes that pull pixel-free factors out of sums must never move it (lower.py)."""
+
+
+class PrimitiveTensor(TensorVar):
+    """A primitive's values as a tensor (N, C, P) of the generated code: per pixel, never a class weight."""
 
 
 def is_tensor(expr) -> bool:
@@ -39,10 +52,32 @@ TENSORS = {  # in the order the generated code computes them (log p first: p = e
     "p": TensorVar("p", positive=True),
     "g": TensorVar("g", nonnegative=True),
     "log1mp": TensorVar("log1mp", real=True),
+    # every class, background included, whatever include_background says
+    "x_all": TensorVar("x_all", real=True),
+    "logp_all": TensorVar("logp_all", real=True),
+    "p_all": TensorVar("p_all", positive=True),
+    "g_all": TensorVar("g_all", nonnegative=True),
+    "log1mp_all": TensorVar("log1mp_all", real=True),
 }
-FIELD_TENSOR = {"x": "x", "p": "p", "g": "g", "softmax": "p", "log_softmax": "logp", "log1m_softmax": "log1mp"}
-N_PIXELS = RunSize("n_pixels", positive=True)
+FIELD_TENSOR = {"x": "x", "p": "p", "g": "g", "softmax": "p", "log_softmax": "logp", "log1m_softmax": "log1mp",
+                "x_all": "x_all", "p_all": "p_all", "g_all": "g_all", "softmax_all": "p_all",
+                "log_softmax_all": "logp_all", "log1m_softmax_all": "log1mp_all"}
+
+
+class PixelCount(RunSize):
+    """The valid-pixel count, or a temporary holding an expression of it: a Python number when no pixel is
+    masked, a tensor (one count per unit) where some are, so never an argument of `math`."""
+
+
+N_PIXELS = PixelCount("n_pixels", positive=True)
 N_CLASSES = RunSize("n_classes", positive=True)
+N_ALL_CLASSES = RunSize("n_all_classes", positive=True)  # every class: what C_all counts
+
+
+def counts_pixels(expr) -> bool:
+    """Whether an expression reads the valid-pixel count (a tensor where pixels are masked)."""
+    return any(isinstance(s, PixelCount) for s in sp.sympify(expr).free_symbols)
+
 
 PIXELS = sp.Symbol("pixels")  # reduce over the pixels of each unit (an image, or the batch)
 PIXELS_MASKED = sp.Symbol("pixels_masked")  # the same, with ignored pixels left out
@@ -77,6 +112,18 @@ class SoftmaxCrossEntropy(Kernel):
     """-sum_c w_c g_c log softmax(x)_c over classes (keepdim): Paddle's fused cross-entropy kernel."""
 
     nargs = 1
+
+
+class SoftmaxCrossEntropyAll(Kernel):
+    """The same over every class, background included (an AllClasses term)."""
+
+    nargs = 1
+
+
+class ClassSlice(sp.Function):
+    """One class of a field tensor, ClassSlice(t, k) = t[:, k:k+1]: a class selection such as p[0, i]."""
+
+    nargs = 2
 
 
 class SigmoidBCE(Kernel):

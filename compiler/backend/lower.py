@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from ..frontend.language import C, c, choose, g, i, n, p, x
-from ..frontend.expand import resolve
+from ..frontend.errors import SpecError
+from ..frontend.language import ALL_FIELDS, C, CLASS_SETS, C_all, Param, c, choose, g, i, n, p, x
+from ..frontend.expand import collapse_constant_sums, resolve
 from ..frontend.functions import sigmoid
-from .ir import (CLASSES, Const, FIELD_TENSOR, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, SOFTMAX, TENSORS,
-                 ReduceSum, TensorVar, is_tensor)
+from .ir import (CLASSES, Const, FIELD_TENSOR, N_ALL_CLASSES, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, SOFTMAX,
+                 SOFTMAX_ALL, TENSORS, ClassSlice, PixelCount, PrimitiveField, PrimitiveTensor, ReduceSum, TensorVar,
+                 counts_pixels, is_tensor)
 from ..frontend.primitives import Primitive
 from .rules import guard, rewrite, specialize
 from .statistics import share_statistics
@@ -32,17 +34,22 @@ class Lowered:
     temps: list = field(default_factory=list)  # [(symbol, expr)]
     outputs: dict = field(default_factory=dict)  # name -> expr
     fields: tuple = ()  # tensors the code reads: subset of x, p, g, logp, log1mp
-    weights: tuple = ()  # ClassWeights tensors the code reads
+    weights: tuple = ()  # (name, source) of each class vector the code reads: class weights, class sets
     rules: list = field(default_factory=list)
     maps: list = field(default_factory=list)  # [(name, primitive over tensors)]: target maps, or dist_map=
 
 
 def activate(expr: sp.Expr, activation: str) -> sp.Expr:
     """The formula with the predicted probability written in terms of the logits."""
+    p_all, x_all = ALL_FIELDS["p"], ALL_FIELDS["x"]
     if activation == "sigmoid":
-        return expr.xreplace({p[c, i]: sigmoid(x[c, i])})
+        expr = expr.xreplace({p[c, i]: sigmoid(x[c, i])})
+        return expr.replace(lambda e: isinstance(e, sp.Indexed) and e.base == p_all,
+                            lambda e: sigmoid(x_all[e.indices]))
     if activation == "softmax":
-        return expr.xreplace({p[c, i]: SOFTMAX[c, i]})
+        expr = expr.xreplace({p[c, i]: SOFTMAX[c, i]})
+        return expr.replace(lambda e: isinstance(e, sp.Indexed) and e.base == p_all,
+                            lambda e: SOFTMAX_ALL[e.indices])
     return expr
 
 
@@ -52,11 +59,14 @@ def vanishes_off_target(body: sp.Expr) -> bool:
     Reductions and primitives inside the summand are not pixel values of g: they are held fixed.
     """
     held = {r: sp.Dummy() for r in body.atoms(ReduceSum) | body.atoms(Primitive)}
-    return sp.expand(body.xreplace(held).xreplace({g[c, i]: 0})) == 0
+    targets = {ind: 0 for ind in body.atoms(sp.Indexed) if ind.base in (g, ALL_FIELDS["g"])}
+    return sp.expand(body.xreplace(held).xreplace(targets)) == 0
 
 
 def to_reductions(expr: sp.Expr) -> sp.Expr:
-    """Sum over i -> ReduceSum over pixels (masked unless the summand vanishes off target); over c -> classes."""
+    """Sum over i -> ReduceSum over pixels (masked unless the summand vanishes off target); over c -> classes.
+    A summand that does not read the index is a count times the summand, not a reduction."""
+    expr = collapse_constant_sums(expr)
 
     def reduce(s: sp.Sum) -> sp.Expr:
         body = s.function
@@ -70,13 +80,24 @@ def to_reductions(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.Sum), reduce)
 
 
+def _tensor(e: sp.Indexed) -> sp.Expr:
+    if isinstance(e.base, PrimitiveField):
+        return PrimitiveTensor(e.base.name)
+    if len(e.indices) == 1:
+        return TensorVar(e.base.name)
+    t = TENSORS[FIELD_TENSOR[e.base.name]]
+    return ClassSlice(t, e.indices[0]) if e.indices[0].is_Integer else t
+
+
 def to_tensors(expr: sp.Expr) -> sp.Expr:
-    """Indexed fields -> tensors, class weights w[c] -> tensor w; sizes -> run-time counts."""
+    """Indexed fields -> tensors (one class of them for p[0, i]), class vectors w[c] -> tensor w; sizes ->
+    run-time counts."""
     expr = expr.replace(
-        lambda e: isinstance(e, sp.Indexed) and (e.base.name in FIELD_TENSOR or len(e.indices) == 1),
-        lambda e: TENSORS[FIELD_TENSOR[e.base.name]] if len(e.indices) == 2 else TensorVar(e.base.name),
+        lambda e: isinstance(e, sp.Indexed) and (e.base.name in FIELD_TENSOR or len(e.indices) == 1
+                                                 or isinstance(e.base, PrimitiveField)),
+        _tensor,
     )
-    return expr.xreplace({n: N_PIXELS, C: N_CLASSES})
+    return expr.xreplace({n: N_PIXELS, C: N_CLASSES, C_all: N_ALL_CLASSES})
 
 
 def common_subexpressions(exprs: list, reserved: set) -> tuple[list, list]:
@@ -89,7 +110,8 @@ def common_subexpressions(exprs: list, reserved: set) -> tuple[list, list]:
         if value.is_Atom or (-value).is_Atom:  # a temporary that only renames or negates: inline it
             renames[sym] = value
             continue
-        typed = TensorVar(sym.name) if is_tensor(value) else sp.Symbol(sym.name, real=True)
+        typed = (TensorVar(sym.name) if is_tensor(value) else PixelCount(sym.name, real=True) if counts_pixels(value)
+                 else sp.Symbol(sym.name, real=True))
         renames[sym] = typed
         temps.append((typed, value))
     return temps, [f.xreplace(renames) for f in finals]
@@ -104,23 +126,53 @@ def target_maps(loss, registry: dict) -> list:
             continue
         for prim in resolve(expr, registry).atoms(Primitive):
             bases = {ind.base.name for ind in prim.atoms(sp.Indexed)}
-            if prim.scope == "image" and bases == {"g"}:
+            parameters = [s for s in prim.free_symbols if isinstance(s, Param)]
+            if prim.scope == "image" and bases == {"g"} and not parameters:
                 found.add(prim)
     return sorted(found, key=sp.default_sort_key)
 
 
 def map_names(maps: list) -> dict:
     """Each target map's tensor in the generated code: dist0, dist1, ..."""
-    return {prim: TensorVar(f"dist{k}") for k, prim in enumerate(maps)}
+    return {prim: PrimitiveTensor(f"dist{k}") for k, prim in enumerate(maps)}
+
+
+def primitives_as_fields(expr: sp.Expr, maps: dict) -> tuple[sp.Expr, list]:
+    """Each outermost primitive replaced by a field [c, i] (a target map by its `dist<k>`, any other by
+    `prim<k>`), so that no pass treats its per-pixel value as a constant of a pixel sum; returns the new
+    formula and [(tensor, primitive)] for the ones to compute in place."""
+    computed: list = []
+
+    def visit(e):
+        if isinstance(e, Primitive):
+            if e in maps:
+                return PrimitiveField(maps[e].name)[c, i]
+            for name, prim in computed:
+                if prim == e:
+                    return PrimitiveField(name)[c, i]
+            name = f"prim{len(computed)}"
+            computed.append((name, e))
+            return PrimitiveField(name)[c, i]
+        if not e.args or not e.has(Primitive):
+            return e
+        return e.func(*[visit(a) for a in e.args])
+
+    return visit(expr), computed
+
+
+def _undefined(expr: sp.Expr) -> bool:
+    return expr.has(sp.nan, sp.zoo, sp.oo, -sp.oo)
 
 
 def lower_formula(expr: sp.Expr, activation: str, optimize: bool, maps: dict | None = None) -> tuple[sp.Expr, list[str]]:
     """One resolved, chosen formula down to the tensor IR (before CSE)."""
     fired: list[str] = []
-    if maps:
-        expr = expr.xreplace(maps)
+    expr, computed = primitives_as_fields(expr, maps or {})
     if optimize:
         expr = share_statistics(expr)  # before p becomes sigmoid(x), while sums are polynomials in p
+        if _undefined(expr):
+            raise SpecError("the formula divides by a sum that is identically zero once its sums are expanded "
+                            "(e.g. Sum(p*g, i) + Sum(p*(1 - g), i) - Sum(p, i)): change the formula")
         expr, fired = rewrite(activate(expr, activation))
     else:
         expr = activate(expr, activation)
@@ -130,22 +182,41 @@ def lower_formula(expr: sp.Expr, activation: str, optimize: bool, maps: dict | N
     if optimize:
         expr, kernels = specialize(expr)
     if activation == "sigmoid":
-        expr = expr.xreplace({sigmoid(TENSORS["x"]): TENSORS["p"]})
-    return expr, fired + guards + kernels
+        expr = expr.xreplace({sigmoid(TENSORS["x"]): TENSORS["p"], sigmoid(TENSORS["x_all"]): TENSORS["p_all"]})
+    rules = fired + guards + kernels
+    values = {}
+    for name, prim in computed:  # each primitive in place, its arguments lowered like any formula
+        args = []
+        for arg in prim.args:
+            lowered, arg_rules = lower_formula(arg, activation, optimize, maps)
+            args.append(lowered)
+            rules += [r for r in arg_rules if r not in rules]
+        values[PrimitiveTensor(name)] = prim.func(*args)
+    expr = expr.xreplace(values)
+    if _undefined(expr):
+        raise SpecError("the formula lowers to an undefined or infinite constant (a division by zero): change it",
+                        internal=True)
+    return expr, rules
 
 
-def lower(loss, registry: dict, activation: str, choices: dict | None = None, optimize: bool = True) -> Lowered:
+def lower(loss, registry: dict, activation: str, choices: dict | None = None, optimize: bool = True,
+          fixed: dict | None = None) -> Lowered:
     """Lower one spec for one activation and one option of each Choice. `optimize=False` gives the
-    literal translation (no shared statistics, no stability rewrites, no CSE)."""
+    literal translation (no shared statistics, no stability rewrites, no CSE); `fixed` binds
+    parameters to values (a specialisation, e.g. label_smoothing=0)."""
     choices = choices or {ch.name: ch.default for ch in loss.choices}
-    outputs = {"loss": choose(resolve(loss.expr, registry), choices)}
+    fixed = fixed or {}
+    outputs = {"loss": choose(resolve(loss.expr, registry), choices).xreplace(fixed)}
     if loss.mean_denominator is not None:
-        outputs["mean_denominator"] = choose(resolve(loss.mean_denominator, registry), choices)
+        outputs["mean_denominator"] = choose(resolve(loss.mean_denominator, registry), choices).xreplace(fixed)
     fired: list[str] = []
     maps = map_names(target_maps(loss, registry))
     for name, expr in outputs.items():
         outputs[name], rules = lower_formula(expr, activation, optimize, maps)
         fired += [r for r in rules if r not in fired]
+    if not is_tensor(outputs["loss"]):
+        raise SpecError("the formula is constant in the prediction once its sums are expanded and shared: a loss "
+                        "must vary with p[c, i] (or the logits x[c, i])")
     reserved = {prm.name for prm in loss.params}
     if optimize:
         temps, finals = common_subexpressions(list(outputs.values()), reserved)
@@ -158,8 +229,23 @@ def lower(loss, registry: dict, activation: str, choices: dict | None = None, op
     dist = [(v.name, to_tensors(prim)) for prim, v in maps.items()] if set(maps.values()) & used else []
     used |= set().union(*(e.free_symbols for _, e in dist))
     fields = tuple(nm for nm in TENSORS if TENSORS[nm] in used)
-    weights = tuple(w.name for w in loss.weights if TensorVar(w.name) in used)
-    return Lowered(activation, temps, outputs, fields, weights, fired, dist)
+    return Lowered(activation, temps, outputs, fields, class_vectors(loss, used), fired, dist)
+
+
+def class_vectors(loss, used: set) -> tuple:
+    """(tensor name, how the code gets it) for each class vector the code reads: class weights and
+    class sets, in scope or over every class (their *_all form)."""
+    found = []
+    for w in loss.weights:
+        # every class first: the in-scope line rebinds the argument's name to its tensor
+        for name, every in ((f"{w.name}_all", ", every=True"), (w.name, "")):
+            if TensorVar(name) in used:
+                found.append((name, f"ctx.class_weights({w.name!r}, {w.name}{every})"))
+    for k in CLASS_SETS:
+        for name, every in ((k, ""), (f"{k}_all", ", every=True")):
+            if TensorVar(name) in used:
+                found.append((name, f"ctx.class_set({k!r}{every})"))
+    return tuple(found)
 
 
 def _exact_in_float32(e: sp.Expr) -> bool:

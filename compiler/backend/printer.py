@@ -13,7 +13,7 @@ from sympy.printing.pycode import PythonCodePrinter
 from ..frontend.functions import sigmoid, softplus
 from ..frontend.primitives import Primitive
 from .rules import EPS
-from .ir import CLASSES, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, Clamp, is_tensor
+from .ir import CLASSES, N_ALL_CLASSES, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, Clamp, counts_pixels, is_tensor
 
 TENSOR_FUNCTIONS = {
     sp.log: "paddle.log",
@@ -26,7 +26,11 @@ TENSOR_FUNCTIONS = {
 }
 SCALAR_FUNCTIONS = {sp.log: "math.log", sp.exp: "math.exp", sp.Abs: "abs", sp.cosh: "math.cosh",
                     sp.tanh: "math.tanh"}
-COUNTS = {N_PIXELS: "ctx.n_pixels", N_CLASSES: "ctx.n_classes", EPS: "ctx.tiny"}
+SCALAR_FORMS = {  # sigmoid(z) = e^min(z, 0) / (1 + e^-|z|); softplus(z) = max(z, 0) + log1p(e^-|z|)
+    sigmoid: "(math.exp(min({z}, 0)) / (1 + math.exp(-abs({z}))))",
+    softplus: "(max({z}, 0) + math.log1p(math.exp(-abs({z}))))",
+}
+COUNTS = {N_PIXELS: "ctx.n_pixels", N_CLASSES: "ctx.n_classes", N_ALL_CLASSES: "ctx.C", EPS: "ctx.tiny"}
 
 
 class PaddlePrinter(PythonCodePrinter):
@@ -51,18 +55,32 @@ class PaddlePrinter(PythonCodePrinter):
     def _print_Half(self, expr):
         return "0.5"
 
+    def _print_undefined(self, expr):
+        raise sp.printing.codeprinter.PrintMethodNotImplementedError(
+            f"PaddlePrinter will not print the constant {expr}: the loader or the lowering should have refused it")
+
+    _print_NaN = _print_ComplexInfinity = _print_Infinity = _print_NegativeInfinity = _print_undefined
+
     # functions -----------------------------------------------------------------------------
     def _print_Function(self, expr):
         if isinstance(expr, Primitive):  # SymPy dispatches Function subclasses by their own name only
-            return f"ctx.{expr.runtime}({', '.join(self._print(a) for a in expr.args)})"
-        table = TENSOR_FUNCTIONS if is_tensor(expr) else SCALAR_FUNCTIONS
+            args = ", ".join(self._print(a) for a in expr.args)
+            if type(expr).paddle is not None:  # defined in a spec: its function is in the generated module
+                return f"{primitive_function(type(expr))}(ctx, {args})"
+            return f"ctx.{expr.runtime}({args})"
+        runtime = run_time_valued(expr)
+        if not runtime and expr.func in SCALAR_FORMS:  # no math.<name>: written out, without overflow
+            self.module_imports["math"].update({"exp", "log1p"})
+            return SCALAR_FORMS[expr.func].format(z=self._print(expr.args[0]))
+        table = TENSOR_FUNCTIONS if runtime else SCALAR_FUNCTIONS
         name = table.get(expr.func)
         if name is None:
             raise sp.printing.codeprinter.PrintMethodNotImplementedError(
                 f"PaddlePrinter has no lowering for {expr.func.__name__}: add it to TENSOR_FUNCTIONS")
         if name.startswith("math."):
             self.module_imports["math"].add(name.split(".")[1])
-        return f"{name}({', '.join(self._print(a) for a in expr.args)})"
+            return f"{name}({', '.join(self._print(a) for a in expr.args)})"
+        return f"{name}({', '.join(self._tensor(a) for a in expr.args)})"
 
     _print_log = _print_exp = _print_Abs = _print_cosh = _print_tanh = _print_Function
     _print_sigmoid = _print_softplus = _print_Function
@@ -87,8 +105,8 @@ class PaddlePrinter(PythonCodePrinter):
     def _extremum(self, expr, fold, clip_keyword, builtin):
         """Tensors fold pairwise; constants become one clip bound (Paddle's maximum wants tensors)."""
         args = sorted(expr.args, key=sp.default_sort_key)
-        tensors = [self._print(a) for a in args if is_tensor(a)]
-        consts = [self._print(a) for a in args if not is_tensor(a)]
+        tensors = [self._tensor(a) for a in args if run_time_valued(a)]
+        consts = [self._print(a) for a in args if not run_time_valued(a)]
         if not tensors:
             return f"{builtin}({', '.join(consts)})"
         text = tensors[0]
@@ -104,6 +122,12 @@ class PaddlePrinter(PythonCodePrinter):
 
     def _print_SoftmaxCrossEntropy(self, expr):
         return f"ctx.softmax_cross_entropy({self._print(expr.args[0])})"
+
+    def _print_SoftmaxCrossEntropyAll(self, expr):
+        return f"ctx.softmax_cross_entropy({self._print(expr.args[0])}, every=True)"
+
+    def _print_ClassSlice(self, expr):
+        return f"ctx.pick_class({self._print(expr.args[0])}, {int(expr.args[1])})"
 
     def _print_TargetWeight(self, expr):
         return f"ctx.target_weight({self._print(expr.args[0])})"
@@ -121,20 +145,22 @@ class PaddlePrinter(PythonCodePrinter):
         return "ctx.target_count()"
 
     def _print_Indicator(self, expr):
-        return f"ctx.indicator({self._print(expr.args[0])})"
+        if not run_time_valued(expr):
+            return f"(1.0 if {self._print(expr.args[0])} > 0 else 0.0)"
+        return f"ctx.indicator({self._tensor(expr.args[0])})"
 
     def _print_Clamp(self, expr):
         return f"ctx.clamp({self._print(expr.args[0])})"
 
     def _print_Pow(self, expr, rational=False):
         base, exp = expr.args
-        if not is_tensor(base):
+        if not run_time_valued(base):
             if exp == sp.S.Half:
                 self.module_imports["math"].add("sqrt")
                 return f"math.sqrt({self._print(base)})"
             return super()._print_Pow(expr, rational=rational)
         if exp == sp.S.Half:
-            return f"paddle.sqrt({self._print(base)})"
+            return f"paddle.sqrt({self._tensor(base)})"
         if exp == -1:
             return f"1 / {self.parenthesize(base, precedence(expr))}"
         if exp == -2:
@@ -150,9 +176,25 @@ class PaddlePrinter(PythonCodePrinter):
         # guarded base only where the exponent makes the gradient at 0 infinite).
         if isinstance(base, Clamp):
             return f"ctx.power({self._print(base.args[0])}, {self._print(exp)})"
-        return f"ctx.power({self._print(base)}, {self._print(exp)}, guard=False)"
+        return f"ctx.power({self._tensor(base)}, {self._print(exp)}, guard=False)"
+
+    def _tensor(self, expr) -> str:
+        """An argument of a Paddle function: a tensor, or a run-time count made one (ctx.scalar)."""
+        text = self._print(expr)
+        return text if is_tensor(expr) else f"ctx.scalar({text})"
+
+
+def run_time_valued(expr) -> bool:
+    """A tensor, or an expression of the valid-pixel count, which is a tensor wherever pixels are masked: either
+    way not a Python number, so `math` cannot take it."""
+    return is_tensor(expr) or counts_pixels(expr)
 
 
 def paddle_code(expr) -> str:
     """One expression as Paddle code."""
     return PaddlePrinter().doprint(expr)
+
+
+def primitive_function(cls) -> str:
+    """The name of a spec-defined primitive's Paddle function in the generated module."""
+    return "_" + "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in cls.__name__).lstrip("_")

@@ -14,9 +14,10 @@ import sympy as sp
 
 from ..frontend.language import c, i
 from ..frontend.functions import sigmoid, softplus
-from .ir import LOG1M_SOFTMAX, LOG_SOFTMAX, SOFTMAX, Clamp
+from .ir import LOG1M_SOFTMAX, LOG1M_SOFTMAX_ALL, LOG_SOFTMAX, LOG_SOFTMAX_ALL, SOFTMAX, SOFTMAX_ALL, Clamp, is_tensor
 
 z = sp.Wild("z")
+k = sp.Wild("k")  # a class: the index c, or one named class (p[0, i])
 # Smallest value a guarded log or fractional power sees: the compute dtype's smallest normal
 # number (ctx.tiny in the generated code), so a clamp never changes a representable value.
 EPS = sp.Symbol("tiny", positive=True)
@@ -50,10 +51,10 @@ class Rule:
 
     def obligation(self, y: sp.Symbol) -> tuple[sp.Expr, sp.Expr]:
         """The identity this rule relies on, instantiated at a real symbol `y`."""
-        if self.lhs.has(SOFTMAX):  # the softmax rules, written out for two classes
+        if self.lhs.has(SOFTMAX) or self.lhs.has(SOFTMAX_ALL):  # the softmax rules, written out for two classes
             y1 = sp.Symbol(f"{y.name}_1", real=True)
             total = sp.exp(y) + sp.exp(y1)
-            if self.rhs.has(LOG1M_SOFTMAX):
+            if self.rhs.has(LOG1M_SOFTMAX) or self.rhs.has(LOG1M_SOFTMAX_ALL):
                 return sp.log(1 - sp.exp(y) / total), y1 - sp.log(total)
             return sp.log(sp.exp(y) / total), y - sp.log(total)
         return self.lhs.xreplace({z: y}), self.rhs.xreplace({z: y})
@@ -72,6 +73,10 @@ RULES = (
          "log(softmax(x)_c) -> x_c - logsumexp(x)"),
     Rule("log1m_softmax", "stabilize", sp.log(1 - SOFTMAX[c, i]), LOG1M_SOFTMAX[c, i],
          "log(1 - softmax(x)_c) -> logsumexp_{k != c}(x_k) - logsumexp(x)"),
+    Rule("log_softmax_all", "stabilize", sp.log(SOFTMAX_ALL[k, i]), LOG_SOFTMAX_ALL[k, i],
+         "the same over every class (AllClasses terms, class selections)"),
+    Rule("log1m_softmax_all", "stabilize", sp.log(1 - SOFTMAX_ALL[k, i]), LOG1M_SOFTMAX_ALL[k, i],
+         "the same over every class (AllClasses terms, class selections)"),
     Rule("log_cosh", "stabilize", sp.log(sp.cosh(z)), sp.Abs(z) + softplus(-2 * sp.Abs(z)) - sp.log(2),
          "log(cosh z) -> |z| + softplus(-2|z|) - log 2"),
 )
@@ -101,10 +106,12 @@ def rewrite(expr: sp.Expr, phases=PHASES, max_rounds: int = 20) -> tuple[sp.Expr
 def _has_field(e: sp.Expr) -> bool:
     """Whether `e` reads a field outside primitives (which are constants of the gradient)."""
     from ..frontend.primitives import Primitive
+    from .ir import PrimitiveField
 
     if isinstance(e, sp.Indexed):
-        return True
-    return not isinstance(e, Primitive) and any(_has_field(a) for a in e.args)
+        return not isinstance(e.base, PrimitiveField)
+    constant = isinstance(e, Primitive) and not e.differentiable
+    return not constant and any(_has_field(a) for a in e.args)
 
 
 def _needs_clamp_log(e) -> bool:
@@ -141,22 +148,40 @@ def _split_factor(term: sp.Expr, factor: sp.Expr):
 
 
 def _fields_free(e: sp.Expr) -> bool:
+    """Whether `e` is the same at every pixel (a class weight or a scalar), as a fused kernel's weight must be."""
+    from .ir import TENSORS, PrimitiveTensor
+
+    return not (e.free_symbols & set(TENSORS.values())) and not e.atoms(PrimitiveTensor)
+
+
+def _prediction_free(e: sp.Expr) -> bool:
+    """Whether `e` reads neither the prediction nor the target: a number, a class weight or a primitive's
+    map. A binary cross-entropy kernel takes such weights per pixel (it multiplies by them)."""
     from .ir import TENSORS
 
     return not (e.free_symbols & set(TENSORS.values()))
 
 
 def _cross_entropy(e):
-    """ReduceSum(w * g * logp, classes) -> -SoftmaxCrossEntropy(w)."""
-    from .ir import CLASSES, TENSORS, ReduceSum, SoftmaxCrossEntropy
+    """ReduceSum(w * g * logp, classes) -> -SoftmaxCrossEntropy(w) (over every class: -SoftmaxCrossEntropyAll(w))."""
+    from .ir import CLASSES, TENSORS, ReduceSum, SoftmaxCrossEntropy, SoftmaxCrossEntropyAll
 
     if not (isinstance(e, ReduceSum) and e.args[1] == CLASSES):
         return None
-    rest = _split_factor(e.args[0], TENSORS["logp"])
-    rest = _split_factor(rest, TENSORS["g"]) if rest is not None else None
-    if rest is None or not _fields_free(rest):
-        return None
-    return -SoftmaxCrossEntropy(rest)
+    for suffix, kernel in (("", SoftmaxCrossEntropy), ("_all", SoftmaxCrossEntropyAll)):
+        rest = _split_factor(e.args[0], TENSORS["logp" + suffix])
+        rest = _split_factor(rest, TENSORS["g" + suffix]) if rest is not None else None
+        if rest is None or not _fields_free(rest):
+            continue
+        # the kernel takes class weights (a tensor); a scalar factor multiplies its result
+        weight, scale = sp.S.One, sp.S.One
+        for factor in sp.Mul.make_args(rest):
+            if is_tensor(factor):
+                weight *= factor
+            else:
+                scale *= factor
+        return -scale * kernel(weight)
+    return None
 
 
 def _binary_cross_entropy(e):
@@ -173,13 +198,13 @@ def _binary_cross_entropy(e):
             continue
         a = _split_factor(positive, g)
         b = sp.S.One if sp.expand(negative - (1 - g)) == 0 else _split_factor(negative, 1 - g)
-        if a is not None and b is not None and _fields_free(a) and _fields_free(b):
+        if a is not None and b is not None and _prediction_free(a) and _prediction_free(b):
             return SigmoidBCE(a) if b == 1 else SigmoidBCE(a, b)
     return None
 
 
 def _softmax_bce(e):
-    """-(a g logp + b (1 - g) log1mp) -> SoftmaxBCE(a, b), a and b free of fields; other terms stay."""
+    """-(a g logp + b (1 - g) log1mp) -> SoftmaxBCE(a, b), a and b free of the fields; other terms stay."""
     from .ir import TENSORS, SoftmaxBCE
 
     if not isinstance(e, sp.Add):
@@ -189,14 +214,14 @@ def _softmax_bce(e):
     for term in e.args:
         rest = _split_factor(term, logp)
         rest = _split_factor(rest, g) if rest is not None else None
-        if positive is None and rest is not None and _fields_free(rest):
+        if positive is None and rest is not None and _prediction_free(rest):
             positive = term, -rest
             continue
         rest = _split_factor(term, log1mp)
         if negative is None and rest is not None:
             for complement, sign in ((1 - g, -1), (g - 1, 1)):
                 weight = _split_factor(rest, complement)
-                if weight is not None and _fields_free(weight):
+                if weight is not None and _prediction_free(weight):
                     negative = term, sign * weight
                     break
     if positive is None or negative is None:

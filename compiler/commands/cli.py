@@ -49,7 +49,7 @@ def _unknown(registry, names):
 def cmd_build(args) -> int:
     from ..backend.emit import render_package, require_formatter
     from .build import requested_names
-    from .report import proof_table, summary
+    from .report import failures, proof_table, summary
     from ..backend.write import apply, plan
 
     start = time.perf_counter()
@@ -77,6 +77,7 @@ def cmd_build(args) -> int:
         _say()
     _say(summary(outcomes, sum(c.cpu_seconds for c in compiled), time.perf_counter() - start))
     if failed:
+        _say(failures(failed))
         _say(f"build stopped: {len(failed)} claims failed; {out_dir} is unchanged")
         return 1
     modules = {c.name: c.module for c in compiled}
@@ -107,7 +108,7 @@ def cmd_build(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .report import proof_table, summary
+    from .report import failures, proof_table, summary
 
     start = time.perf_counter()
     registry = _registry(args.spec)
@@ -119,7 +120,10 @@ def cmd_check(args) -> int:
     _say(proof_table(outcomes))
     _say()
     _say(summary(outcomes, sum(c.cpu_seconds for c in compiled), time.perf_counter() - start))
-    return 0 if all(o.ok for o in outcomes) else 1
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        _say(failures(failed))
+    return 0 if not failed else 1
 
 
 def cmd_list(args) -> int:

@@ -25,8 +25,12 @@ def proof_table(outcomes) -> str:
         extra = []
         if o.result == "refuted" and o.detail:
             extra.append(f"counterexample: {o.detail}")
+        elif o.result == "unknown" and o.detail:
+            extra.append(o.detail)
         if o.note:
             extra.append(f"note: {o.note}")
+        if not o.ok:
+            extra.append(f"{o.where or o.loss}: {o.advice}")
         details.append(extra)
     text = table(rows, header).splitlines()
     lines += text[:2]
@@ -35,6 +39,11 @@ def proof_table(outcomes) -> str:
         for item in extra:
             lines += textwrap.wrap(item, width=110, initial_indent="      ", subsequent_indent="        ")
     return "\n".join(lines)
+
+
+def failures(outcomes) -> str:
+    """One line per failed claim: its spec file and line, the claim, and what to change."""
+    return "\n".join(f"{o.where or o.loss}: claim {o.claim!r} {o.verdict}: {o.advice}" for o in outcomes if not o.ok)
 
 
 def summary(outcomes, cpu_seconds: float, wall_seconds: float) -> str:

@@ -3,13 +3,21 @@ from __future__ import annotations
 
 
 class SpecError(Exception):
-    """A spec is malformed. Carries the spec file and line once the loader knows them."""
+    """A spec is malformed. Carries the spec file and line once the loader knows them.
 
-    def __init__(self, message: str, *, path: str | None = None, line: int | None = None):
+    `subject` is the offending expression, if any: the loader uses it to find the line that wrote it.
+    `internal` marks a failure of the compiler itself, reported as a SpecError so that the author sees
+    the file and line rather than a traceback; the spec fuzzer counts those as bugs.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None, subject=None,
+                 internal: bool = False):
         super().__init__(message)
         self.message = message
         self.path = path
         self.line = line
+        self.subject = subject
+        self.internal = internal
 
     def located(self, path: str, line: int | None) -> "SpecError":
         """The same error, pinned to a file and line (kept if already pinned)."""

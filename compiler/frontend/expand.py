@@ -7,40 +7,57 @@ never a second hand-written formula.
 """
 from __future__ import annotations
 
+import difflib
 import itertools
 
 import sympy as sp
 from sympy.simplify.simplify import factor_sum
 
-from .language import C, FIELDS, INDICES, Choice, Param, Ref, c, choose, i, n
+from .language import (C, C_all, CLASS_SETS, FIELDS, INDICES, Choice, ClassWeights, Param, Ref, c, choose, i, n,
+                       scope_classes)
 from .errors import SpecError
 
 
 def resolve(expr: sp.Expr, registry: dict, _stack: tuple = ()) -> sp.Expr:
-    """`expr` with every `ref(...)` replaced by the referenced formula, parameters bound."""
+    """`expr` with every `ref(...)` replaced by the referenced formula, parameters bound, and every
+    AllClasses term and class selection reading the fields over every class (scope_classes)."""
 
     def inline(r: Ref) -> sp.Expr:
         if r.target not in registry:
+            close = difflib.get_close_matches(r.target, list(registry), n=1)
+            hint = f"; did you mean ref({close[0]!r})?" if close else ""
             known = ", ".join(sorted(registry)) or "none"
-            raise SpecError(f"ref({r.target!r}) names no registered loss (known: {known})")
+            raise SpecError(f"ref({r.target!r}) names no registered loss{hint} (known: {known})", subject=r)
         if r.target in _stack:
-            raise SpecError(f"ref cycle: {' -> '.join(_stack + (r.target,))}")
+            raise SpecError(f"ref cycle: {' -> '.join(_stack + (r.target,))}", subject=r)
         target = registry[r.target]
         params = target.param_map
-        unknown = set(r.bindings) - set(params)
+        unknown = sorted(set(r.bindings) - set(params))
         if unknown:
+            close = difflib.get_close_matches(unknown[0], list(params), n=1)
+            hint = f"; did you mean {close[0]}=?" if close else ""
             raise SpecError(
-                f"ref({r.target!r}) binds {sorted(unknown)}, which {r.target} does not have "
-                f"(its parameters: {', '.join(params) or 'none'})"
+                f"ref({r.target!r}) binds {unknown}, which {r.target} does not have{hint} "
+                f"(its parameters: {', '.join(params) or 'none'})", subject=r,
             )
         body = resolve(target.expr, registry, _stack + (r.target,))
-        picked = {k: v.name for k, v in r.bindings.items() if isinstance(params[k], Choice)}
-        if any(v not in params[k].options for k, v in picked.items()):
-            raise SpecError(f"ref({r.target!r}) binds a choice to an unknown option: {picked}")
-        body = choose(body, picked)
+        picked = {k: v for k, v in r.bindings.items() if isinstance(params[k], Choice)}
+        for k, v in picked.items():
+            if not isinstance(v, sp.Symbol) or v.name not in params[k].options:
+                raise SpecError(f"ref({r.target!r}) binds the choice {k} to {v}: write one of "
+                                f"{', '.join(map(repr, params[k].options))}", subject=r)
+        body = choose(body, {k: v.name for k, v in picked.items()})
+        for k, v in r.bindings.items():  # class weights bound to one value: every class weighs it
+            if isinstance(params[k], ClassWeights):
+                if isinstance(v, sp.Symbol) and not v.is_real:
+                    raise SpecError(f"ref({r.target!r}) binds the class weights {k} to {v}: bind a number "
+                                    f"(every class weighs it), e.g. {k}=1", subject=r)
+                base = params[k].base
+                body = body.replace(lambda e: isinstance(e, sp.Indexed) and e.base == base, lambda e: v)
         return body.xreplace({params[k]: v for k, v in r.bindings.items() if isinstance(params[k], Param)})
 
-    return expr.replace(lambda e: isinstance(e, Ref), inline)
+    resolved = expr.replace(lambda e: isinstance(e, Ref), inline) if expr is not None else None
+    return resolved if _stack else scope_classes(resolved)
 
 
 def free_indices(expr: sp.Expr) -> tuple:
@@ -70,14 +87,20 @@ def unroll(expr: sp.Expr) -> sp.Expr:
 
 
 def collapse_constant_sums(expr: sp.Expr) -> sp.Expr:
-    """Sum(k, (i, 0, n-1)) -> k*n for a summand free of the index."""
+    """Sum(k, (i, 0, n-1)) -> k*n for a summand free of the index; in a sum over several indices, each index
+    the summand does not read becomes its count (Sum(k, (c, ...), (i, ...)) -> k*C*n)."""
 
     def collapse(s: sp.Sum) -> sp.Expr:
-        (var, lo, hi), = s.limits
-        return s.function * (hi - lo + 1)
+        kept, count = [], sp.S.One
+        for var, lo, hi in s.limits:
+            if var in s.function.free_symbols:
+                kept.append((var, lo, hi))
+            else:
+                count *= hi - lo + 1
+        return count * (sp.Sum(s.function, *kept) if kept else s.function)
 
     return expr.replace(
-        lambda e: isinstance(e, sp.Sum) and len(e.limits) == 1 and e.limits[0][0] not in e.function.free_symbols,
+        lambda e: isinstance(e, sp.Sum) and any(lim[0] not in e.function.free_symbols for lim in e.limits),
         collapse,
     )
 
@@ -117,28 +140,41 @@ def symbolize(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.Indexed) and all(ix.is_Integer for ix in e.indices), name)
 
 
-def concretize(expr: sp.Expr, classes: int, pixels: int) -> dict[tuple, sp.Expr]:
+def concretize(expr: sp.Expr, classes: int, pixels: int, all_classes: int | None = None) -> dict[tuple, sp.Expr]:
     """The entries of `expr` at `classes` classes and `pixels` pixels, keyed by free-index values.
 
     A per-class formula gives keys `(k,)`, a per-pixel one `(j,)` or `(k, j)`, a scalar `()`.
+    `all_classes` (default `classes`) is the count of every class, for AllClasses terms.
     """
     free = free_indices(expr)
-    body = unroll(expr.xreplace({C: classes, n: pixels}))
+    body = unroll(expr.xreplace({C: classes, n: pixels, C_all: all_classes or classes}))
     ranges = {c: range(classes), i: range(pixels)}
     entries = {}
+    first = (all_classes or classes) - classes  # the classes out of scope come first (the background)
     for key in itertools.product(*(ranges[ix] for ix in free)):
         entry = unroll(body.xreplace(dict(zip(free, key))))
-        entries[key] = symbolize(entry)
+        entries[key] = symbolize(class_sets(entry, first))
     return entries
 
 
-def field_names(classes: int, pixels: int, bases=tuple(FIELDS)) -> list[sp.Symbol]:
-    return [field_symbol(b, k, j) for b in bases for k in range(classes) for j in range(pixels)]
+def class_sets(expr: sp.Expr, first: int) -> sp.Expr:
+    """background[k] and foreground[k] at concrete classes k as 1 or 0; class k in scope is class
+    k + first of every class (k itself inside AllClasses terms)."""
+
+    def value(e):
+        name = e.base.name
+        wide = name.endswith("_all")
+        is_background = int(e.indices[0]) + (0 if wide else first) == 0
+        return sp.Integer(int(is_background if name.startswith("background") else not is_background))
+
+    names = set(CLASS_SETS) | {f"{k}_all" for k in CLASS_SETS}
+    return expr.replace(lambda e: isinstance(e, sp.Indexed) and e.base.name in names and e.indices[0].is_Integer,
+                        value)
 
 
 def parameters(expr: sp.Expr) -> list[sp.Symbol]:
     """Symbols that are neither fields nor indices nor sizes, sorted by name (Params and free claim symbols)."""
-    skip = set(INDICES) | {C, n} | {ind.base.label for ind in expr.atoms(sp.Indexed)}
+    skip = set(INDICES) | {C, n, C_all} | {ind.base.label for ind in expr.atoms(sp.Indexed)}
     syms = [s for s in expr.free_symbols if s not in skip and isinstance(s, sp.Symbol)]
     return sorted((s for s in syms if not isinstance(s, (FieldSymbol, WeightSymbol))), key=lambda s: s.name)
 

@@ -67,6 +67,11 @@ class Indicator(sp.Function):
         return sp.Piecewise((1, z > 0), (0, True))
 
 
+# The elementwise functions a formula may use: the compiler has a Paddle lowering and the oracle a
+# derivative for each (backend/printer.py and proof/tape.py; tests/test_spec_errors.py keeps them in step).
+ELEMENTWISE = (sp.log, sp.exp, sp.Abs, sp.cosh, sp.tanh, sp.Max, sp.Min, sigmoid, softplus, Indicator)
+
+
 def literal(expr: sp.Expr) -> sp.Expr:
     """The expression with every symloss function spelled out in exp/log (the oracle's form)."""
     return expr.replace(lambda e: isinstance(e, (sigmoid, softplus)), lambda e: e.rewrite(sp.exp))

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import keyword
 import re
-import sys
 from dataclasses import dataclass, field
 
 import sympy as sp
 
 from .errors import SpecError
+from .source import caller, note
 
 # Indices: `c` runs over classes, `i` over the pixels of one unit (an image, or the whole batch).
 c = sp.Symbol("c", integer=True, nonnegative=True)
@@ -30,6 +30,18 @@ x = sp.IndexedBase("x", real=True)
 INDICES = (c, i)
 SIZES = {c: C, i: n}
 FIELDS = {"p": p, "g": g, "x": x}
+
+# The same fields over every class, background included, whatever include_background says: what a
+# term inside AllClasses(...) reads, and what a class selection such as p[0, i] names. `C_all` counts them.
+C_all = sp.Symbol("C_all", integer=True, positive=True)
+ALL_FIELDS = {name: sp.IndexedBase(f"{name}_all", **base.assumptions0) for name, base in FIELDS.items()}
+
+# Class sets, indexed [c]: 1 for the classes in the set, else 0. The background is class 0; every other
+# class is foreground (Yeung et al.'s "rare" classes). With include_background=False class 0 is out of
+# scope, so background[c] is 0 for every class left.
+background = sp.IndexedBase("background", nonnegative=True)
+foreground = sp.IndexedBase("foreground", nonnegative=True)
+CLASS_SETS = {"background": background, "foreground": foreground}
 FAMILIES = ("distribution", "region", "boundary", "compound")
 
 
@@ -37,12 +49,50 @@ def Sum(expr, index):
     """Sum over every class (`c`) or every valid pixel (`i`)."""
     if index not in SIZES:
         raise SpecError(f"Sum over {index!r}: sum over `c` (classes) or `i` (pixels)")
-    return sp.Sum(expr, (index, 0, SIZES[index] - 1))
+    return note(sp.Sum(expr, (index, 0, SIZES[index] - 1)))
 
 
 def Mean(expr, index):
     """Sum over `index` divided by the number of its values (valid pixels, or classes)."""
-    return Sum(expr, index) / SIZES[index]
+    return note(Sum(expr, index) / SIZES[index])
+
+
+class AllClasses(sp.Function):
+    """A term whose classes are every class, background included, whatever include_background says.
+
+    `include_background=False` leaves class 0 out of every class-wise term except these: MONAI's DiceCE
+    is `AllClasses(Mean(ref("cross_entropy"), i)) + Mean(ref("dice"), c)`, with the background always in
+    its cross-entropy. The term must sum over `c` (a free `c` would give it a class axis of its own).
+    """
+
+    nargs = 1
+
+
+def scope_classes(expr: sp.Expr) -> sp.Expr:
+    """The formula with each AllClasses(term) and each class selection (p[0, i]) reading the fields
+    over every class: p -> p_all, C -> C_all, w[c] -> w_all[c] inside the term."""
+    if expr is None or not (expr.has(AllClasses) or any(_selects_class(e) for e in expr.atoms(sp.Indexed))):
+        return expr
+
+    def every_class(e: sp.Expr) -> sp.Expr:
+        body = e.args[0]
+        if c in body.free_symbols:
+            raise SpecError(f"AllClasses({body}) leaves the class index c free: sum over it inside, "
+                            "e.g. AllClasses(Sum(-g[c, i] * log(p[c, i]), c))")
+        if any(getattr(type(f), "runtime", None) for f in body.atoms(sp.Function)):
+            raise SpecError(f"AllClasses({body}) holds a primitive: write primitives outside AllClasses terms")
+        bases = {ind.base for ind in body.atoms(sp.Indexed)}
+        mapping = {base: ALL_FIELDS[base.name] if base.name in FIELDS else sp.IndexedBase(
+            f"{base.name}_all", **base.assumptions0) for base in bases if not base.name.endswith("_all")}
+        return body.xreplace({**mapping, C: C_all})
+
+    expr = expr.replace(lambda e: isinstance(e, AllClasses), every_class)
+    return expr.replace(_selects_class, lambda e: ALL_FIELDS[e.base.name][e.indices])
+
+
+def _selects_class(e) -> bool:
+    """p[k, i] with a fixed class k: a field of one named class (k counts from class 0, the background)."""
+    return isinstance(e, sp.Indexed) and e.base.name in FIELDS and len(e.indices) == 2 and e.indices[0].is_Integer
 
 
 def _interval(domain) -> sp.Interval:
@@ -67,6 +117,7 @@ class Param(sp.Symbol):
         obj.default = sp.nsimplify(default) if isinstance(default, float) else sp.sympify(default)
         obj.domain = _interval(domain)
         obj.doc = doc
+        obj.path, obj.line = caller()
         if obj.default not in obj.domain:
             raise SpecError(
                 f"Param {name!r}: default {default} lies outside its domain {obj.domain}; "
@@ -76,6 +127,11 @@ class Param(sp.Symbol):
 
     def __getnewargs_ex__(self):
         return (self.name, self.default, self.domain, self.doc), {}
+
+    def _hashable_content(self):
+        # Two specs' parameters of one name but different defaults or domains are different symbols: were
+        # they equal, SymPy's cache could hand one spec's formula the other's parameter (and its domain).
+        return super()._hashable_content() + (getattr(self, "default", None), getattr(self, "domain", None))
 
 
 class ClassWeights:
@@ -163,9 +219,11 @@ class Ref(sp.Function):
 
 def ref(name: str, **bindings) -> Ref:
     """Refer to the spec registered as `name`, with parameters bound by keyword."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise SpecError(f"ref({name!r}): name a registered loss by its snake_case name, e.g. ref(\"dice\")")
     pairs = [sp.Tuple(sp.Symbol(k), sp.Symbol(v) if isinstance(v, str) else sp.sympify(v))
              for k, v in sorted(bindings.items())]  # a string binds a Choice
-    return Ref(sp.Symbol(name), sp.Tuple(*pairs))
+    return note(Ref(sp.Symbol(name), sp.Tuple(*pairs)))
 
 
 NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
@@ -189,13 +247,17 @@ class Loss:
     # batch; for a loss per unit (no free i) each unit's mean comes first, then the mean over the units whose
     # denominator is positive (e.g. Indicator(Sum(g[c, i], i)): per image, the mean over present classes).
     mean_denominator: sp.Expr = None
+    # A loss written for two classes (MONAI's binary asymmetric losses): one channel (C = 1) is read as the
+    # two classes [1 - p, p], with targets [1 - g, g].
+    binary_as_two_classes: bool = False
+    # Common keywords whose default this loss changes, e.g. {"include_background": False} (nnU-Net's do_bg).
+    keyword_defaults: dict = field(default_factory=dict)
     class_name: str = None
     path: str = field(default=None, repr=False)
     line: int = field(default=None, repr=False)
 
     def __post_init__(self):
-        caller = sys._getframe(2)  # the spec module's frame (1 is the dataclass __init__)
-        self.path, self.line = caller.f_code.co_filename, caller.f_lineno
+        self.path, self.line = caller()  # the spec module's line that builds the Loss
         for key in ("name", "title", "family", "paper", "summary", "expr"):
             if getattr(self, key) is None:
                 raise SpecError(f"Loss is missing {key}=: {_HINTS[key]}")
@@ -214,9 +276,11 @@ class Loss:
         names = [prm.name for prm in self.params]
         if len(set(names)) != len(names):
             raise SpecError(f"params repeats a name: {names}")
-        clash = [nm for nm in names if nm in RESERVED or re.fullmatch(r"t\d+", nm)]
+        clash = [nm for nm in names if nm in RESERVED or re.fullmatch(r"(t|dist)\d+", nm)]
         if clash:
             raise SpecError(f"Param name {clash[0]!r} is reserved for the generated code: choose another name")
+        for key, value in self.keyword_defaults.items():
+            _check_keyword_default(key, value)
 
     @property
     def param_map(self) -> dict:
@@ -244,6 +308,41 @@ COMMON_KEYWORDS = {
     "sync": "False",
     "reduction": '"mean"',
 }
+
+# The values each common keyword accepts (the runtime checks the same at every call).
+KEYWORD_VALUES = {
+    "activation": ("auto", "sigmoid", "softmax", "none"),
+    "reduction": ("none", "mean", "sum"),
+    "include_background": (True, False),
+    "batch": (True, False),
+    "sync": (True, False),
+}
+
+
+def _check_keyword_default(key, value) -> None:
+    if key not in COMMON_KEYWORDS:
+        raise SpecError(f"keyword_defaults names {key!r}, which is no common keyword: use one of "
+                        f"{', '.join(COMMON_KEYWORDS)}")
+    if key == "ignore_index":
+        ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
+        allowed = "an int or None"
+    else:
+        ok = any(value is v if isinstance(v, bool) else value == v for v in KEYWORD_VALUES[key])
+        allowed = " or ".join(map(repr, KEYWORD_VALUES[key]))
+    if not ok:
+        raise SpecError(f"keyword_defaults[{key!r}] = {value!r}: write {allowed}")
+
+
+def keyword_source(value) -> str:
+    """A keyword's default as the generated code writes it."""
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def common_keywords(loss) -> dict:
+    """The common keywords and the source text of their defaults, for this loss."""
+    return {key: keyword_source(loss.keyword_defaults[key]) if key in loss.keyword_defaults else default
+            for key, default in COMMON_KEYWORDS.items()}
+
 
 # Names the generated code uses for itself; a parameter may not take one.
 RESERVED = set(COMMON_KEYWORDS) | {

@@ -7,24 +7,30 @@ refutation: only a concrete input is. Properties are checked on random in-domain
 """
 from __future__ import annotations
 
+import difflib
+import itertools
 import multiprocessing
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import mpmath
 import numpy as np
 import sympy as sp
 
-from ..frontend.claims import Identity, Property
+from ..frontend.claims import Identity, Property, class_range
 from ..frontend.language import C, c, i
 from ..frontend.errors import SpecError
-from ..frontend.language import Pick, choose
+from ..frontend.language import CLASS_SETS, Pick, choose
 from .evaluate import DPS, evaluator
 from ..frontend.expand import free_indices, linearize, param_value, parameters, resolve, unroll
 from ..frontend.functions import literal
+from ..frontend.source import keyword_line
 
 TRIAL_SIZES = ((1, 3), (2, 4), (3, 3), (2, 5), (1, 4), (3, 4), (2, 3), (1, 5))
-PERFECT_EPS = (mpmath.mpf("1e-30"), mpmath.mpf("1e-60"))  # two steps towards the limit p -> g
+# Steps towards the limit p -> g: a value that vanishes there shrinks like a power of the distance.
+PERFECT_EPS = (mpmath.mpf("1e-24"), mpmath.mpf("1e-48"), mpmath.mpf("1e-72"))
+PERFECT_POINT = mpmath.mpf("1e-30")  # "the perfect prediction" where it is compared with others
 SIMPLIFY_SECONDS = 3.0
 
 
@@ -38,6 +44,26 @@ class Outcome:
     seconds: float
     detail: str = ""
     note: str = ""
+    path: str | None = None  # the spec file and line of the claim
+    line: int | None = None
+
+    @property
+    def where(self) -> str:
+        return "" if self.path is None else self.path if self.line is None else f"{self.path}:{self.line}"
+
+    @property
+    def advice(self) -> str:
+        """What to change when the claim failed."""
+        if self.ok:
+            return ""
+        if self.expect == "refuted":
+            return (f"the erratum {self.result} instead of being refuted: drop expect=\"refuted\" if the form "
+                    f"is right, or correct it")
+        if self.result == "refuted":
+            return ("the claim is false (counterexample above): correct it, restrict the inputs it is about "
+                    "(classes=, inputs=, targets=), or mark it expect=\"refuted\" if it records an erratum")
+        return ("neither proved nor refuted: restrict the inputs it is about (classes=, inputs=, targets=) "
+                "or remove the claim")
 
     @property
     def ok(self) -> bool:
@@ -89,17 +115,21 @@ def simplify_is_zero(difference: sp.Expr, seconds: float = SIMPLIFY_SECONDS) -> 
 
 # --------------------------------------------------------------------------- numeric inputs
 
-def random_fields(rng, classes: int, pixels: int, present: bool = False, hard: bool = False) -> dict:
+def random_fields(rng, classes: int, pixels: int, present: bool = False, hard: bool = False,
+                  softmax: bool = False, soft_targets: bool = False) -> dict:
     """Logits, their sigmoid, and a hard target (one class per pixel when classes > 1).
 
     With `present`, every class (the foreground when classes == 1) occurs in the target; with
-    `hard`, the prediction is hard too: p in {0, 1} and logits x = 2p - 1.
+    `hard`, the prediction is hard too: p in {0, 1} and logits x = 2p - 1; with `softmax`, p is the
+    softmax of the logits over the classes; with `soft_targets`, g is drawn from [0, 1].
     """
     x = rng.normal(0.0, 2.0, size=(classes, pixels))
     if hard:
         x = 2.0 * rng.integers(0, 2, size=(classes, pixels)) - 1.0
         present = True
-    if classes == 1:
+    if soft_targets:
+        g = rng.uniform(0.0, 1.0, size=(classes, pixels))
+    elif classes == 1:
         g = rng.integers(0, 2, size=(1, pixels)).astype(float)
         if present:
             g[0, rng.integers(0, pixels)] = 1.0
@@ -108,8 +138,22 @@ def random_fields(rng, classes: int, pixels: int, present: bool = False, hard: b
         if present:
             labels[rng.permutation(pixels)[:classes]] = np.arange(classes)
         g = np.eye(classes)[labels].T
-    p = (x + 1.0) / 2.0 if hard else 1.0 / (1.0 + np.exp(-x))
+    if hard:
+        p = (x + 1.0) / 2.0
+    elif softmax:  # at the evaluator's precision, so that the probabilities sum to 1 at 50 digits too
+        with mpmath.workdps(DPS):
+            e = [[mpmath.exp(mpmath.mpf(float(v))) for v in row] for row in x]
+            totals = [mpmath.fsum(col) for col in zip(*e)]
+            p = np.array([[v / t for v, t in zip(row, totals)] for row in e], dtype=object)
+    else:
+        p = 1.0 / (1.0 + np.exp(-x))
     return {"x": x, "p": p, "g": g}
+
+
+def claim_fields(rng, claim, classes: int, pixels: int, present: bool = False) -> dict:
+    """Random inputs of the kind a claim is about (its `inputs=` and `targets=`)."""
+    return random_fields(rng, classes, pixels, present=present, hard=claim.inputs == "hard",
+                         softmax=claim.inputs == "softmax", soft_targets=claim.targets == "soft")
 
 
 def free_parameters(*exprs) -> dict:
@@ -119,9 +163,15 @@ def free_parameters(*exprs) -> dict:
         if e is None:
             continue
         found.update({s.name: ("scalar", s) for s in parameters(e)})
-        found.update({ind.base.name: ("weights", None) for ind in e.atoms(sp.Indexed) if len(ind.indices) == 1})
+        found.update({_weights_name(ind.base.name): ("weights", None) for ind in e.atoms(sp.Indexed)
+                      if len(ind.indices) == 1 and _weights_name(ind.base.name) not in CLASS_SETS})
         found.update({pk.choice: ("choice", tuple(pk.branches)) for pk in e.atoms(Pick)})
     return found
+
+
+def _weights_name(base: str) -> str:
+    """The parameter behind a class vector: w for w and for w_all (its AllClasses form)."""
+    return base[: -len("_all")] if base.endswith("_all") else base
 
 
 def sample_parameters(found: dict, rng, classes: int, bound: dict | None = None) -> dict:
@@ -136,16 +186,22 @@ def sample_parameters(found: dict, rng, classes: int, bound: dict | None = None)
     return values | (bound or {})
 
 
-def perfect_fields(g: np.ndarray, eps=PERFECT_EPS[0]) -> dict:
-    """A prediction `eps` away from the hard target (exact at the evaluator's precision)."""
+def perfect_fields(g: np.ndarray, eps=PERFECT_POINT) -> dict:
+    """A prediction `eps` away from the target where it is 0 or 1, equal to it elsewhere (exact at the
+    evaluator's precision)."""
     with mpmath.workdps(120):
-        p = [[(1 - eps) if v else eps for v in row] for row in g]
-        logit = mpmath.log((1 - eps) / eps)
-        x = [[logit if v else -logit for v in row] for row in g]
+        def near(v):
+            return (1 - eps) if v == 1 else eps if v == 0 else mpmath.mpf(float(v))
+        p = [[near(v) for v in row] for row in g]
+        x = [[mpmath.log(v / (1 - v)) for v in row] for row in p]
     return {"p": p, "g": g, "x": x}
 
 
 def _fmt(v) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return "[" + " ".join(_fmt(e) for e in v) + "]"
     return mpmath.nstr(v, 6) if isinstance(v, mpmath.mpf) else f"{float(v):.4g}"
 
 
@@ -158,7 +214,47 @@ def _describe(classes, pixels, params, fields) -> str:
 
 
 def _close(a, b, rel=mpmath.mpf("1e-20")) -> bool:
+    if mpmath.isinf(a) or mpmath.isinf(b):
+        return a == b
     return abs(a - b) <= rel * (1 + abs(a) + abs(b))
+
+
+def _undefined(v) -> bool:
+    return mpmath.isnan(v)
+
+
+def aligned(left: dict, left_free: tuple, right: dict, right_free: tuple) -> list:
+    """[(key, left value, right value)] over every entry of either side, a side with fewer free indices
+    broadcast along the ones it lacks (a per-sample value against a per-class one, say)."""
+    free = tuple(ix for ix in (c, i) if ix in left_free or ix in right_free)
+    values = {ix: sorted({k[side_free.index(ix)] for side, side_free in ((left, left_free), (right, right_free))
+                          if ix in side_free for k in side}) for ix in free}
+    pairs = []
+    for key in itertools.product(*(values[ix] for ix in free)):
+        at = dict(zip(free, key))
+        lkey = tuple(at[ix] for ix in left_free)
+        rkey = tuple(at[ix] for ix in right_free)
+        if lkey in left and rkey in right:
+            pairs.append((key, left[lkey], right[rkey]))
+    return pairs
+
+
+def _slope(v1, v2, e1, e2):
+    """The power a in |v| ~ eps^a between two steps towards the limit."""
+    if v2 == 0:
+        return mpmath.inf
+    if v1 == 0:
+        return -mpmath.inf
+    return mpmath.log(abs(v1) / abs(v2)) / mpmath.log(e1 / e2)
+
+
+def tends_to_zero(values: list, steps=PERFECT_EPS, tol=mpmath.mpf("1e-20")) -> bool:
+    """Whether values at distances `steps` from the limit vanish there: tiny already, or shrinking like
+    a positive power of the distance (not levelling off at some other value)."""
+    if abs(values[-1]) <= tol:
+        return True
+    slopes = [_slope(values[k], values[k + 1], steps[k], steps[k + 1]) for k in range(len(values) - 1)]
+    return all(a > mpmath.mpf("1e-3") for a in slopes) and slopes[-1] >= slopes[0] / 2
 
 
 # --------------------------------------------------------------------------- the checker
@@ -172,10 +268,12 @@ class Checker:
         self.trials = trials
 
     def check(self, loss) -> list[Outcome]:
+        check_left_out_units(loss, self.registry)
         return [self.check_claim(loss, claim) for claim in loss.claims]
 
     def check_claim(self, loss, claim) -> Outcome:
         start = time.perf_counter()
+        path, line = claim_location(loss, claim)
         try:
             with mpmath.workdps(DPS):  # comparisons at the evaluator's precision
                 if isinstance(claim, Identity):
@@ -185,106 +283,229 @@ class Checker:
                 else:
                     raise SpecError(f"claims lists {claim!r}: use Identity(...) or Property.<kind>(...)")
         except SpecError as err:
-            raise err.located(loss.path, loss.line)
+            raise err.located(path, line) from None
+        except Exception as err:  # noqa: BLE001 - a traceback from the checker is a bug; the author gets the line
+            raise SpecError(
+                f"the checker failed on the claim {claim.text!r} ({type(err).__name__}: {err}); this is a symloss "
+                f"bug, please report it; meanwhile rewrite or remove the claim",
+                path=path, line=line, internal=True) from err
         return Outcome(loss.name, claim.text, claim.expect, result, method,
-                       time.perf_counter() - start, detail, claim.note)
+                       time.perf_counter() - start, detail, claim.note, path, line)
 
     # identities ----------------------------------------------------------------------------
     def _identity(self, claim: Identity):
         lhs, rhs = (resolve(e, self.registry) for e in (claim.lhs, claim.rhs))
         pairs = [(lhs, rhs)]
-        if claim.classes is not None:
-            lhs, rhs = (unroll(e.xreplace({C: claim.classes})) for e in (lhs, rhs))
-            pairs = [(lhs.xreplace({c: k}), rhs.xreplace({c: k})) for k in range(claim.classes)]
+        bounds = class_range(claim.classes)
+        if bounds is not None and bounds[0] == bounds[1]:  # a fixed number of classes: unroll the class sums
+            lhs, rhs = (unroll(e.xreplace({C: bounds[0]})) for e in (lhs, rhs))
+            pairs = [(lhs.xreplace({c: k}), rhs.xreplace({c: k})) for k in range(bounds[0])]
         diffs = [literal(a - b) for a, b in pairs]
-        if claim.inputs == "soft" and all(decide(d) for d in diffs):
+        # A symbolic proof holds for every input, so for any restriction of them too; the slow one is not
+        # tried where the claim needs its restriction (hard predictions).
+        if all(decide(d) for d in diffs):
             return "proved", "symbolic", ""
-        counterexample = self._search(lhs, rhs, claim.classes, hard=claim.inputs == "hard")
+        counterexample, undefined, trials = self._search(lhs, rhs, claim)
         if counterexample:
             return "refuted", "numeric", counterexample
-        if claim.inputs == "soft" and all(simplify_is_zero(d) for d in diffs):
+        if claim.inputs != "hard" and all(simplify_is_zero(d) for d in diffs):
             return "proved", "simplify", ""
-        return "holds", "numeric", f"no counterexample in {self.trials} random trials at 50 digits"
+        if not trials:
+            return "unknown", "numeric", f"undefined (NaN) at every trial, e.g. {undefined}"
+        skipped = f"; undefined at {undefined}" if undefined else ""
+        return "holds", "numeric", f"no counterexample in {trials} random trials at 50 digits{skipped}"
 
-    def _sizes(self, classes):
+    def _sizes(self, claim):
         sizes = TRIAL_SIZES[: self.trials]
-        return [(classes, n) for _, n in sizes] if classes else sizes
+        bounds = class_range(claim.classes)
+        if bounds is None:
+            return list(sizes)
+        lo, hi = bounds
+        return [(min(max(k, lo), hi if hi is not None else max(k, lo)), n) for k, n in sizes]
 
-    def _search(self, lhs, rhs, classes=None, hard=False) -> str:
+    def _search(self, lhs, rhs, claim) -> tuple[str, str, int]:
+        """(counterexample, an input where a side is undefined, trials where both sides are defined)."""
         rng = np.random.default_rng(self.seed)
         found = free_parameters(lhs, rhs)
-        for ncls, npix in self._sizes(classes):
-            fields = random_fields(rng, ncls, npix, hard=hard)
+        undefined, trials = "", 0
+        for ncls, npix in self._sizes(claim):
+            fields = claim_fields(rng, claim, ncls, npix)
             params = sample_parameters(found, rng, ncls)
-            left = evaluator(choose(lhs, params), ncls, npix)(fields, params)
-            right = evaluator(choose(rhs, params), ncls, npix)(fields, params)
-            for key in left:
-                if not (mpmath.isfinite(left[key]) and key in right and _close(left[key], right[key])):
-                    where = f" at entry {key}" if key else ""
-                    return (f"{_describe(ncls, npix, params, fields)}: "
-                            f"lhs={_fmt(left[key])} rhs={_fmt(right[key])}{where}")
-        return ""
+            chosen = [choose(e, params) for e in (lhs, rhs)]
+            left, right = (evaluator(e, ncls, npix)(fields, params) for e in chosen)
+            pairs = aligned(left, free_indices(chosen[0]), right, free_indices(chosen[1]))
+            nan = [key for key, a, b in pairs if _undefined(a) or _undefined(b)]
+            if nan:  # NaN is no counterexample: the formula says nothing there
+                undefined = undefined or f"{_describe(ncls, npix, params, fields)}{_entry(nan[0])}"
+                continue
+            trials += 1
+            for key, a, b in pairs:
+                if not _close(a, b):
+                    return (f"{_describe(ncls, npix, params, fields)}: lhs={_fmt(a)} rhs={_fmt(b)}{_entry(key)}",
+                            undefined, trials)
+        return "", undefined, trials
 
     # properties ----------------------------------------------------------------------------
     def _property(self, loss, prop: Property):
         expr = resolve(prop.expr if prop.expr is not None else loss.expr, self.registry)
         other = resolve(prop.other, self.registry) if prop.other is not None else None
-        bound = {k: (v if isinstance(v, str) else float(v)) for k, v in prop.bindings.items()}
-        rng = np.random.default_rng(self.seed)
         found = free_parameters(expr, other)
-        unknown = set(bound) - set(found)
-        if unknown:
-            raise SpecError(f"{prop.text}: binds {sorted(unknown)}, which the formula does not use")
+        bound = {k: _bound_value(prop, k, v, found) for k, v in prop.bindings.items()}
+        rng = np.random.default_rng(self.seed)
         if prop.kind == "permutation_invariant" and i in free_indices(expr):
             raise SpecError(f"{prop.text}: a per-pixel formula is not invariant to permuting pixels")
-        for ncls, npix in self._sizes(None):
-            fields = random_fields(rng, ncls, npix, present=prop.kind == "zero_at_perfect")
+        undefined, trials = "", 0
+        for ncls, npix in self._sizes(prop):
+            fields = claim_fields(rng, prop, ncls, npix, present=prop.kind == "zero_at_perfect")
             params = sample_parameters(found, rng, ncls, bound)
             chosen_other = choose(other, params) if other is not None else None
-            failure = self._property_trial(prop, choose(expr, params), chosen_other, ncls, npix, fields, params, rng)
+            failure, nan = self._property_trial(prop, choose(expr, params), chosen_other, ncls, npix, fields, params,
+                                                rng)
             if failure:
                 return "refuted", "numeric", failure
-        return "holds", "numeric", f"{self.trials} random trials at 50 digits"
+            if nan:  # NaN is no counterexample: the formula says nothing there
+                undefined = undefined or nan
+                continue
+            trials += 1
+        if not trials:
+            return "unknown", "numeric", f"undefined (NaN) at every trial, e.g. {undefined}"
+        skipped = f"; undefined at {undefined}" if undefined else ""
+        return "holds", "numeric", f"{trials} random trials at 50 digits{skipped}"
 
-    def _property_trial(self, prop, expr, other, ncls, npix, fields, params, rng) -> str:
+    def _property_trial(self, prop, expr, other, ncls, npix, fields, params, rng) -> tuple[str, str]:
+        """(a counterexample, or an input where the formula is undefined); both empty when the trial passed."""
         ev = evaluator(expr, ncls, npix)
         tol = mpmath.mpf("1e-20")
-        if prop.kind in ("zero_at_perfect", "minimal_at_perfect"):
-            perfect = perfect_fields(fields["g"])
-            at_perfect = ev(perfect, params)
-            if prop.kind == "zero_at_perfect":
-                # The value must vanish in the limit: tiny already, or shrinking with the distance to g.
-                closer = ev(perfect_fields(fields["g"], PERFECT_EPS[1]), params)
-                bad = {k: v for k, v in at_perfect.items() if abs(closer[k]) > max(tol, abs(v) * mpmath.mpf("1e-3"))}
-                fields = perfect
-            else:
-                here = ev(fields, params)
-                bad = {k: at_perfect[k] for k in here if at_perfect[k] > here[k] + tol}
-                if bad:
-                    key = next(iter(bad))
-                    return (f"{_describe(ncls, npix, params, fields)}: value {_fmt(here[key])}, "
-                            f"but {_fmt(at_perfect[key])} at the perfect prediction")
-        elif prop.kind == "permutation_invariant":
+        free = free_indices(expr)
+        if prop.kind == "zero_at_perfect":
+            # Judged at the limit p -> g: the value must vanish there, approached in steps.
+            steps = [ev(perfect_fields(fields["g"], eps), params) for eps in PERFECT_EPS]
+            fields = perfect_fields(fields["g"], PERFECT_EPS[-1])
+            pairs = [(k, [s[k] for s in steps]) for k in steps[0]]
+            nan = [k for k, vs in pairs if any(_undefined(v) for v in vs)]
+            if nan:
+                return "", f"{_describe(ncls, npix, params, fields)}{_entry(nan[0])}"
+            bad = [(k, vs[-1]) for k, vs in pairs if not tends_to_zero(vs)]
+            if bad:
+                key, value = bad[0]
+                return (f"{_describe(ncls, npix, params, fields)}: value {_fmt(value)}{_entry(key)}, not vanishing "
+                        f"as p approaches g"), ""
+            return "", ""
+        if prop.kind == "minimal_at_perfect":
+            at_perfect, here = ev(perfect_fields(fields["g"]), params), ev(fields, params)
+            pairs = [(k, here[k], at_perfect[k]) for k in here]
+            nan = [k for k, a, b in pairs if _undefined(a) or _undefined(b)]
+            if nan:
+                return "", f"{_describe(ncls, npix, params, fields)}{_entry(nan[0])}"
+            bad = [(k, a, b) for k, a, b in pairs if b > a + tol]
+            if bad:
+                key, a, b = bad[0]
+                return (f"{_describe(ncls, npix, params, fields)}: value {_fmt(a)}, "
+                        f"but {_fmt(b)} at the perfect prediction{_entry(key)}"), ""
+            return "", ""
+        if prop.kind == "permutation_invariant":
             order = rng.permutation(npix)
             shuffled = {k: np.asarray(v, dtype=object)[:, order] for k, v in fields.items()}
             here, there = ev(fields, params), ev(shuffled, params)
-            bad = {k: here[k] for k in here if not _close(here[k], there[k])}
-        else:
+            pairs = [(k, here[k], there[k]) for k in here]
+            check = lambda a, b: _close(a, b)  # noqa: E731
+        elif prop.kind == "le":
             values = ev(fields, params)
-            if prop.kind == "nonnegative":
-                bad = {k: v for k, v in values.items() if v < -tol}
-            elif prop.kind == "bounded":
-                lo, hi = float(prop.low), float(prop.high)
-                bad = {k: v for k, v in values.items() if v < lo - tol or v > hi + tol}
-            elif prop.kind == "le":
-                others = evaluator(other, ncls, npix)(fields, params)
-                bad = {k: v for k, v in values.items() if v > others[k] + tol}
-            else:
-                raise SpecError(f"unknown property kind {prop.kind!r}")
-        undefined = {k: v for k, v in ev(fields, params).items() if not mpmath.isfinite(v)}
-        bad = bad or undefined
+            others = evaluator(other, ncls, npix)(fields, params)
+            pairs = aligned(values, free, others, free_indices(other))
+            check = lambda a, b: a <= b + tol  # noqa: E731
+        elif prop.kind in ("nonnegative", "bounded"):
+            values = ev(fields, params)
+            lo, hi = (0.0, mpmath.inf) if prop.kind == "nonnegative" else (float(prop.low), float(prop.high))
+            pairs = [(k, v, v) for k, v in values.items()]
+            check = lambda a, b: lo - tol <= a <= hi + tol  # noqa: E731
+        else:
+            raise SpecError(f"unknown property kind {prop.kind!r}")
+        nan = [k for k, a, b in pairs if _undefined(a) or _undefined(b)]
+        if nan:
+            return "", f"{_describe(ncls, npix, params, fields)}{_entry(nan[0])}"
+        bad = [(k, a) for k, a, b in pairs if not check(a, b)]
         if bad:
-            key, value = next(iter(bad.items()))
-            where = f" at entry {key}" if key else ""
-            return f"{_describe(ncls, npix, params, fields)}: value {_fmt(value)}{where}"
-        return ""
+            key, value = bad[0]
+            return f"{_describe(ncls, npix, params, fields)}: value {_fmt(value)}{_entry(key)}", ""
+        return "", ""
+
+
+GUARD = sp.Float("1e-300")  # stands for the compute dtype's smallest normal number (ctx.tiny)
+
+
+def guarded(expr: sp.Expr) -> sp.Expr:
+    """The formula with the clamps the generated code adds (backend/rules.guard): the argument of a log and the
+    base of a non-integer power of a field are clamped at ctx.tiny, with no gradient below it."""
+    def reads_field(e):
+        return bool(e.atoms(sp.Indexed))
+
+    expr = expr.replace(lambda e: isinstance(e, sp.log) and reads_field(e.args[0]),
+                        lambda e: sp.log(sp.Max(e.args[0], GUARD)))
+    return expr.replace(lambda e: isinstance(e, sp.Pow) and not e.exp.is_Integer and reads_field(e.base),
+                        lambda e: sp.Pow(sp.Max(e.base, GUARD), e.exp))
+
+
+def check_left_out_units(loss, registry: dict) -> None:
+    """With a mean_denominator, `reduction="mean"` leaves out a unit whose weights sum to 0 (e.g. no class
+    present); the generated code still computes its entries, and a masked entry that is infinite, or has an
+    infinite derivative, turns the gradient into NaN (0 times infinity). Such a spec is refused: each entry,
+    guarded as the generated code guards it, must be finite, value and gradient, on a unit with an empty target."""
+    if loss.mean_denominator is None or i in free_indices(resolve(loss.expr, registry)):
+        return  # a loss per pixel pools its weights over the batch and leaves no unit out
+    expr, weight = guarded(resolve(loss.expr, registry)), resolve(loss.mean_denominator, registry)
+    rng = np.random.default_rng(0)
+    defaults = {prm.name: (prm.default if isinstance(prm.default, str) or prm.default is None else float(prm.default))
+                for prm in loss.params}
+    choices = [[(ch.name, o) for o in ch.options] for ch in loss.choices]
+    for combo in itertools.product(*choices):
+        params = defaults | dict(combo)
+        chosen, chosen_weight = choose(expr, params), choose(weight, params)
+        for ncls in (1, 2, 3):
+            fields = random_fields(rng, ncls, 3)
+            fields["g"] = np.zeros_like(fields["g"])
+            if any(v != 0 for v in evaluator(chosen_weight, ncls, 3)(fields, params).values()):
+                continue
+            ev = evaluator(chosen, ncls, 3)
+            values, grads = ev.gradient(fields, params, [1] * len(ev.keys))
+            numbers = list(values.values()) + [v for rows in grads.values() for row in rows for v in row]
+            if not all(mpmath.isfinite(v) for v in numbers):
+                where = f" with {', '.join(f'{k}={v}' for k, v in dict(combo).items())}" if combo else ""
+                raise SpecError(
+                    f"mean_denominator leaves out a unit whose target is empty{where}, but the formula is not finite "
+                    f"there (value or gradient, e.g. C={ncls}, n=3, g=0): the generated gradient would be NaN. Make "
+                    f"each entry finite on an empty target (e.g. add smoothing), or drop mean_denominator",
+                    path=loss.path, line=keyword_line(loss.path, loss.line, "mean_denominator") or loss.line)
+
+
+def _bound_value(prop, name, value, found: dict):
+    """A property's binding of one parameter as the evaluator takes it: a number, or a Choice's option."""
+    if name not in found:
+        close = difflib.get_close_matches(name, list(found), n=1)
+        hint = f": did you mean {close[0]!r}?" if close else f" (it uses: {', '.join(sorted(found)) or 'none'})"
+        raise SpecError(f"{prop.text}: binds {name!r}, which the formula does not use{hint}")
+    kind, info = found[name]
+    if kind == "weights":
+        raise SpecError(f"{prop.text}: binds the class weights {name!r}; a property is checked at random class "
+                        f"weights: leave {name} unbound")
+    if kind == "choice":
+        if value not in info:
+            raise SpecError(f"{prop.text}: {name}={value!r} is not one of its options {info}")
+        return value
+    number = sp.sympify(value) if not isinstance(value, str) else None
+    if number is None or not number.is_number or not number.is_real:
+        raise SpecError(f"{prop.text}: binds {name}={value!r}; a property binds a parameter to a number, "
+                        f"e.g. {name}=0")
+    return float(number)
+
+
+def _entry(key) -> str:
+    return f" at entry {key}" if key else ""
+
+
+def claim_location(loss, claim) -> tuple[str, int | None]:
+    """The spec file and the line of the claim (the Loss's line if the claim was written elsewhere)."""
+    path, line = getattr(claim, "path", None), getattr(claim, "line", None)
+    if path and loss.path and Path(path).resolve() == Path(loss.path).resolve():
+        return loss.path, line
+    return loss.path, loss.line

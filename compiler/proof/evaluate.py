@@ -11,9 +11,9 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from ..frontend.language import FIELDS, Pick
+from ..frontend.language import ALL_FIELDS, FIELDS, Pick, c
 from ..frontend.errors import SpecError
-from ..frontend.expand import WeightSymbol, concretize, field_names, parameters
+from ..frontend.expand import WeightSymbol, concretize, field_symbol, parameters
 from ..frontend.primitives import extract
 from .tape import Tape
 
@@ -21,20 +21,28 @@ DPS = 100  # inputs may sit 1e-60 away from 0 or 1
 
 
 class Evaluator:
-    """Entries of a formula at `classes` classes and `pixels` pixels."""
+    """Entries of a formula at `classes` classes (in scope) and `pixels` pixels.
 
-    def __init__(self, expr: sp.Expr, classes: int, pixels: int):
+    `all_classes` (default `classes`) is the number of every class: the rows of the *_all fields that
+    AllClasses terms and class selections read. Classes in scope are the last `classes` of them.
+    """
+
+    def __init__(self, expr: sp.Expr, classes: int, pixels: int, all_classes: int | None = None):
         if expr.has(Pick):
             raise ValueError("choose() every Choice before evaluating")
         body, self.primitives = extract(expr)
-        entries = concretize(body, classes, pixels)
+        self.all_classes = all_classes or classes
+        entries = concretize(body, classes, pixels, self.all_classes)
         self.classes, self.pixels = classes, pixels
         self.keys = list(entries)
         self.params = parameters(body)
         self.weights = sorted({s for e in entries.values() for s in e.free_symbols if isinstance(s, WeightSymbol)},
                               key=lambda s: s.name)
-        bases = tuple(FIELDS) + tuple(name for name, _ in self.primitives)
-        self.fields = field_names(classes, pixels, bases)
+        used = {ind.base.name for ind in body.atoms(sp.Indexed)}
+        wide = tuple(b.name for b in ALL_FIELDS.values() if b.name in used)
+        self.rows = {name: classes for name in FIELDS} | {name: self.all_classes for name in wide}
+        self.rows |= {name: classes if c in prim.free_symbols else 1 for name, prim in self.primitives}
+        self.fields = [field_symbol(b, k, j) for b, rows in self.rows.items() for k in range(rows) for j in range(pixels)]
         self._where = [s.name.rsplit("_", 2) for s in self.fields]
         self.tape = Tape(list(entries.values()), self.fields + self.weights + self.params)
 
@@ -44,15 +52,16 @@ class Evaluator:
         for name, prim in self.primitives:
             if name in fields:
                 continue
-            arrays = []
-            for arg in prim.args:
-                values = evaluator(arg, self.classes, self.pixels)(fields, params)
-                arr = np.empty((self.classes, self.pixels), dtype=object)
-                for (k, j), v in values.items():
-                    arr[k, j] = v
-                arrays.append(arr)
+            arrays = [argument_array(evaluator(arg, self.classes, self.pixels, self.all_classes)(fields, params),
+                                     self.classes, self.pixels) for arg in prim.args]
             fields[name] = prim.reference(*arrays)
         return fields
+
+    @staticmethod
+    def _class_weight(base: str, k: int, params: dict):
+        """One class's weight: inside AllClasses terms (w_all) every class's, given as w_all or as w."""
+        vector = params.get(base, params.get(base[: -len("_all")])) if base.endswith("_all") else params.get(base)
+        return mpmath.mpf(1) if vector is None else mpmath.mpf(vector[k])
 
     def _arguments(self, fields: dict, params: dict) -> list:
         missing = [s.name for s in self.params if s.name not in params]
@@ -62,34 +71,50 @@ class Evaluator:
         args = []
         for base, k, j in self._where:
             arr = fields.get(base)
+            if arr is None and base.endswith("_all"):  # every class is in scope: the same fields
+                arr = fields.get(base[: -len("_all")])
             args.append(mpmath.mpf(arr[int(k)][int(j)]) if arr is not None else mpmath.mpf(0))
         for s in self.weights:
             base, k = s.name.rsplit("_", 1)
-            vector = params.get(base)
-            args.append(mpmath.mpf(1) if vector is None else mpmath.mpf(vector[int(k)]))
+            args.append(self._class_weight(base, int(k), params))
         args += [mpmath.mpf(params[s.name]) for s in self.params]
         return args
 
     def __call__(self, fields: dict, params: dict) -> dict:
-        """Entries keyed by free-index values; `fields` maps 'p', 'g', 'x' to (classes, pixels) arrays."""
+        """Entries keyed by free-index values; `fields` maps 'p', 'g', 'x' to (classes, pixels) arrays
+        (and 'p_all', 'g_all', 'x_all' to (all_classes, pixels) ones when they differ)."""
         with mpmath.workdps(DPS):
             vals = self.tape.forward(self._arguments(fields, params))
             return {key: +vals[k] for key, k in zip(self.keys, self.tape.outputs)}
 
     def gradient(self, fields: dict, params: dict, seeds) -> tuple[dict, dict]:
-        """(entries, {"p": d/dp, "x": d/dx}) of sum(seeds * entries), gradients as (classes, pixels) lists."""
+        """(entries, {"p": d/dp, "x": d/dx, "p_all": ..., ...}) of sum(seeds * entries): the gradient with
+        respect to each field the formula reads, as (rows, pixels) lists."""
         with mpmath.workdps(DPS):
             vals = self.tape.forward(self._arguments(fields, params))
             adjoint = self.tape.backward(vals, [mpmath.mpf(s) for s in seeds])
-            size = self.classes * self.pixels
-            grads = {}
-            for k, name in enumerate(FIELDS):
-                flat = adjoint[k * size:(k + 1) * size]
-                grads[name] = [flat[r * self.pixels:(r + 1) * self.pixels] for r in range(self.classes)]
+            grads, start = {}, 0
+            for name, rows in self.rows.items():
+                flat = adjoint[start:start + rows * self.pixels]
+                grads[name] = [flat[r * self.pixels:(r + 1) * self.pixels] for r in range(rows)]
+                start += rows * self.pixels
             values = {key: +vals[k] for key, k in zip(self.keys, self.tape.outputs)}
         return values, grads
 
 
+def argument_array(values: dict, classes: int, pixels: int):
+    """A primitive's argument from its entries: (classes, pixels) for free c and i, (1, pixels) for
+    per-pixel values with no class free, a number for a scalar (a parameter)."""
+    keys = list(values)
+    if keys == [()]:
+        return values[()]
+    rows = classes if len(keys[0]) == 2 else 1
+    arr = np.empty((rows, pixels), dtype=object)
+    for key, v in values.items():
+        arr[key if len(key) == 2 else (0, key[0])] = v
+    return arr
+
+
 @functools.lru_cache(maxsize=512)
-def evaluator(expr: sp.Expr, classes: int, pixels: int) -> Evaluator:
-    return Evaluator(expr, classes, pixels)
+def evaluator(expr: sp.Expr, classes: int, pixels: int, all_classes: int | None = None) -> Evaluator:
+    return Evaluator(expr, classes, pixels, all_classes)

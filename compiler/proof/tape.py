@@ -78,6 +78,8 @@ class Tape:
                 vals[k] = self._value(self.nodes[k], vals)
             except (ZeroDivisionError, ValueError):  # e.g. 0 ** -1
                 vals[k] = mpmath.nan
+            if isinstance(vals[k], mpmath.mpc):  # log(-1), (-1) ** 0.5: no real value
+                vals[k] = mpmath.nan
         return vals
 
     @staticmethod
@@ -132,4 +134,5 @@ class Tape:
                     adj[args[0]] += d * payload[1](vals[args[0]], vals[k])
                 except ZeroDivisionError:  # e.g. log at 0: the derivative is infinite
                     adj[args[0]] += d * mpmath.inf
-        return adj[: len(self.inputs)]
+        # a derivative through a value with no real value (sqrt of a negative) has none either
+        return [mpmath.nan if isinstance(a, mpmath.mpc) else a for a in adj[: len(self.inputs)]]
