@@ -355,6 +355,10 @@ class Context:
         self.batch = batch
         self.pixel_axes = [0, 2] if batch else [2]
         self.m = self._target(label, ignore_index)
+        if self.m is not None:
+            # An ignored pixel's logit gets no gradient, even from a unit with no valid pixel whose formula is
+            # singular at its empty sums (its masked entry's gradient would be 0 * inf there).
+            self.x = _where(self.m > 0, self.x, self.x.detach())
         self.n_pixels = self._count(self.m)
         if self.m is not None:
             # A unit with no valid pixel has all its sums at zero; counting it as 1 keeps means finite.

@@ -144,12 +144,11 @@ def test_regression(name, tmp_path):
     assert outcome(text, seed, tmp_path) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="known gap, left to the runtime: detach the logits of masked pixels")
 def test_an_image_with_every_pixel_ignored_sends_no_nan_into_the_gradient(tmp_path):
     """An image whose pixels are all ignored contributes nothing (README): loss 0, gradient 0. The generated code
     still evaluates the formula there, on sums that are all 0, and masks the result; where the formula is singular
-    at empty sums (Sum(p g) / Sum(p), no smoothing) the masked entry's gradient is 0 times infinity, NaN. Strict:
-    when the runtime stops it, this test fails until its marker is removed."""
+    at empty sums (Sum(p g) / Sum(p), no smoothing) the masked entry's gradient is 0 times infinity, NaN, unless
+    the runtime keeps it from the ignored pixels' logits."""
     from spec_compile import Case
     from symloss.compiler.proof.oracle import Options
 
