@@ -990,7 +990,7 @@ class Context:
             if exponent == 1:
                 return base
             if exponent == 2:
-                return paddle.square(base)
+                return paddle.square(base) if isinstance(base, TENSORS) else base * base
             if guard and exponent < 1:
                 base = self.clamp(base)
             return base ** self.scalar(exponent)

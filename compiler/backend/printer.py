@@ -163,11 +163,11 @@ class PaddlePrinter(PythonCodePrinter):
             return f"paddle.sqrt({self._tensor(base)})"
         if exp == -1:
             return f"1 / {self.parenthesize(base, precedence(expr))}"
-        if exp == -2:
+        if exp == -2 and is_tensor(base):  # a pixel count may be a Python number at run time
             return f"1 / paddle.square({self._print(base)})"
         if exp.is_Integer and exp < 0:
             return f"1 / {self.parenthesize(base, precedence(expr))}**{-int(exp)}"
-        if exp == 2:  # Paddle's generic pow kernel costs about 12x a multiply on the CPU, square half of one
+        if exp == 2 and is_tensor(base):  # Paddle's generic pow costs about 12x a multiply on the CPU, square half
             return f"paddle.square({self._print(base)})"
         base_text = self.parenthesize(base, precedence(expr), strict=False)
         if exp.is_Integer:
