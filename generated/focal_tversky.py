@@ -73,13 +73,17 @@ def focal_tversky_loss(
         sync=sync,
         reduction=reduction,
     )
-    # rewritten: clamp_power
+    # rewritten: clamp_power, target_sum
     p = ctx.probs()
-    g = ctx.g
-    t0 = ctx.psum(g * p)
+    t0 = ctx.target_sum(p)
     t1 = t0 + ctx.const(smooth)
     loss = ctx.power(
-        -t1 / (t1 + (-t0 + ctx.psum(g)) * ctx.const(beta) + (-t0 + ctx.msum(p)) * ctx.const(alpha))
+        -t1
+        / (
+            t1
+            + (-t0 + ctx.msum(p)) * ctx.const(alpha)
+            + (-t0 + ctx.target_count()) * ctx.const(beta)
+        )
         + 1,
         1 / gamma,
     )

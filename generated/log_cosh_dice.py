@@ -66,11 +66,11 @@ def log_cosh_dice_loss(
         sync=sync,
         reduction=reduction,
     )
-    # rewritten: log_cosh
+    # rewritten: log_cosh, target_sum
     p = ctx.probs()
-    g = ctx.g
     t0 = paddle.abs(
-        (ctx.const(smooth) + 2 * ctx.psum(g * p)) / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
+        (ctx.const(smooth) + 2 * ctx.target_sum(p))
+        / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
         - 1
     )
     loss = t0 + ctx.const(-math.log(2)) + F.softplus(-2 * t0)

@@ -64,17 +64,16 @@ def mcc_loss(
         sync=sync,
         reduction=reduction,
     )
-    # rewritten: clamp_power
+    # rewritten: clamp_power, target_sum
     p = ctx.probs()
-    g = ctx.g
-    t0 = ctx.psum(g)
+    t0 = ctx.target_count()
     t1 = ctx.msum(p)
-    t2 = ctx.psum(g * p)
-    t3 = -t0 + ctx.const(ctx.n_pixels)
+    t2 = ctx.target_sum(p)
+    t4 = -t1 + ctx.const(ctx.n_pixels)
     loss = (
-        -(t2 * (-t1 + t2 + t3) - (t0 - t2) * (t1 - t2) + ctx.const(smooth_nr))
+        -(t2 * (-t0 + t2 + t4) - (t0 - t2) * (t1 - t2) + ctx.const(smooth_nr))
         / paddle.sqrt(
-            ctx.clamp(t0 * t1 * t3 * (-t1 + ctx.const(ctx.n_pixels)) + ctx.const(smooth_dr))
+            ctx.clamp(t0 * t1 * t4 * (-t0 + ctx.const(ctx.n_pixels)) + ctx.const(smooth_dr))
         )
         + 1
     ) * ctx.indicator(t0 + t1 - 2 * t2)

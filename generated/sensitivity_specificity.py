@@ -69,10 +69,11 @@ def sensitivity_specificity_loss(
         sync=sync,
         reduction=reduction,
     )
+    # rewritten: target_sum
     p = ctx.probs()
     g = ctx.g
-    t0 = ctx.psum(g)
-    t1 = (g - p) ** 2
+    t0 = ctx.target_count()
+    t1 = paddle.square(g - p)
     loss = ctx.const(1 - r) * ctx.msum(t1 * (1 - g)) / (
         -t0 + ctx.const(smooth) + ctx.const(ctx.n_pixels)
     ) + ctx.const(r) * ctx.psum(g * t1) / (t0 + ctx.const(smooth))

@@ -69,12 +69,17 @@ def tversky_loss(
         sync=sync,
         reduction=reduction,
     )
+    # rewritten: target_sum
     p = ctx.probs()
-    g = ctx.g
-    t0 = ctx.psum(g * p)
+    t0 = ctx.target_sum(p)
     t1 = t0 + ctx.const(smooth)
     loss = (
-        -t1 / (t1 + (-t0 + ctx.psum(g)) * ctx.const(beta) + (-t0 + ctx.msum(p)) * ctx.const(alpha))
+        -t1
+        / (
+            t1
+            + (-t0 + ctx.msum(p)) * ctx.const(alpha)
+            + (-t0 + ctx.target_count()) * ctx.const(beta)
+        )
         + 1
     )
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
