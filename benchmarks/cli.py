@@ -45,10 +45,29 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-compile-times", dest="compile_times", action="store_false")
     parser.add_argument("--no-malloc-env", action="store_true",
                         help="do not re-run under the glibc malloc variables (noisier; for comparison)")
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                        help="where the tensors live: cpu (default) or gpu (Paddle's first CUDA device; each "
+                             "timed call ends with a device synchronisation, memory is the GPU allocator's)")
+    parser.add_argument("--no-scale", action="store_true",
+                        help="leave out the larger shapes a full run adds (8,4,512,512 and 2,4,96,96,96)")
 
 
 def is_full_run(args) -> bool:
     return not args.names and not args.shape and args.repeats >= MIN_REPEATS
+
+
+def blocks_to_run(args, names) -> list[tuple]:
+    """(shape, losses) of each block: the shapes asked for, else the default shapes for every loss and
+    the scale shapes for the scale losses (unless --no-scale)."""
+    from .cases import SCALE_LOSSES, SCALE_SHAPES
+
+    if args.shape:
+        return [(s, names) for s in args.shape]
+    out = [(s, names) for s in DEFAULT_SHAPES]
+    scale = [n for n in names if n in SCALE_LOSSES]
+    if scale and not args.no_scale:
+        out += [(s, scale) for s in SCALE_SHAPES]
+    return out
 
 
 def default_output() -> Path | None:
@@ -68,7 +87,20 @@ def to_argv(args) -> list[str]:
     argv += ["--json", args.json] if args.json else []
     if args.compile_times is not None:
         argv.append("--compile-times" if args.compile_times else "--no-compile-times")
+    argv += ["--device", args.device] if args.device != "cpu" else []
+    argv += ["--no-scale"] if args.no_scale else []
     return argv + (["--no-malloc-env"] if args.no_malloc_env else [])
+
+
+def _families(names) -> dict:
+    """Each loss's family (region, distribution, ...), from its spec; {} if the compiler fails."""
+    try:
+        from symloss.compiler.frontend.loader import load_registry
+
+        registry = load_registry()
+    except Exception:
+        return {}
+    return {n: registry[n].family for n in names if n in registry}
 
 
 def _say(text="") -> None:
@@ -89,6 +121,16 @@ def run(args) -> int:
     _say(f"symloss bench: glibc malloc variables {env.malloc_state()}")
     if args.repeats < MIN_REPEATS:
         _say(f"symloss bench: {args.repeats} repeats: fewer than {MIN_REPEATS}, do not quote these numbers")
+
+    import paddle
+
+    if args.device == "gpu":
+        if not (paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0):
+            _say("symloss bench: error: --device gpu needs a CUDA build of Paddle and a visible GPU")
+            return 2
+        paddle.device.set_device("gpu:0")
+    else:
+        paddle.device.set_device("cpu")
 
     from symloss.paddle import FUNCTIONS
 
@@ -111,17 +153,19 @@ def run(args) -> int:
         _say("\n".join(report.compile_markdown(times)) + "\n")
     load_before = env.load_average()
     literals, missing = load_literals(names)
+    families = _families(names)
     blocks = []
-    for s in args.shape or DEFAULT_SHAPES:
-        _say(f"symloss bench: {report.shape_text(s)}: {len(names)} losses, {args.warmup} warm-up + "
+    for s, losses in blocks_to_run(args, names):
+        _say(f"symloss bench: {report.shape_text(s)}: {len(losses)} losses, {args.warmup} warm-up + "
              f"{args.repeats} interleaved rounds ...")
-        block = run_block(s, {n: FUNCTIONS[n] for n in names}, literals, missing, args.repeats, args.warmup)
+        block = run_block(s, {n: FUNCTIONS[n] for n in losses}, literals, missing, args.repeats, args.warmup,
+                          families, args.device)
         blocks.append(block)
         _say("\n".join(report.block_markdown(block)))
     meta = {
         "command": "symloss bench " + " ".join(to_argv(args)),
         "date": time.strftime("%Y-%m-%d %H:%M"),
-        **env.versions(),
+        **env.versions(args.device),
         "glibc malloc": env.malloc_state(),
         "rounds": f"{args.warmup} warm-up + {args.repeats} timed, interleaved; median reported",
         "load average (1, 5, 15 min) before / after": f"{load_before} / {env.load_average()}",
@@ -134,7 +178,7 @@ def run(args) -> int:
         _say(line)
     output = None if args.no_write else (Path(args.output) if args.output else (default_output() if full else None))
     if output:
-        report.write_markdown(output, text, PREAMBLE)
+        report.write_markdown(output, text, PREAMBLE, args.device)
         _say(f"\nsymloss bench: wrote {output}")
     if args.json:
         Path(args.json).write_text(report.as_json(blocks, times, meta), encoding="utf-8")

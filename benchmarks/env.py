@@ -68,18 +68,34 @@ def load_average() -> str:
         return "n/a"
 
 
-def versions() -> dict:
+def distance_transform() -> str:
+    """Which transform the eager distance maps use, and on how many threads."""
+    try:
+        import edt  # noqa: F401
+
+        from symloss.runtime.distance_maps import map_threads
+
+        return f"edt (the `fast` extra), {map_threads()} threads (SYMLOSS_MAP_THREADS)"
+    except ImportError:
+        return "SciPy (edt not installed: pip install symloss[fast])"
+
+
+def versions(device: str = "cpu") -> dict:
     import numpy
     import paddle
 
     from . import pseg
 
     _, pseg_version, why = pseg.load()
-    return {
+    out = {
         "python": platform.python_version(),
         "paddle": paddle.__version__,
         "numpy": numpy.__version__,
         "paddleseg": pseg_version or why,
         "cpu": f"{cpu_model()}, {os.cpu_count()} cores",
         "threads": os.environ.get("OMP_NUM_THREADS", "unset") + " (OMP_NUM_THREADS; Paddle sets 1 on import)",
+        "distance transform": distance_transform(),
     }
+    if device != "cpu":
+        out["device"] = f"{device}: {paddle.device.cuda.get_device_name()}"
+    return out

@@ -18,6 +18,8 @@ BCE = "pseg.BCELoss"
 DICE = "pseg.DiceLoss"
 LOVASZ_SOFTMAX = "pseg.LovaszSoftmaxLoss"
 LOVASZ_HINGE = "pseg.LovaszHingeLoss"
+LOVASZ_HINGE_PER_CLASS = "pseg.LovaszHingeLoss per class"
+LOVASZ_SOFTMAX_TWO = "pseg.LovaszSoftmaxLoss on [0, x]"
 FOCAL = "pseg.FocalLoss"
 MULTI_CLASS_FOCAL = "pseg.MultiClassFocalLoss"
 CROSS_ENTROPY = "pseg.CrossEntropyLoss"
@@ -127,6 +129,34 @@ def _layer(make_layer, check=None):
     return make
 
 
+def _hinge_per_class(C):
+    """PaddleSeg's binary LovaszHingeLoss on each class against the rest, averaged over the classes
+    (what the multi-class hinge computes; PaddleSeg's own loss takes one channel only)."""
+    if C < 2:
+        raise NotApplicable("needs C >= 2 (C = 1 is pseg.LovaszHingeLoss itself)")
+    import paddle
+
+    layer = _losses().LovaszHingeLoss()
+
+    def fn(x, label):
+        parts = [layer(x[:, k : k + 1], paddle.where(label == layer.ignore_index, label, (label == k).astype(label.dtype)))
+                 for k in range(C)]
+        return paddle.add_n(parts) / C
+
+    return fn
+
+
+def _softmax_two_channels(C):
+    """PaddleSeg's LovaszSoftmaxLoss on the logits [0, x] of a binary problem: a different formula from
+    the one-channel Lovasz-Softmax (it averages the background's loss in), timed for scale."""
+    if C != 1:
+        raise NotApplicable("for C = 1 (binary logits)")
+    import paddle
+
+    layer = _losses().LovaszSoftmaxLoss()
+    return lambda x, label: layer(paddle.concat([paddle.zeros_like(x), x], axis=1), label)
+
+
 def _need(condition, why):
     def check(C):
         if not condition(C):
@@ -145,6 +175,10 @@ PADDLESEG_BASELINES = {
                                         _need(lambda C: C >= 2, "zero gradient at C = 1")), "paddleseg"),
         Baseline(LOVASZ_HINGE, _layer(lambda L, C: L.LovaszHingeLoss(),
                                       _need(lambda C: C == 1, "binary only (C = 1)")), "paddleseg"),
+        Baseline(LOVASZ_HINGE_PER_CLASS, _hinge_per_class, "paddleseg",
+                 note="one call per class, one-vs-rest, averaged"),
+        Baseline(LOVASZ_SOFTMAX_TWO, _softmax_two_channels, "paddleseg",
+                 note="two channels [0, x]: averages in the background's loss (other formula)"),
         Baseline(FOCAL, _layer(lambda L, C: L.FocalLoss(), _need(lambda C: C == 2, "asserts C == 2")),
                  "paddleseg"),
         Baseline(MULTI_CLASS_FOCAL, _layer(lambda L, C: _module("focal_loss").MultiClassFocalLoss(num_class=C),

@@ -53,16 +53,20 @@ def _table(header, rows) -> list[str]:
     return lines
 
 
-def _status(row) -> str:
-    if row.plan.target is None:
-        return "–"
-    if row.met is None:
-        return f"n/a: {row.why_not}"
-    if row.met:
+def _status(verdict) -> str:
+    if verdict.met is None:
+        return f"n/a: {verdict.why_not}"
+    if verdict.met:
         return "met"
-    if row.within_noise:
+    if verdict.within_noise:
         return "missed, within noise (q1 <= limit)"
-    return f"**MISSED** ({', '.join(row.missed)})"
+    return f"**MISSED** ({', '.join(verdict.missed)})"
+
+
+def _verdict_ratio(verdict) -> str:
+    if verdict.target.kind == "memory":
+        return "–" if verdict.ratio is None else f"{verdict.ratio[0]:.2f} (peak memory)"
+    return ratio_text(verdict.ratio)
 
 
 def block_markdown(block) -> list[str]:
@@ -97,21 +101,48 @@ def targets_markdown(blocks) -> list[str]:
     rows = []
     for block in blocks:
         for r in block.rows:
-            if r.plan.target is None:
-                continue
-            against = r.target_against or r.plan.target.against
-            rows.append([f"`{r.loss}`", shape_text(block.shape), r.plan.variant(), r.plan.target.text(),
-                         against, ratio_text(r.ratios.get("target")), _status(r)])
+            for v in r.verdicts:
+                rows.append([f"`{r.loss}`", shape_text(block.shape), r.plan.variant(), v.target.text(),
+                             v.against or v.target.against, _verdict_ratio(v), _status(v)])
     return _table(["loss", "shape", "variant", "target", "against", "ratio (per-round IQR)", "status"], rows)
 
 
 def target_summary(blocks) -> str:
-    judged = [r for b in blocks for r in b.rows if r.plan.target is not None]
-    met = sum(r.met is True for r in judged)
-    noisy = sum(r.met is False and r.within_noise for r in judged)
-    missed = sum(r.met is False and not r.within_noise for r in judged)
+    judged = [v for b in blocks for r in b.rows for v in r.verdicts]
+    met = sum(v.met is True for v in judged)
+    noisy = sum(v.met is False and v.within_noise for v in judged)
+    missed = sum(v.met is False and not v.within_noise for v in judged)
     return (f"{met} of {len(judged)} targets met, {noisy} missed within noise, {missed} missed, "
             f"{len(judged) - met - noisy - missed} not measurable")
+
+
+def scaling_markdown(blocks) -> list[str]:
+    """How time and peak memory grow with the input, for the losses timed at more than one shape of
+    the same classes: each as a multiple of the floor sum(x*y) of its own shape."""
+    by_classes = {}
+    for block in blocks:
+        by_classes.setdefault(block.classes, []).append(block)
+    out = []
+    for classes, group in sorted(by_classes.items()):
+        if len(group) < 2:
+            continue
+        shapes = [b.shape for b in group]
+        cells = {}
+        for block in group:
+            floor = block.measurements[FLOOR]
+            for r in block.rows:
+                share = "–"
+                if r.gen.ok and r.gen.peak_bytes is not None and floor.peak_bytes:
+                    share = f"{r.gen.peak_bytes / floor.peak_bytes:.2f}"
+                cells.setdefault((r.loss, r.plan.variant()), {})[block.shape] = (
+                    f"{_ms(r.gen)} ms, {ratio_text(ratio(r.gen, floor), band=False)}x; "
+                    f"{_mib(r.gen)} MiB, {share}x")
+        rows = [[f"`{loss}`", variant] + [found.get(s, "–") for s in shapes]
+                for (loss, variant), found in sorted(cells.items()) if len(found) > 1]
+        floors = ["floor: sum(x*y)", ""] + [
+            f"{_ms(b.measurements[FLOOR])} ms; {_mib(b.measurements[FLOOR])} MiB" for b in group]
+        out += _table(["loss", "variant"] + [shape_text(s) for s in shapes], [floors] + rows) + [""]
+    return out
 
 
 def compile_markdown(times) -> list[str]:
@@ -136,6 +167,10 @@ def markdown(blocks, times, meta: dict) -> str:
     out += targets_markdown(blocks) + ["", target_summary(blocks) + ".", ""]
     if times:
         out += ["### Compile times (one process each, wall clock)", ""] + compile_markdown(times) + [""]
+    scaling = scaling_markdown(blocks)
+    if scaling:
+        out += ["### Scaling (each cell: ms and ÷ sum(x*y) floor of that shape; peak MiB and ÷ the floor's peak)",
+                ""] + scaling
     for block in blocks:
         out += block_markdown(block)
     extra = notes(blocks)
@@ -144,13 +179,23 @@ def markdown(blocks, times, meta: dict) -> str:
     return "\n".join(out)
 
 
-def write_markdown(path: Path, text: str, preamble: str) -> None:
+def markers(device: str = "cpu") -> tuple[str, str]:
+    """The markers around the tables a run writes: the CPU run's, or a GPU run's own pair (so that
+    each run rewrites only its tables)."""
+    if device == "cpu":
+        return BEGIN, END
+    return (f"<!-- symloss bench --device {device}: begin (generated; edit outside the markers) -->",
+            f"<!-- symloss bench --device {device}: end -->")
+
+
+def write_markdown(path: Path, text: str, preamble: str, device: str = "cpu") -> None:
     """Replace what lies between the markers, keeping the prose around them; create the file if
     needed with `preamble` (the method) before the markers."""
-    body = f"{BEGIN}\n{text.rstrip()}\n{END}"
+    begin, end = markers(device)
+    body = f"{begin}\n{text.rstrip()}\n{end}"
     if path.exists():
         old = path.read_text(encoding="utf-8")
-        pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
+        pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
         new = pattern.sub(lambda _: body, old) if pattern.search(old) else old.rstrip() + "\n\n" + body + "\n"
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -173,9 +218,9 @@ def as_json(blocks, times, meta) -> str:
             "skipped": b.skipped,
             "rows": [{"loss": r.loss, "variant": r.plan.variant(), "floor": r.floor, "generated": m(r.gen),
                       "literal": m(r.lit), "literal_missing": r.lit_missing, "ratios": r.ratios,
-                      "best": r.best, "target": r.plan.target and r.plan.target.text(),
-                      "target_against": r.target_against, "met": r.met, "within_noise": r.within_noise,
-                      "identical_to_literal": r.identical, "why_not": r.why_not,
-                      "mismatches": r.mismatches} for r in b.rows],
+                      "best": r.best, "identical_to_literal": r.identical, "mismatches": r.mismatches,
+                      "targets": [{"target": v.target.text(), "against": v.against, "ratio": v.ratio,
+                                   "met": v.met, "within_noise": v.within_noise, "why_not": v.why_not}
+                                  for v in r.verdicts]} for r in b.rows],
         })
     return json.dumps(data, indent=1)

@@ -17,6 +17,19 @@ MEMORY_SLACK, MEMORY_FLOOR = 0.01, 64 * 1024
 
 
 @dataclass
+class Verdict:
+    """One target of a row, judged."""
+
+    target: C_.Target
+    against: str | None = None  # the baseline / floor / literal the target was taken against
+    ratio: tuple | None = None  # (median, q1, q3) of the per-round time ratios, or the peak-memory ratio
+    met: bool | None = None
+    missed: list = field(default_factory=list)  # "time" and/or "memory"
+    within_noise: bool = False  # missed on time, but the ratio's first quartile is within the limit
+    why_not: str | None = None  # when met is None: why the target could not be evaluated
+
+
+@dataclass
 class Row:
     """One generated case, its literal twin, and how it scores."""
 
@@ -26,14 +39,10 @@ class Row:
     gen: Measurement
     lit: Measurement | None
     lit_missing: str | None = None
-    ratios: dict = field(default_factory=dict)  # "floor" | "best" | "literal" | "target" -> (r, q1, q3)
+    ratios: dict = field(default_factory=dict)  # "floor" | "best" | "literal" -> (r, q1, q3)
     best: str | None = None  # the baseline behind the "best" ratio
-    target_against: str | None = None  # the baseline / floor / literal the target was taken against
-    met: bool | None = None
-    missed: list = field(default_factory=list)  # "time" and/or "memory"
-    within_noise: bool = False  # missed on time, but the ratio's first quartile is within the limit
+    verdicts: list = field(default_factory=list)  # one per target of the plan
     identical: bool = False  # the generated module is the literal translation, character for character
-    why_not: str | None = None  # when met is None: why the target could not be evaluated
     mismatches: list = field(default_factory=list)  # twins whose values differ
 
 
@@ -51,7 +60,8 @@ class Block:
 
 def make_inputs(shape, seed=0):
     """Seeded logits ~ N(0, 1) and int64 labels uniform over the classes (2 when C == 1); no ignored
-    pixels, so the generated losses take their unmasked path and PaddleSeg still builds its mask."""
+    pixels, so the generated losses take their unmasked path and PaddleSeg still builds its mask.
+    They are made on Paddle's current device (`symloss bench --device`)."""
     import paddle
 
     paddle.seed(seed)
@@ -68,14 +78,31 @@ def _call(fn, kwargs):
     return lambda x, label: fn(x, label, **kwargs)
 
 
+def _with_reference_maps(fn, kwargs):
+    """The loss with its distance maps computed by the per-image reference functions (SciPy, one
+    image and class at a time, as the runtime did before its batch maps): what MAP_TARGET halves."""
+
+    def call(x, label):
+        from symloss.paddle import _runtime
+
+        batch_maps, _runtime.BATCH_MAPS = _runtime.BATCH_MAPS, {}
+        try:
+            return fn(x, label, **kwargs)
+        finally:
+            _runtime.BATCH_MAPS = batch_maps
+
+    return call
+
+
 def run_block(shape, functions: dict, literals: dict, literal_missing: dict, repeats: int,
-              warmup: int) -> Block:
+              warmup: int, families: dict | None = None, device: str = "cpu") -> Block:
     C = shape[1]
     logit, label = make_inputs(shape)
-    plans = [(name, plan) for name in sorted(functions) for plan in C_.plans_for(name, C)]
+    families = families or {}
+    plans = [(name, plan) for name in sorted(functions) for plan in C_.plans_for(name, C, families.get(name))]
     wanted = []
     for _, plan in plans:
-        targets = [plan.target.against] if plan.target and plan.target.against in BASELINES else []
+        targets = [t.against for t in plan.targets() if t.against in BASELINES]
         wanted += [b for b in (*plan.same, *plan.reference, *targets) if b not in wanted]
 
     cases = [Case(key, fn) for key, fn in floor_fns(label, C).items()]
@@ -95,18 +122,21 @@ def run_block(shape, functions: dict, literals: dict, literal_missing: dict, rep
         cases.append(Case(key, _call(functions[name], plan.kwargs)))
         if name in literals:
             cases.append(Case("literal " + key, _call(literals[name], plan.kwargs)))
+        if any(t.against == C_.REFERENCE_MAPS for t in plan.targets()):
+            cases.append(Case(f"{C_.REFERENCE_MAPS} {key}", _with_reference_maps(functions[name], plan.kwargs)))
 
-    measured = run_interleaved(cases, logit, label, repeats, warmup)
+    measured = run_interleaved(cases, logit, label, repeats, warmup, device)
     rows = [score(name, plan, C, key, measured, skipped, literal_missing.get(name))
             for (name, plan), key in zip(plans, keys)]
     for row in rows:
         row.identical = getattr(literals.get(row.loss), "identical", False)
-    others = {k: m for k, m in measured.items() if k not in keys and not k.startswith("literal ")}
+    twins = ("literal ", C_.REFERENCE_MAPS + " ")
+    others = {k: m for k, m in measured.items() if k not in keys and not k.startswith(twins)}
     return Block(tuple(shape), others, skipped, rows)
 
 
 def score(name, plan, C, key, measured, skipped, lit_missing) -> Row:
-    """Ratios to the floor, the best baseline and the literal twin, and the target's verdict."""
+    """Ratios to the floor, the best baseline and the literal twin, and each target's verdict."""
     gen = measured[key]
     lit = measured.get("literal " + key)
     row = Row(name, plan, C_.floor_of(plan, C), gen, lit, lit_missing or (None if lit else "not loaded"))
@@ -119,42 +149,60 @@ def score(name, plan, C, key, measured, skipped, lit_missing) -> Row:
     if lit is not None:
         row.ratios["literal"] = ratio(gen, lit)
     if gen.ok:
-        for twin in [lit] + [measured[b] for b in plan.same if b in measured]:
+        maps = measured.get(f"{C_.REFERENCE_MAPS} {key}")
+        for twin in [lit, maps] + [measured[b] for b in plan.same if b in measured]:
             if twin is not None and twin.ok and not _close(gen.value, twin.value):
                 row.mismatches.append(f"{twin.key}: {twin.value:.6g} vs generated {gen.value:.6g}")
-    _judge(row, plan.target, measured, skipped, ran)
+    row.verdicts = [_judge(row, key, target, measured, skipped, ran) for target in plan.targets()]
     return row
 
 
-def _judge(row: Row, target, measured, skipped, ran) -> None:
-    if target is None:
-        return
-    if not row.gen.ok:
-        row.why_not = f"generated loss failed: {row.gen.error}"
-        return
+def _against(row: Row, key, target, measured, skipped, ran):
+    """(the measurement a target is taken against, or None, and why not)."""
     if target.against == C_.BEST:
         pool = ran(row.plan.same)
-        against = min(pool, key=lambda m: m.median) if pool else None
         why = "no same-value baseline ran: " + "; ".join(
             f"{b}: {skipped.get(b) or measured[b].error}" for b in row.plan.same if b in skipped or b in measured)
-    elif target.against == C_.LITERAL:
-        against = row.lit if row.lit is not None and row.lit.ok else None
+        return (min(pool, key=lambda m: m.median) if pool else None), why
+    if target.against == C_.LITERAL:
         why = f"literal translation: {row.lit_missing or (row.lit.error if row.lit else 'missing')}"
-    elif target.against == C_.FLOORS:
-        against, why = measured[row.floor], "floor failed"
-    else:
-        against = measured.get(target.against)
-        why = f"{target.against}: {skipped.get(target.against) or (against.error if against else 'not run')}"
+        return (row.lit if row.lit is not None and row.lit.ok else None), why
+    if target.against == C_.FLOORS:
+        return measured[row.floor], "floor failed"
+    if target.against == C_.REFERENCE_MAPS:
+        twin = measured.get(f"{C_.REFERENCE_MAPS} {key}")
+        return twin, f"{C_.REFERENCE_MAPS}: {twin.error if twin else 'not run'}"
+    against = measured.get(target.against)
+    return against, f"{target.against}: {skipped.get(target.against) or (against.error if against else 'not run')}"
+
+
+def _judge(row: Row, key, target, measured, skipped, ran) -> Verdict:
+    verdict = Verdict(target)
+    if not row.gen.ok:
+        verdict.why_not = f"generated loss failed: {row.gen.error}"
+        return verdict
+    against, why = _against(row, key, target, measured, skipped, ran)
     if against is None or not against.ok:
-        row.why_not = why
-        return
-    row.target_against = against.key
-    row.ratios["target"] = ratio(row.gen, against)
-    if row.ratios["target"][0] > target.limit:
-        row.missed.append("time")
+        verdict.why_not = why
+        return verdict
+    verdict.against = against.key
+    if target.kind == "memory":
+        if row.gen.peak_bytes is None or not against.peak_bytes:
+            verdict.why_not = "peak memory not measured"
+            return verdict
+        share = row.gen.peak_bytes / against.peak_bytes
+        verdict.ratio = (share, share, share)
+        allowed = target.limit * against.peak_bytes + max(MEMORY_SLACK * against.peak_bytes, MEMORY_FLOOR)
+        verdict.missed = [] if row.gen.peak_bytes <= allowed else ["memory"]
+        verdict.met = not verdict.missed
+        return verdict
+    verdict.ratio = ratio(row.gen, against)
+    if verdict.ratio[0] > target.limit:
+        verdict.missed.append("time")
     if target.memory and row.gen.peak_bytes is not None and against.peak_bytes is not None:
         if row.gen.peak_bytes > against.peak_bytes + max(MEMORY_SLACK * against.peak_bytes, MEMORY_FLOOR):
-            row.missed.append("memory")
-    row.met = not row.missed
+            verdict.missed.append("memory")
+    verdict.met = not verdict.missed
     # Missed on time by the median, but a quarter of the rounds were within the limit.
-    row.within_noise = row.missed == ["time"] and row.ratios["target"][1] <= target.limit
+    verdict.within_noise = verdict.missed == ["time"] and verdict.ratio[1] <= target.limit
+    return verdict

@@ -93,16 +93,43 @@ class _HostMemory:
         return self.core.host_memory_stat_peak_value("Allocated", 0) - before + numpy_peak
 
 
+class _DeviceMemory:
+    """Peak bytes of Paddle's GPU allocator during one call (paddle.device.cuda's statistics)."""
+
+    def __init__(self, paddle):
+        cuda = paddle.device.cuda
+        self.cuda = cuda
+        self.available = all(hasattr(cuda, n) for n in ("max_memory_allocated", "memory_allocated",
+                                                        "reset_max_memory_allocated"))
+
+    def start(self):
+        if not self.available:
+            return 0
+        self.cuda.synchronize()
+        self.cuda.reset_max_memory_allocated()
+        return self.cuda.memory_allocated()
+
+    def stop(self, before) -> int | None:
+        if not self.available:
+            return None
+        self.cuda.synchronize()
+        return self.cuda.max_memory_allocated() - before
+
+
 def _faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-def run_interleaved(cases: list[Case], logit, label, repeats: int, warmup: int) -> dict[str, Measurement]:
+def run_interleaved(cases: list[Case], logit, label, repeats: int, warmup: int,
+                    device: str = "cpu") -> dict[str, Measurement]:
     """Warm every case up (the last warm-up call measures memory and the value), then time `repeats`
-    rounds in which each case runs once, in the same order."""
+    rounds in which each case runs once, in the same order. On a GPU each timed call ends with a
+    device synchronisation (kernels run asynchronously there), and memory is the GPU allocator's."""
     import paddle
 
-    memory = _HostMemory(paddle)
+    gpu = device.startswith("gpu")
+    memory = _DeviceMemory(paddle) if gpu else _HostMemory(paddle)
+    finish = paddle.device.synchronize if gpu else (lambda: None)
     results = {case.key: Measurement(case.key) for case in cases}
 
     def call(case):
@@ -144,6 +171,7 @@ def run_interleaved(cases: list[Case], logit, label, repeats: int, warmup: int) 
                 try:
                     loss = case.fn(x, lab)
                     loss.backward()
+                    finish()
                 except Exception as err:
                     m.error = _short(err)
                     continue

@@ -72,18 +72,18 @@ def asym_focal_tversky_loss(
         reduction=reduction,
         two_classes=True,
     )
-    # rewritten: clamp_power
+    # rewritten: clamp_power, target_sum
     p = ctx.probs()
     g = ctx.g
     background = ctx.class_set("background")
     foreground = ctx.class_set("foreground")
     t0 = paddle.clip(paddle.clip(p, min=epsilon), max=1 - epsilon)
-    t1 = ctx.const(epsilon) + ctx.psum(g * t0)
+    t1 = ctx.const(epsilon) + ctx.target_sum(t0)
     t2 = (
         -t1
         / (
             t1
-            + ctx.const(delta) * ctx.psum(g * (1 - t0))
+            + ctx.const(delta) * ctx.target_sum(1 - t0)
             + ctx.const(1 - delta) * ctx.msum(t0 * (1 - g))
         )
         + 1

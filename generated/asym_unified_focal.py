@@ -71,7 +71,7 @@ def asym_unified_focal_loss(
         reduction=reduction,
         two_classes=True,
     )
-    # rewritten: clamp_log, clamp_power
+    # rewritten: clamp_log, clamp_power, target_sum
     p = ctx.probs()
     g = ctx.g
     background = ctx.class_set("background")
@@ -81,9 +81,9 @@ def asym_unified_focal_loss(
     t2 = g * paddle.log(ctx.clamp(t1))
     t3 = 1 - delta
     t4 = 1 - t1
-    t5 = ctx.const(1e-07) + ctx.psum(g * t1)
+    t5 = ctx.const(1e-07) + ctx.target_sum(t1)
     t6 = (
-        -t5 / (t5 + ctx.const(delta) * ctx.psum(g * t4) + ctx.const(t3) * ctx.msum(t1 * (1 - g)))
+        -t5 / (t5 + ctx.const(delta) * ctx.target_sum(t4) + ctx.const(t3) * ctx.msum(t1 * (1 - g)))
         + 1
     )
     loss = ctx.const(weight) * ctx.const(1 / ctx.n_pixels) * ctx.const(t0) * ctx.msum(

@@ -63,18 +63,11 @@ def balanced_bce_loss(
         reduction=reduction,
     )
     if ctx.activation == "sigmoid":
-        # rewritten: log_sigmoid, one_minus_sigmoid
-        x = ctx.logits()
-        g = ctx.g
-        loss = g * ctx.const(beta) * ctx.softplus(-x) + (1 - g) * ctx.const(
-            1 - beta
-        ) * ctx.softplus(x)
+        # rewritten: log_sigmoid, one_minus_sigmoid, sigmoid_bce
+        loss = ctx.sigmoid_bce(beta, 1 - beta)
     elif ctx.activation == "softmax":
-        # rewritten: log_softmax, log1m_softmax
-        logp = ctx.log_probs()
-        g = ctx.g
-        log1mp = ctx.log_one_minus_probs()
-        loss = -g * logp * ctx.const(beta) - log1mp * (1 - g) * ctx.const(1 - beta)
+        # rewritten: log_softmax, log1m_softmax, softmax_bce
+        loss = ctx.softmax_bce(beta, 1 - beta)
     else:
         # rewritten: clamp_log
         p = ctx.probs()

@@ -71,12 +71,13 @@ def cldice_loss(
         sync=sync,
         reduction=reduction,
     )
+    # rewritten: target_sum
     p = ctx.probs()
     g = ctx.g
     t0 = ctx.soft_skeleton(g, iters)
     t1 = ctx.const(smooth_nr) + paddle.sum(ctx.msum(p * t0), axis=1, keepdim=True)
     t2 = ctx.soft_skeleton(p, iters)
-    t3 = paddle.sum(ctx.psum(g * t2), axis=1, keepdim=True)
+    t3 = paddle.sum(ctx.target_sum(t2), axis=1, keepdim=True)
     t4 = ctx.const(smooth_dr) + paddle.sum(ctx.msum(t0), axis=1, keepdim=True)
     t5 = ctx.const(smooth_dr) + paddle.sum(ctx.msum(t2), axis=1, keepdim=True)
     loss = (

@@ -71,37 +71,32 @@ def combo_loss(
         reduction=reduction,
     )
     if ctx.activation == "sigmoid":
-        # rewritten: log_sigmoid, one_minus_sigmoid
-        x = ctx.logits()
+        # rewritten: log_sigmoid, one_minus_sigmoid, sigmoid_bce, target_sum
         p = ctx.probs()
-        g = ctx.g
         loss = (
-            -(ctx.const(smooth) + 2 * ctx.psum(g * p))
-            / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
+            -(ctx.const(smooth) + 2 * ctx.target_sum(p))
+            / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
             + 1
         ) * ctx.const(1 - alpha) + ctx.const(alpha) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
-            g * ctx.const(beta) * ctx.softplus(-x) + (1 - g) * ctx.const(1 - beta) * ctx.softplus(x)
+            ctx.sigmoid_bce(beta, 1 - beta)
         )
     elif ctx.activation == "softmax":
-        # rewritten: log_softmax, log1m_softmax
-        logp = ctx.log_probs()
+        # rewritten: log_softmax, log1m_softmax, softmax_bce, target_sum
         p = ctx.probs()
-        g = ctx.g
-        log1mp = ctx.log_one_minus_probs()
         loss = (
-            -(ctx.const(smooth) + 2 * ctx.psum(g * p))
-            / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
+            -(ctx.const(smooth) + 2 * ctx.target_sum(p))
+            / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
             + 1
         ) * ctx.const(1 - alpha) + ctx.const(alpha) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
-            -g * logp * ctx.const(beta) - log1mp * (1 - g) * ctx.const(1 - beta)
+            ctx.softmax_bce(beta, 1 - beta)
         )
     else:
-        # rewritten: clamp_log
+        # rewritten: clamp_log, target_sum
         p = ctx.probs()
         g = ctx.g
         loss = (
-            -(ctx.const(smooth) + 2 * ctx.psum(g * p))
-            / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
+            -(ctx.const(smooth) + 2 * ctx.target_sum(p))
+            / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
             + 1
         ) * ctx.const(1 - alpha) + ctx.const(alpha) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
             -g * paddle.log(ctx.clamp(p)) * ctx.const(beta)

@@ -61,10 +61,11 @@ def dice_loss(
         sync=sync,
         reduction=reduction,
     )
+    # rewritten: target_sum
     p = ctx.probs()
-    g = ctx.g
     loss = (
-        -(ctx.const(smooth) + 2 * ctx.psum(g * p)) / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
+        -(ctx.const(smooth) + 2 * ctx.target_sum(p))
+        / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
         + 1
     )
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)

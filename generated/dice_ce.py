@@ -80,17 +80,16 @@ def dice_ce_loss(
     )
     if isinstance(label_smoothing, float) and label_smoothing == 0:
         if ctx.activation == "sigmoid":
-            # rewritten: log_sigmoid
+            # rewritten: log_sigmoid, target_sum
             p = ctx.probs()
-            g = ctx.g
             x_all = ctx.logits(every=True)
             g_all = ctx.target(every=True)
             weight_all = ctx.class_weights("weight", weight, every=True)
             weight = ctx.class_weights("weight", weight)
             t0 = g_all * weight_all
             loss = weight * (
-                -(ctx.const(smooth) + 2 * ctx.psum(g * p))
-                / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
+                -(ctx.const(smooth) + 2 * ctx.target_sum(p))
+                / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
                 + 1
             ) * ctx.const(lambda_dice) + ctx.const(lambda_ce) * ctx.msum(
                 -paddle.sum(-t0 * ctx.softplus(-x_all), axis=1, keepdim=True)
@@ -98,15 +97,14 @@ def dice_ce_loss(
                 ctx.msum(paddle.sum(t0, axis=1, keepdim=True)), min=1e-30
             )
         elif ctx.activation == "softmax":
-            # rewritten: log_softmax_all, softmax_cross_entropy
+            # rewritten: log_softmax_all, softmax_cross_entropy, target_sum
             p = ctx.probs()
-            g = ctx.g
             g_all = ctx.target(every=True)
             weight_all = ctx.class_weights("weight", weight, every=True)
             weight = ctx.class_weights("weight", weight)
             loss = weight * (
-                -(ctx.const(smooth) + 2 * ctx.psum(g * p))
-                / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
+                -(ctx.const(smooth) + 2 * ctx.target_sum(p))
+                / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
                 + 1
             ) * ctx.const(lambda_dice) + ctx.const(lambda_ce) * ctx.msum(
                 ctx.softmax_cross_entropy(weight_all, every=True)
@@ -114,17 +112,16 @@ def dice_ce_loss(
                 ctx.msum(paddle.sum(g_all * weight_all, axis=1, keepdim=True)), min=1e-30
             )
         else:
-            # rewritten: clamp_log
+            # rewritten: clamp_log, target_sum
             p = ctx.probs()
-            g = ctx.g
             p_all = ctx.probs(every=True)
             g_all = ctx.target(every=True)
             weight_all = ctx.class_weights("weight", weight, every=True)
             weight = ctx.class_weights("weight", weight)
             t0 = g_all * weight_all
             loss = weight * (
-                -(ctx.const(smooth) + 2 * ctx.psum(g * p))
-                / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
+                -(ctx.const(smooth) + 2 * ctx.target_sum(p))
+                / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
                 + 1
             ) * ctx.const(lambda_dice) + ctx.const(lambda_ce) * ctx.msum(
                 -paddle.sum(t0 * paddle.log(ctx.clamp(p_all)), axis=1, keepdim=True)
@@ -133,9 +130,8 @@ def dice_ce_loss(
             )
     else:
         if ctx.activation == "sigmoid":
-            # rewritten: log_sigmoid
+            # rewritten: log_sigmoid, target_sum
             p = ctx.probs()
-            g = ctx.g
             x_all = ctx.logits(every=True)
             g_all = ctx.target(every=True)
             weight_all = ctx.class_weights("weight", weight, every=True)
@@ -143,8 +139,8 @@ def dice_ce_loss(
             t0 = g_all * weight_all
             t1 = ctx.softplus(-x_all)
             loss = weight * (
-                -(ctx.const(smooth) + 2 * ctx.psum(g * p))
-                / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
+                -(ctx.const(smooth) + 2 * ctx.target_sum(p))
+                / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
                 + 1
             ) * ctx.const(lambda_dice) + ctx.const(lambda_ce) * ctx.msum(
                 -ctx.const(label_smoothing)
@@ -155,16 +151,15 @@ def dice_ce_loss(
                 ctx.msum(paddle.sum(t0, axis=1, keepdim=True)), min=1e-30
             )
         elif ctx.activation == "softmax":
-            # rewritten: log_softmax_all, softmax_cross_entropy
+            # rewritten: log_softmax_all, softmax_cross_entropy, target_sum
             p = ctx.probs()
-            g = ctx.g
             logp_all = ctx.log_probs(every=True)
             g_all = ctx.target(every=True)
             weight_all = ctx.class_weights("weight", weight, every=True)
             weight = ctx.class_weights("weight", weight)
             loss = weight * (
-                -(ctx.const(smooth) + 2 * ctx.psum(g * p))
-                / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
+                -(ctx.const(smooth) + 2 * ctx.target_sum(p))
+                / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
                 + 1
             ) * ctx.const(lambda_dice) + ctx.const(lambda_ce) * ctx.msum(
                 -ctx.const(label_smoothing)
@@ -175,9 +170,8 @@ def dice_ce_loss(
                 ctx.msum(paddle.sum(g_all * weight_all, axis=1, keepdim=True)), min=1e-30
             )
         else:
-            # rewritten: clamp_log
+            # rewritten: clamp_log, target_sum
             p = ctx.probs()
-            g = ctx.g
             p_all = ctx.probs(every=True)
             g_all = ctx.target(every=True)
             weight_all = ctx.class_weights("weight", weight, every=True)
@@ -185,8 +179,8 @@ def dice_ce_loss(
             t0 = g_all * weight_all
             t1 = paddle.log(ctx.clamp(p_all))
             loss = weight * (
-                -(ctx.const(smooth) + 2 * ctx.psum(g * p))
-                / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
+                -(ctx.const(smooth) + 2 * ctx.target_sum(p))
+                / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
                 + 1
             ) * ctx.const(lambda_dice) + ctx.const(lambda_ce) * ctx.msum(
                 -ctx.const(label_smoothing)

@@ -78,12 +78,13 @@ def dice_cldice_loss(
         sync=sync,
         reduction=reduction,
     )
+    # rewritten: target_sum
     p = ctx.probs()
     g = ctx.g
     t0 = ctx.soft_skeleton(g, iters)
     t1 = ctx.const(smooth_nr) + paddle.sum(ctx.msum(p * t0), axis=1, keepdim=True)
     t2 = ctx.soft_skeleton(p, iters)
-    t3 = paddle.sum(ctx.psum(g * t2), axis=1, keepdim=True)
+    t3 = paddle.sum(ctx.target_sum(t2), axis=1, keepdim=True)
     t4 = ctx.const(smooth_dr) + paddle.sum(ctx.msum(t0), axis=1, keepdim=True)
     t5 = ctx.const(smooth_dr) + paddle.sum(ctx.msum(t2), axis=1, keepdim=True)
     loss = (
@@ -92,8 +93,8 @@ def dice_cldice_loss(
         / (t1 * t5 + t4 * t5 * ctx.const(smooth) + t4 * (t3 + ctx.const(smooth_nr)))
         + 1
     ) * ctx.const(alpha) + ctx.const(1 / ctx.n_classes) * ctx.const(1 - alpha) * paddle.sum(
-        -(ctx.const(smooth_nr) + 2 * ctx.psum(g * p))
-        / (ctx.const(smooth_dr) + ctx.psum(g) + ctx.msum(p))
+        -(ctx.const(smooth_nr) + 2 * ctx.target_sum(p))
+        / (ctx.const(smooth_dr) + ctx.msum(p) + ctx.target_count())
         + 1,
         axis=1,
         keepdim=True,

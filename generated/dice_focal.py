@@ -77,13 +77,13 @@ def dice_focal_loss(
         reduction=reduction,
     )
     if ctx.activation == "sigmoid":
-        # rewritten: log_sigmoid, one_minus_sigmoid, clamp_power
+        # rewritten: log_sigmoid, one_minus_sigmoid, clamp_power, target_sum
         x = ctx.logits()
         p = ctx.probs()
         g = ctx.g
         loss = (
-            -(ctx.const(smooth) + 2 * ctx.psum(g * p))
-            / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
+            -(ctx.const(smooth) + 2 * ctx.target_sum(p))
+            / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
             + 1
         ) * ctx.const(lambda_dice) + ctx.const(lambda_focal) * ctx.const(
             1 / ctx.n_pixels
@@ -92,13 +92,13 @@ def dice_focal_loss(
             + (1 - g) * ctx.power(p, gamma) * ctx.softplus(x)
         )
     else:
-        # rewritten: log_sigmoid, one_minus_sigmoid, clamp_power
+        # rewritten: log_sigmoid, one_minus_sigmoid, clamp_power, target_sum
         x = ctx.logits()
         p = ctx.probs()
         g = ctx.g
         loss = (
-            -(ctx.const(smooth) + 2 * ctx.psum(g * p))
-            / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
+            -(ctx.const(smooth) + 2 * ctx.target_sum(p))
+            / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
             + 1
         ) * ctx.const(lambda_dice) + ctx.const(lambda_focal) * ctx.const(
             1 / ctx.n_pixels

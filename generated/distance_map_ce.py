@@ -63,26 +63,23 @@ def distance_map_ce_loss(
         reduction=reduction,
     )
     if ctx.activation == "sigmoid":
-        # rewritten: log_sigmoid, one_minus_sigmoid
-        x = ctx.logits()
+        # rewritten: log_sigmoid, one_minus_sigmoid, sigmoid_bce
         g = ctx.g
         if dist_map is None:
             dist0 = ctx.boundary_weight(1 - g)
             dist1 = ctx.boundary_weight(g)
         else:
             dist0, dist1 = ctx.target_maps(dist_map, 2)
-        loss = g * (dist1 + 1) * ctx.softplus(-x) + (1 - g) * (dist0 + 1) * ctx.softplus(x)
+        loss = ctx.sigmoid_bce(dist1 + 1, dist0 + 1)
     elif ctx.activation == "softmax":
-        # rewritten: log_softmax, log1m_softmax
-        logp = ctx.log_probs()
+        # rewritten: log_softmax, log1m_softmax, softmax_bce
         g = ctx.g
-        log1mp = ctx.log_one_minus_probs()
         if dist_map is None:
             dist0 = ctx.boundary_weight(1 - g)
             dist1 = ctx.boundary_weight(g)
         else:
             dist0, dist1 = ctx.target_maps(dist_map, 2)
-        loss = -g * logp * (dist1 + 1) - log1mp * (1 - g) * (dist0 + 1)
+        loss = ctx.softmax_bce(dist1 + 1, dist0 + 1)
     else:
         # rewritten: clamp_log
         p = ctx.probs()

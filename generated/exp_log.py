@@ -80,11 +80,11 @@ def exp_log_loss(
         reduction=reduction,
     )
     if ctx.activation == "sigmoid":
-        # rewritten: log_sigmoid, clamp_log, clamp_power
+        # rewritten: log_sigmoid, clamp_log, clamp_power, target_sum
         x = ctx.logits()
         p = ctx.probs()
         g = ctx.g
-        t0 = ctx.psum(g)
+        t0 = ctx.target_count()
         loss = ctx.const(w_cross) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
             paddle.sum(
                 g
@@ -98,7 +98,7 @@ def exp_log_loss(
             ctx.power(
                 -paddle.log(
                     ctx.clamp(
-                        (ctx.const(smooth) + 2 * ctx.psum(g * p))
+                        (ctx.const(smooth) + 2 * ctx.target_sum(p))
                         / (t0 + ctx.const(smooth) + ctx.msum(p))
                     )
                 ),
@@ -108,11 +108,11 @@ def exp_log_loss(
             keepdim=True,
         )
     elif ctx.activation == "softmax":
-        # rewritten: log_softmax, clamp_log, clamp_power
+        # rewritten: log_softmax, clamp_log, clamp_power, target_sum
         logp = ctx.log_probs()
         p = ctx.probs()
         g = ctx.g
-        t0 = ctx.psum(g)
+        t0 = ctx.target_count()
         loss = ctx.const(w_cross) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
             paddle.sum(
                 g
@@ -126,7 +126,7 @@ def exp_log_loss(
             ctx.power(
                 -paddle.log(
                     ctx.clamp(
-                        (ctx.const(smooth) + 2 * ctx.psum(g * p))
+                        (ctx.const(smooth) + 2 * ctx.target_sum(p))
                         / (t0 + ctx.const(smooth) + ctx.msum(p))
                     )
                 ),
@@ -136,10 +136,10 @@ def exp_log_loss(
             keepdim=True,
         )
     else:
-        # rewritten: clamp_log, clamp_power
+        # rewritten: clamp_log, clamp_power, target_sum
         p = ctx.probs()
         g = ctx.g
-        t0 = ctx.psum(g)
+        t0 = ctx.target_count()
         loss = ctx.const(w_cross) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
             paddle.sum(
                 g
@@ -153,7 +153,7 @@ def exp_log_loss(
             ctx.power(
                 -paddle.log(
                     ctx.clamp(
-                        (ctx.const(smooth) + 2 * ctx.psum(g * p))
+                        (ctx.const(smooth) + 2 * ctx.target_sum(p))
                         / (t0 + ctx.const(smooth) + ctx.msum(p))
                     )
                 ),

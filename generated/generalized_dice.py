@@ -63,13 +63,13 @@ def generalized_dice_loss(
         sync=sync,
         reduction=reduction,
     )
+    # rewritten: target_sum
     p = ctx.probs()
-    g = ctx.g
-    t0 = ctx.psum(g)
-    t1 = 1 / paddle.clip(t0, min=1) ** 2
-    loss = 1 - (ctx.const(smooth) + 2 * paddle.sum(t1 * ctx.psum(g * p), axis=1, keepdim=True)) / (
-        ctx.const(smooth) + paddle.sum(t1 * (t0 + ctx.msum(p)), axis=1, keepdim=True)
-    )
+    t0 = ctx.target_count()
+    t1 = 1 / paddle.square(paddle.clip(t0, min=1))
+    loss = 1 - (
+        ctx.const(smooth) + 2 * paddle.sum(t1 * ctx.target_sum(p), axis=1, keepdim=True)
+    ) / (ctx.const(smooth) + paddle.sum(t1 * (t0 + ctx.msum(p)), axis=1, keepdim=True))
     return ctx.reduce(loss, per_class=False, per_pixel=False, reduction=reduction)
 
 

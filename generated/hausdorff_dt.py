@@ -75,7 +75,7 @@ def hausdorff_dt_loss(
             ctx.power(dist0, alpha, guard=False)
             + ctx.power(ctx.distance_field(p), alpha, guard=False)
         )
-        * (-g + p) ** 2
+        * paddle.square(-g + p)
     )
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 

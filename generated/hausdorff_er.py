@@ -67,7 +67,7 @@ def hausdorff_er_loss(
     )
     p = ctx.probs()
     g = ctx.g
-    loss = ctx.hausdorff_erosion((-g + p) ** 2, alpha, k)
+    loss = ctx.hausdorff_erosion(paddle.square(-g + p), alpha, k)
     return ctx.reduce(loss, per_class=True, per_pixel=True, reduction=reduction)
 
 

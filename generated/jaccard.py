@@ -60,10 +60,12 @@ def jaccard_loss(
         sync=sync,
         reduction=reduction,
     )
+    # rewritten: target_sum
     p = ctx.probs()
-    g = ctx.g
-    t0 = ctx.psum(g * p)
-    loss = -(t0 + ctx.const(smooth)) / (-t0 + ctx.const(smooth) + ctx.psum(g) + ctx.msum(p)) + 1
+    t0 = ctx.target_sum(p)
+    loss = (
+        -(t0 + ctx.const(smooth)) / (-t0 + ctx.const(smooth) + ctx.msum(p) + ctx.target_count()) + 1
+    )
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 
 

@@ -64,11 +64,11 @@ def log_cosh_dice_loss(
         sync=sync,
         reduction=reduction,
     )
-    # rewritten: log_cosh
+    # rewritten: log_cosh, target_sum
     p = ctx.probs()
-    g = ctx.g
     loss = ctx.log_cosh(
-        (ctx.const(smooth) + 2 * ctx.psum(g * p)) / (ctx.const(smooth) + ctx.psum(g) + ctx.msum(p))
+        (ctx.const(smooth) + 2 * ctx.target_sum(p))
+        / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
         - 1
     )
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)

@@ -79,7 +79,7 @@ def log_hausdorff_dt_loss(
                     ctx.power(dist0, alpha, guard=False)
                     + ctx.power(ctx.distance_field(p), alpha, guard=False)
                 )
-                * (-g + p) ** 2
+                * paddle.square(-g + p)
             )
             + 1
         )

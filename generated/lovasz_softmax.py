@@ -66,9 +66,10 @@ def lovasz_softmax_loss(
         local_only="the Lovasz sort",
     )
     if classes == "present":
+        # rewritten: target_sum
         p = ctx.probs()
         g = ctx.g
-        t0 = ctx.indicator(ctx.psum(g))
+        t0 = ctx.indicator(ctx.target_count())
         t1 = paddle.abs(g - p)
         loss = t0 * ctx.msum(t1 * ctx.lovasz_weights(t1, g))
         mean_denominator = t0

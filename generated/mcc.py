@@ -65,15 +65,15 @@ def mcc_loss(
         reduction=reduction,
     )
     if ctx.activation == "sigmoid":
-        # rewritten: one_minus_sigmoid, clamp_power
+        # rewritten: one_minus_sigmoid, clamp_power, target_sum
         x = ctx.logits()
         p = ctx.probs()
         g = ctx.g
         t0 = ctx.sigmoid(-x)
-        t1 = ctx.psum(g * t0)
+        t1 = ctx.target_sum(t0)
         t2 = 1 - g
         t3 = ctx.msum(p * t2)
-        t4 = ctx.psum(g * p)
+        t4 = ctx.target_sum(p)
         t5 = ctx.msum(t0 * t2)
         loss = (
             -(-t1 * t3 + t4 * t5 + ctx.const(smooth_nr))
@@ -83,14 +83,14 @@ def mcc_loss(
             + 1
         ) * ctx.indicator(t1 + t3)
     else:
-        # rewritten: clamp_power
+        # rewritten: clamp_power, target_sum
         p = ctx.probs()
         g = ctx.g
         t0 = 1 - p
-        t1 = ctx.psum(g * t0)
+        t1 = ctx.target_sum(t0)
         t2 = 1 - g
         t3 = ctx.msum(p * t2)
-        t4 = ctx.psum(g * p)
+        t4 = ctx.target_sum(p)
         t5 = ctx.msum(t0 * t2)
         loss = (
             -(-t1 * t3 + t4 * t5 + ctx.const(smooth_nr))

@@ -77,43 +77,40 @@ def nnunet_dice_ce_loss(
         reduction=reduction,
     )
     if ctx.activation == "sigmoid":
-        # rewritten: log_sigmoid
+        # rewritten: log_sigmoid, target_sum
         p = ctx.probs()
-        g = ctx.g
         x_all = ctx.logits(every=True)
         g_all = ctx.target(every=True)
         weight_all = ctx.class_weights("weight", weight, every=True)
         t0 = g_all * weight_all
-        loss = -(ctx.const(smooth) + 2 * ctx.psum(g * p)) * ctx.const(weight_dice) / paddle.clip(
-            ctx.const(smooth) + ctx.psum(g) + ctx.msum(p), min=1e-08
+        loss = -(ctx.const(smooth) + 2 * ctx.target_sum(p)) * ctx.const(weight_dice) / paddle.clip(
+            ctx.const(smooth) + ctx.msum(p) + ctx.target_count(), min=1e-08
         ) + ctx.const(weight_ce) * ctx.msum(
             -paddle.sum(-t0 * ctx.softplus(-x_all), axis=1, keepdim=True)
         ) / paddle.clip(
             ctx.msum(paddle.sum(t0, axis=1, keepdim=True)), min=1e-30
         )
     elif ctx.activation == "softmax":
-        # rewritten: log_softmax_all, softmax_cross_entropy
+        # rewritten: log_softmax_all, softmax_cross_entropy, target_sum
         p = ctx.probs()
-        g = ctx.g
         g_all = ctx.target(every=True)
         weight_all = ctx.class_weights("weight", weight, every=True)
-        loss = -(ctx.const(smooth) + 2 * ctx.psum(g * p)) * ctx.const(weight_dice) / paddle.clip(
-            ctx.const(smooth) + ctx.psum(g) + ctx.msum(p), min=1e-08
+        loss = -(ctx.const(smooth) + 2 * ctx.target_sum(p)) * ctx.const(weight_dice) / paddle.clip(
+            ctx.const(smooth) + ctx.msum(p) + ctx.target_count(), min=1e-08
         ) + ctx.const(weight_ce) * ctx.msum(
             ctx.softmax_cross_entropy(weight_all, every=True)
         ) / paddle.clip(
             ctx.msum(paddle.sum(g_all * weight_all, axis=1, keepdim=True)), min=1e-30
         )
     else:
-        # rewritten: clamp_log
+        # rewritten: clamp_log, target_sum
         p = ctx.probs()
-        g = ctx.g
         p_all = ctx.probs(every=True)
         g_all = ctx.target(every=True)
         weight_all = ctx.class_weights("weight", weight, every=True)
         t0 = g_all * weight_all
-        loss = -(ctx.const(smooth) + 2 * ctx.psum(g * p)) * ctx.const(weight_dice) / paddle.clip(
-            ctx.const(smooth) + ctx.psum(g) + ctx.msum(p), min=1e-08
+        loss = -(ctx.const(smooth) + 2 * ctx.target_sum(p)) * ctx.const(weight_dice) / paddle.clip(
+            ctx.const(smooth) + ctx.msum(p) + ctx.target_count(), min=1e-08
         ) + ctx.const(weight_ce) * ctx.msum(
             -paddle.sum(t0 * paddle.log(ctx.clamp(p_all)), axis=1, keepdim=True)
         ) / paddle.clip(

@@ -69,13 +69,14 @@ def sensitivity_specificity_loss(
         sync=sync,
         reduction=reduction,
     )
+    # rewritten: target_sum
     p = ctx.probs()
     g = ctx.g
-    t0 = (g - p) ** 2
+    t0 = paddle.square(g - p)
     t1 = 1 - g
-    loss = ctx.const(1 - r) * ctx.msum(t0 * t1) / (ctx.const(smooth) + ctx.msum(t1)) + ctx.const(
-        r
-    ) * ctx.psum(g * t0) / (ctx.const(smooth) + ctx.psum(g))
+    loss = ctx.const(r) * ctx.psum(g * t0) / (ctx.const(smooth) + ctx.target_count()) + ctx.const(
+        1 - r
+    ) * ctx.msum(t0 * t1) / (ctx.const(smooth) + ctx.msum(t1))
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 
 

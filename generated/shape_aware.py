@@ -65,12 +65,10 @@ def shape_aware_loss(
         g = ctx.g
         loss = (ctx.contour_distance(p, g) + 1) * ctx.sigmoid_bce(1)
     elif ctx.activation == "softmax":
-        # rewritten: log_softmax, log1m_softmax
-        logp = ctx.log_probs()
+        # rewritten: log_softmax, log1m_softmax, softmax_bce
         p = ctx.probs()
         g = ctx.g
-        log1mp = ctx.log_one_minus_probs()
-        loss = (-g * logp - log1mp * (1 - g)) * (ctx.contour_distance(p, g) + 1)
+        loss = (ctx.contour_distance(p, g) + 1) * ctx.softmax_bce(1, 1)
     else:
         # rewritten: clamp_log
         p = ctx.probs()

@@ -70,30 +70,31 @@ def tversky_loss(
         reduction=reduction,
     )
     if ctx.activation == "sigmoid":
-        # rewritten: one_minus_sigmoid
+        # rewritten: one_minus_sigmoid, target_sum
         x = ctx.logits()
         p = ctx.probs()
         g = ctx.g
-        t0 = ctx.const(smooth) + ctx.psum(g * p)
+        t0 = ctx.const(smooth) + ctx.target_sum(p)
         loss = (
             -t0
             / (
                 t0
                 + ctx.const(alpha) * ctx.msum(p * (1 - g))
-                + ctx.const(beta) * ctx.psum(g * ctx.sigmoid(-x))
+                + ctx.const(beta) * ctx.target_sum(ctx.sigmoid(-x))
             )
             + 1
         )
     else:
+        # rewritten: target_sum
         p = ctx.probs()
         g = ctx.g
-        t0 = ctx.const(smooth) + ctx.psum(g * p)
+        t0 = ctx.const(smooth) + ctx.target_sum(p)
         loss = (
             -t0
             / (
                 t0
                 + ctx.const(alpha) * ctx.msum(p * (1 - g))
-                + ctx.const(beta) * ctx.psum(g * (1 - p))
+                + ctx.const(beta) * ctx.target_sum(1 - p)
             )
             + 1
         )

@@ -66,11 +66,8 @@ def weighted_bce_loss(
         # rewritten: log_sigmoid, one_minus_sigmoid, sigmoid_bce
         loss = ctx.sigmoid_bce(beta)
     elif ctx.activation == "softmax":
-        # rewritten: log_softmax, log1m_softmax
-        logp = ctx.log_probs()
-        g = ctx.g
-        log1mp = ctx.log_one_minus_probs()
-        loss = -g * logp * ctx.const(beta) - log1mp * (1 - g)
+        # rewritten: log_softmax, log1m_softmax, softmax_bce
+        loss = ctx.softmax_bce(beta, 1)
     else:
         # rewritten: clamp_log
         p = ctx.probs()

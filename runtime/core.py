@@ -13,7 +13,7 @@ import paddle
 import paddle.nn.functional as F
 
 # The build inlines runtime/distance_maps.py in place of the next line (generated/_runtime.py is one module).
-from .distance_maps import NUMPY_MAPS
+from .distance_maps import BATCH_MAPS, NUMPY_MAPS, MapBatch, transform_for
 
 ACTIVATIONS = ("auto", "sigmoid", "softmax", "none")
 # Tensors in eager mode, and their graph values under paddle.jit.to_static.
@@ -304,6 +304,60 @@ def _softmax_clips(place):
     return _CLIPPING[key]
 
 
+def _host_view(tensor):
+    """A NumPy view of an eager CPU tensor's memory (no copy), or None where Paddle cannot share it."""
+    if not tensor.place.is_cpu_place():
+        return None
+    try:
+        return np.from_dlpack(tensor)
+    except (AttributeError, BufferError, RuntimeError, TypeError, ValueError):
+        return None
+
+
+def _label_range(label):
+    """(min, max) of an eager label tensor: read in place on the CPU (a quarter of the cost of two
+    Paddle reductions and a host copy), else two reductions and one host sync."""
+    values = _host_view(label)
+    if values is not None:
+        return int(values.min()), int(values.max())
+    return tuple(int(v) for v in paddle.stack([paddle.min(label), paddle.max(label)]).numpy())
+
+
+class _TargetSums(paddle.autograd.PyLayer):
+    """(sum of g * t, sum of t over the valid pixels), each (N, classes, 1), with one gradient field
+    for both, g * d_target + m * d_pixels, computed in place on a fresh target: autograd would hold
+    the two gradients, the product g * t and the target at once (every region loss reads both sums)."""
+
+    @staticmethod
+    def forward(ctx, t, parts):
+        # g: the target for this pass; target() gives it again, fresh, for the backward pass
+        g, target, mask, whole = parts  # whole: one sum over everything (one class, whole batch)
+        ctx.target, ctx.mask, ctx.shape, ctx.dtype = target, mask, t.shape, t.dtype
+
+        def total(field):
+            return paddle.sum(field).reshape([1, 1, 1]) if whole else paddle.sum(field, axis=2, keepdim=True)
+
+        if mask is None:
+            return total(g * t), total(t)
+        # ignored pixels left out by selection (t may be undefined there: 0 * nan), one field at a time
+        kept = paddle.where(mask > 0, t, paddle.zeros([1], dtype=t.dtype))
+        pixels = total(kept)
+        return total(kept.multiply_(g)), pixels
+
+    @staticmethod
+    def backward(ctx, d_target, d_pixels):
+        if d_target is None:
+            grad = paddle.zeros(ctx.shape, dtype=ctx.dtype)
+        else:
+            grad = ctx.target()
+            grad.multiply_(d_target)
+        if d_pixels is not None:
+            grad.add_(d_pixels)
+            if ctx.mask is not None:  # g is 0 wherever m is: (g d_target + d_pixels) m
+                grad.multiply_(ctx.mask)
+        return grad
+
+
 class Context:
     """One call's inputs in the (N, C, P) layout, and the helpers the loss body is written with.
 
@@ -351,6 +405,9 @@ class Context:
                 f"sync=False or batch=False ({local_only} cannot span data-parallel ranks)",
             )
         self._probs = self._log_probs = self._softmax = None
+        self._maps = None  # the distance maps' shared transforms (_batch_map)
+        self._pixel_sums = None  # (t, its valid-pixel sum) from target_sum(t), for msum(t)
+        self._counts = None  # each class's pixels per image, when target_sum has counted them
         self._unit_weights = []
         if not isinstance(logit, TENSORS):
             _fail(
@@ -382,6 +439,7 @@ class Context:
         self.dtype = "float64" if _dtype_name(logit) == "float64" else "float32"
         self.tiny = 2.2250738585072014e-308 if self.dtype == "float64" else 1.1754943508222875e-38
         x = logit if _dtype_name(logit) == self.dtype else logit.astype(self.dtype)
+        self._logit = x  # the logit's own layout (the channels-last cross-entropy transposes it)
         self.x = x.reshape([self.N, self.C, self.P])
         if activation == "softmax" and self.C == 1:
             _fail(
@@ -400,11 +458,16 @@ class Context:
             other = -self.x if self.activation == "sigmoid" else 1 - self.x
             self.x = paddle.concat([other, self.x], axis=1)
             self.C = 2
+            self._logit = self.x.reshape([self.N, self.C] + self.spatial)
         self.first = 1 if (not include_background and self.C > 1) else 0
         self.n_classes = self.C - self.first
         self.batch = batch
         self.pixel_axes = [0, 2] if batch else [2]
         self.m = self._target(label, ignore_index)
+        if self.m is not None:
+            # An ignored pixel's logit gets no gradient, even from a unit with no valid pixel whose formula is
+            # singular at its empty sums (its masked entry's gradient would be 0 * inf there).
+            self.x = _where(self.m > 0, self.x, self.x.detach())
         self.n_pixels = self._count(self.m)
         if self.m is not None:
             # A unit with no valid pixel has all its sums at zero; counting it as 1 keeps means finite.
@@ -525,29 +588,33 @@ class Context:
     def target(self, every=False):
         """The target of the classes in scope, or of every class (`every`, for AllClasses terms)."""
         if self._g is None:
-            if self._soft is not None:
-                g = self._soft
-            elif self.C == 1:
-                g = (
-                    self.labels.astype(self.dtype)
-                    if self._checked_labels
-                    else (self.labels == 1).astype(self.dtype)
-                )
-            else:
-                # F.one_hot is far faster on the CPU than a broadcast comparison; ignored pixels (-1)
-                # become an extra class C that is sliced away, so their target is zero in every class.
-                ignored = self.m is not None
-                index = (
-                    _where(self.labels < 0, _full_like(self.labels, self.C), self.labels)
-                    if ignored
-                    else self.labels
-                )
-                g = F.one_hot(index.reshape([self.N, self.P]), self.C + ignored).transpose(
-                    [0, 2, 1]
-                )[:, : self.C]
-                g = g.astype(self.dtype) if self.dtype != "float32" else g
-            self._g = g
+            self._g = self._target_field()
         return self._g if every else self._drop(self._g)
+
+    def _target_field(self):
+        """The target of every class, computed (target() keeps it)."""
+        if self._soft is not None:
+            g = self._soft
+        elif self.C == 1:
+            g = (
+                self.labels.astype(self.dtype)
+                if self._checked_labels
+                else (self.labels == 1).astype(self.dtype)
+            )
+        else:
+            # F.one_hot is far faster on the CPU than a broadcast comparison; ignored pixels (-1)
+            # become an extra class C that is sliced away, so their target is zero in every class.
+            ignored = self.m is not None
+            index = (
+                _where(self.labels < 0, _full_like(self.labels, self.C), self.labels)
+                if ignored
+                else self.labels
+            )
+            g = F.one_hot(index.reshape([self.N, self.P]), self.C + ignored).transpose([0, 2, 1])[
+                :, : self.C
+            ]
+            g = g.astype(self.dtype) if self.dtype != "float32" else g
+        return g
 
     def _host_values(self, statistics):
         """The label's 0-d `statistics` on the host, and in the same sync the logit checks this call
@@ -605,7 +672,10 @@ class Context:
     def _checked(self, label, classes, ignore_index):
         """Reject labels outside [0, classes) that are not ignored; return the mask of kept pixels, or
         None when no pixel is ignored. The common case costs two reductions and one host sync."""
-        low, high = (int(v) for v in self._host_values([paddle.min(label), paddle.max(label)]))
+        if self._probabilities_given or _debug():  # the logit checks share the label's host sync
+            low, high = (int(v) for v in self._host_values([paddle.min(label), paddle.max(label)]))
+        else:
+            low, high = _label_range(label)
         in_range = low >= 0 and high < classes
         if in_range and (ignore_index is None or not low <= ignore_index <= high):
             return None  # nothing ignored, nothing out of range
@@ -633,6 +703,14 @@ class Context:
         """Leave out the background class (class 0) when asked to."""
         return t[:, self.first :] if self.first else t
 
+    def _positive(self, t):
+        """A softmax probability, or a sum of them, ready for log: as is where Paddle's softmax cannot
+        return 0 (its CPU kernel, checked once: every probability >= e**-64 / C), else clamped. The
+        clamp's output would be one more field autograd keeps for the log's backward."""
+        if self._eager_cpu() and _cpu_softmax_is_positive():
+            return t
+        return self.clamp(t)
+
     def clamp(self, t):
         """max(t, smallest normal number), with no gradient below it: where no exact stable form exists."""
         if paddle.in_dynamic_mode():
@@ -646,7 +724,7 @@ class Context:
             if exponent == 1:
                 return base
             if exponent == 2:
-                return base * base
+                return paddle.square(base) if isinstance(base, TENSORS) else base * base
             if guard and exponent < 1:
                 base = self.clamp(base)
             return base ** self.scalar(exponent)
@@ -746,6 +824,39 @@ class Context:
         """Whether `weight` is the ones that class_weights gave for None (every class weighs 1)."""
         return any(weight is unit for unit in self._unit_weights)
 
+    def _cross_entropy_channels_last(self):
+        """Unweighted cross-entropy per pixel, (N, 1, P), by Paddle's fused kernel over the last axis:
+        on the CPU its class axis last is the fast path (axis=1 is about 1.2x slower), and calling the
+        kernel directly skips F.cross_entropy's three passes over the labels (its ignore mask)."""
+        dims = len(self.shape)  # the 4-D or 5-D transpose is faster than the (N, C, P) one
+        _, loss = paddle._C_ops.cross_entropy_with_softmax(
+            self._logit.transpose([0] + list(range(2, dims)) + [1]),
+            self.labels.reshape([self.N] + self.spatial + [1]),
+            False,  # soft_label
+            True,  # use_softmax
+            True,  # numeric_stable_mode
+            -1,  # ignore_index: the labels hold -1 at ignored pixels
+            -1,  # axis
+        )
+        return loss.reshape([self.N, 1, self.P])
+
+    def softmax_bce(self, positive, negative):
+        """-(a g log p + b (1 - g) log(1 - p)) per class and pixel, p the softmax, exact near 0 and 1.
+
+        With class indices on the CPU each element reads one log: of p at the target class, of the
+        exact complement 1 - p (_complement) elsewhere, selected by products with the 0/1 target
+        (exact: one of the two terms is zero). Soft targets, graphs and accelerators read both logs.
+        """
+        a, b = self.const(positive), self.const(negative)
+        g = self.g
+        if self._soft is not None or not self._eager_cpu():
+            return -(a * g * self.log_probs() + b * (1 - g) * self.log_one_minus_probs())
+        other = 1 - g
+        chosen = g * self.probs() + other * self._drop(self._complement())
+        same = not isinstance(a, TENSORS) and not isinstance(b, TENSORS) and a == b
+        weight = a if same else a * g + b * other
+        return -weight * paddle.log(self._positive(chosen))
+
     def target_weight(self, weight):
         """sum_c weight_c g_c per pixel, (N, 1, P): each pixel's target class weight, gathered from the
         class indices where there are some."""
@@ -757,14 +868,28 @@ class Context:
             return w if self.m is None else w * self.m  # ... and are masked out
         return paddle.sum(weight * self.g, axis=1, keepdim=True)
 
-    def sigmoid_bce(self, pos_weight):
-        """pos_weight g softplus(-x) + (1 - g) softplus(x), both terms accurate in their tails (Paddle's
-        fused binary cross-entropy with logits, like F.softplus, rounds log(1 + e^-30) to 0)."""
+    def sigmoid_bce(self, positive, negative=1):
+        """a g softplus(-x) + b (1 - g) softplus(x) (a is Paddle's pos_weight). With class indices each
+        element reads one softplus, of -x at a positive and of x elsewhere (sign and weight selected by
+        products with the 0/1 target: exact). Soft targets: Paddle's fused binary cross-entropy with
+        logits on an accelerator (when b = 1), the two softplus terms elsewhere (on the CPU they are
+        faster than that kernel, and than its pos_weight path by 2.5x)."""
         x, g = self.logits(), self.g
-        positive = g * self.softplus(-x)
-        if not (isinstance(pos_weight, (int, float)) and pos_weight == 1):
-            positive = self.const(pos_weight) * positive
-        return positive + (1 - g) * self.softplus(x)
+        a, b = self.const(positive), self.const(negative)
+        scalars = not isinstance(a, TENSORS) and not isinstance(b, TENSORS)
+        accelerator = paddle.in_dynamic_mode() and not self._eager_cpu()
+        if accelerator and scalars and b == 1:
+            weight = None if a == 1 else paddle.full([1], a, dtype=self.dtype)
+            return F.binary_cross_entropy_with_logits(x, g, reduction="none", pos_weight=weight)
+        if self._soft is None:
+            weight = a if scalars and a == b else a * g + b * (1 - g)
+            chosen = self.softplus((1 - 2 * g) * x)
+            return chosen if scalars and a == b == 1 else weight * chosen
+        first = g * self.softplus(-x)
+        second = (1 - g) * self.softplus(x)
+        return (first if scalars and a == 1 else a * first) + (
+            second if scalars and b == 1 else b * second
+        )
 
     def softplus(self, t):
         """log(1 + e^t), accurate where it is tiny (F.softplus rounds log(1 + e^-30) to 0 in float32),
@@ -825,6 +950,11 @@ class Context:
             self._log_probs = shifted - paddle.log1p(rest)
         return self._log_probs if every else self._drop(self._log_probs)
 
+    def _eager_cpu(self):
+        """Whether this call runs eagerly on the CPU, where the NumPy paths are the fast ones; in a
+        static graph or on an accelerator everything stays in Paddle ops on the device."""
+        return paddle.in_dynamic_mode() and self.x.place.is_cpu_place()
+
     def log_one_minus_probs(self, every=False):
         """log(1 - softmax(x)) without cancellation near p = 1.
 
@@ -840,9 +970,28 @@ class Context:
         out = _where(top, at_top, elsewhere)  # elsewhere is finite at the top too, so that where's
         return out if every else self._drop(out)  # unused branch passes 0, not nan
 
+    def _complement(self):
+        """1 - softmax(x) for every class, (N, C, P), exact: the sum of the other classes' probabilities.
+
+        Eager on the CPU it is one small matrix product (ones - eye) @ p. Elsewhere (where a float32
+        matmul may run in TF32): at most one class per pixel has p > 1/2; for it, 1 - p is the sum of
+        the others, for every other class 1 - p >= 1/2 computes directly.
+        """
+        p = self._full_probs()
+        if self._eager_cpu():
+            others = paddle.ones([self.C, self.C], dtype=p.dtype) - paddle.eye(self.C, dtype=p.dtype)
+            return paddle.matmul(others, p)
+        top = p > 0.5
+        rest = paddle.sum(_where(top, _full_like(p, 0), p), axis=1, keepdim=True)
+        return _where(top, rest, 1 - p)  # 1 - p >= 1/2 elsewhere
+
     # reductions ----------------------------------------------------------------------------
     def psum(self, t):
-        """Sum over the pixels of each unit, of a term that is already zero at ignored pixels."""
+        """Sum over the pixels of each unit, of a term that is zero at ignored pixels wherever it is finite
+        there. Ignored pixels are left out by selection, not by a product: a term undefined at a logit that no
+        sum reads (a power of a negative logit) must not reach the sum as 0 * nan."""
+        if self.m is not None:
+            t = _where(self.m > 0, t, _full_like(t, 0))
         if self.batch and t.shape[1] == 1:  # one class, whole batch: a full-tensor sum is faster
             total = paddle.sum(t).reshape([1, 1, 1])
         elif self.batch:  # pixels first, then images: shorter accumulation chains in float32
@@ -863,7 +1012,58 @@ class Context:
 
     def msum(self, t):
         """Sum over the valid pixels of each unit."""
-        return self.psum(t if self.m is None else t * self.m)
+        if self._pixel_sums is not None and self._pixel_sums[0] is t:
+            return self._pixel_sums[1]  # computed with target_sum(t), sharing its gradient
+        return self.psum(t)  # psum leaves the ignored pixels out
+
+    def _units(self, total, gradient=True):
+        """Per-image sums (N, classes, 1) as the statistics of each unit (summed over the batch)."""
+        if self.batch:
+            total = paddle.sum(total, axis=0, keepdim=True)
+        return self._across_ranks(total, gradient=gradient)
+
+    def target_count(self):
+        """sum over the pixels of g, (units, classes, 1): counted from the class indices on the CPU,
+        with no one-hot target."""
+        if self._counts is not None:  # counted by target_sum
+            return self._units(self._counts, gradient=False)
+        if self.labels is None or not self._eager_cpu():
+            return self.psum(self.g)
+        labels = _host_array(self.labels).reshape(self.N, self.P)
+        first = 1 if self.C == 1 else self.first  # the label of class 0 (C == 1: the class is label 1)
+        counts = np.zeros([self.N, self.n_classes, 1], dtype=self.dtype)
+        if self.n_classes == 1:
+            counts[:, 0, 0] = np.count_nonzero(labels == first, axis=1)
+        for image in range(self.N if self.n_classes > 1 else 0):
+            # ignored pixels (-1) and a dropped background fall outside the bins kept
+            found = np.bincount(labels[image] + 1, minlength=self.C + 2)
+            counts[image, :, 0] = found[first + 1 : first + 1 + self.n_classes]
+        return self._units(paddle.to_tensor(counts), gradient=False)
+
+    def _fresh_target(self):
+        """g as a tensor of its own, which the caller may overwrite: a copy of the kept target (or of
+        the soft target), else the one-hot target computed anew."""
+        if self._g is not None or self._soft is not None:
+            return self.g * 1
+        return self._drop(self._target_field()).contiguous()
+
+    def target_sum(self, t):
+        """sum over the pixels of g * t, (units, classes, 1).
+
+        In eager mode the valid-pixel sum of t is computed in the same step (msum(t) returns it), and
+        the two share one gradient field (_TargetSums): about half the peak memory of the two sums
+        apart. The one-hot target is not kept for the backward pass but computed again there.
+        """
+        if not paddle.in_dynamic_mode() or list(t.shape) != [self.N, self.n_classes, self.P]:
+            return self.psum(self.g * t)
+        g = self.g if self._g is not None else self._drop(self._target_field())
+        whole = self.batch and self.n_classes == 1  # as psum: a full-tensor sum is faster
+        if self._counts is None and not whole:  # for target_count, from the target at hand
+            self._counts = paddle.sum(g, axis=2, keepdim=True)
+        target, pixels = _TargetSums.apply(t, (g, self._fresh_target, self.m, whole))
+        finish = self._across_ranks if whole else self._units
+        self._pixel_sums = t, finish(pixels)
+        return finish(target)
 
     def reduce(self, loss, per_class, per_pixel, reduction, denominator=None):
         """Apply `reduction` to a loss whose free axes are classes and/or pixels.
@@ -948,34 +1148,48 @@ class Context:
 
         One sort per call for every unit and class: pixels sorted by error, descending (ignored
         pixels last), w the increments of the Jaccard loss of the sorted prefix, put back in order.
-        The weights carry no gradient, so an eager CPU call computes them in NumPy when its sort is
-        vectorised (NumPy 2), about twice as fast as Paddle's CPU sort.
+        Tied errors keep index order, on every path. The weights carry no gradient, so an eager
+        CPU call computes them in NumPy (a radix sort, several times faster than Paddle's CPU sort);
+        a static graph or an accelerator sorts with Paddle's stable argsort, on the device.
         """
         e = errors.detach()
-        t = paddle.broadcast_to(target.detach().astype(e.dtype), e.shape)
         if self.m is not None:
             e = _where(self.m > 0, e, _full_like(e, -float("inf")))
+        if self._eager_cpu():
+            return self._lovasz_weights_host(e, target.detach())
+        t = paddle.broadcast_to(target.detach().astype(e.dtype), e.shape)
         if self.batch:  # one unit: the whole batch, per class
             e, t = (a.transpose([1, 0, 2]).reshape([1, self.n_classes, -1]) for a in (e, t))
-        if paddle.in_dynamic_mode() and e.place.is_cpu_place() and _SIMD_SORT:
-            w = paddle.to_tensor(_lovasz_weights_numpy(e.numpy(), t.numpy()), dtype=self.dtype)
-        else:
-            with paddle.no_grad():
-                order = paddle.argsort(e, axis=-1, descending=True, stable=True)
-                ts = paddle.take_along_axis(t, order, axis=-1)
-                steps = _lovasz_steps(
-                    ts,
-                    lambda a: paddle.cumsum(a, axis=-1),
-                    lambda a: paddle.sum(a, axis=-1, keepdim=True),
-                    lambda c, a, b: _where(c, a, _full_like(a, b)),
-                )
-                w = paddle.put_along_axis(_full_like(steps, 0), order, steps, axis=-1)
+        with paddle.no_grad():
+            order = paddle.argsort(e, axis=-1, descending=True, stable=True)
+            ts = paddle.take_along_axis(t, order, axis=-1)
+            steps = _lovasz_steps(
+                ts,
+                lambda a: paddle.cumsum(a, axis=-1),
+                lambda a: paddle.sum(a, axis=-1, keepdim=True),
+                lambda c, a, b: _where(c, a, _full_like(a, b)),
+            )
+            w = paddle.put_along_axis(_full_like(steps, 0), order, steps, axis=-1)
         if self.batch:
             w = w.reshape([self.n_classes, self.N, self.P]).transpose([1, 0, 2])
         return w
 
+    def _lovasz_weights_host(self, errors, target):
+        """lovasz_weights of an eager CPU call, in NumPy: the errors read in place, the rows (unit,
+        class) laid out by NumPy, and a radix sort (about a third of NumPy's argsort)."""
+        e = _host_array(errors)
+        t = np.broadcast_to(_host_array(target), e.shape)
+        if self.batch:  # one row per class: the whole batch
+            e, t = e.transpose(1, 0, 2), t.transpose(1, 0, 2)
+        else:
+            e, t = e.reshape(-1, 1, self.P), t.reshape(-1, 1, self.P)
+        w = _lovasz_weights_numpy(e, t, hard=self._soft is None)
+        if self.batch:
+            w = np.ascontiguousarray(w.reshape(e.shape).transpose(1, 0, 2))
+        return _from_host(w.reshape(self.N, self.n_classes, self.P))
+
     # order statistics over each unit's valid pixels: selections, constants of the gradient ---------
-    def _units(self, values):
+    def _unit_rows(self, values):
         """Values (N, 1, P) as unit rows (U, L) with ignored pixels marked, and the valid count per row."""
         v = paddle.broadcast_to(values.detach(), [self.N, 1, self.P]).reshape([self.N, self.P])
         valid = _full_like(v, 1) > 0 if self.m is None else self.m.reshape([self.N, self.P]) > 0
@@ -989,7 +1203,7 @@ class Context:
     def top_percent(self, values, k):
         """1 at the pixels whose values are among the k% largest of their unit (max(1, floor(n k / 100))
         of its n valid pixels), else 0; ties go to the earlier pixel."""
-        v, valid, n = self._units(values)
+        v, valid, n = self._unit_rows(values)
         keep = paddle.clip(paddle.floor(n.astype("float64") * (float(k) / 100.0)), min=1.0).astype(
             "int64"
         )
@@ -1004,7 +1218,7 @@ class Context:
         """PaddleSeg's OHEM: with m = floor(min_kept) and 0 < m < n valid pixels, 1 where the true class's
         probability is below max(thresh, its m-th smallest value in the unit), else 1 at every valid pixel.
         """
-        v, valid, n = self._units(prob)
+        v, valid, n = self._unit_rows(prob)
         m = (
             int(math.floor(min_kept))
             if not isinstance(min_kept, TENSORS)
@@ -1126,19 +1340,24 @@ class Context:
         """A distance map of (class, image) masks for every image and class; no gradient.
 
         Ignored pixels belong to neither side of a mask (see runtime/distance_maps.py), so the
-        values there, e.g. the logits of ignored pixels, change no map. Eager mode runs the
-        NumPy/SciPy version (fast on the CPU); a static graph, or an eager call where SciPy is not
-        installed, runs the Paddle version below, which gives the same numbers (exact squared
-        distances).
+        values there, e.g. the logits of ignored pixels, change no map. An eager call on the CPU
+        runs the NumPy version (runtime/distance_maps.py); a static graph, a tensor on an accelerator,
+        or an eager call where neither edt nor SciPy is installed runs the Paddle version below on the
+        device, which gives the same numbers (exact squared distances).
         """
         shape = [self.N, -1] + self.spatial
         # detach() in a static graph aliases its input (and made repeated runs nondeterministic here);
         # the graph maps only compare values, so nothing flows back through them anyway.
         fields = [(f.detach() if paddle.in_dynamic_mode() else f).reshape(shape) for f in fields]
         n_classes = max(f.shape[1] for f in fields)
+        on_host = self._eager_cpu()
+        if on_host and name in BATCH_MAPS:
+            transform = transform_for(self.spatial)
+            if transform is not None:
+                return self._batch_map(name, transform, fields, n_classes)
         fields = [paddle.broadcast_to(f, [self.N, n_classes] + self.spatial) for f in fields]
         valid = None if self.m is None else (self.m > 0).reshape([self.N] + self.spatial)
-        if paddle.in_dynamic_mode() and _has_scipy():
+        if on_host and _has_scipy():
             function = NUMPY_MAPS[name]
             arrays = [f.numpy() for f in fields]
             masks = [None] * self.N if valid is None else valid.numpy()
@@ -1162,6 +1381,27 @@ class Context:
         out = GRAPH_MAPS[name](*images, valid=valid)
         return out.reshape([self.N, n_classes, self.P]).astype(self.dtype)
 
+    def _batch_map(self, name, transform, fields, n_classes):
+        """_per_image of an eager call, for every image and class at once (runtime/distance_maps.py):
+        fields read in place and thresholded on the host, one transform shared by a mask and its
+        complement, and a per-image value as (N, classes, 1) rather than a full map."""
+        if self._maps is None:
+            self._maps = MapBatch(transform, self.spatial)
+        shape = [self.N, n_classes] + self.spatial
+        masks = [np.broadcast_to(_host_array(f) > 0.5, shape) for f in fields]  # read in place
+        valid = None
+        if self.m is not None:
+            valid = _host_array(self.m > 0).reshape([self.N, 1] + self.spatial)
+            valid = np.broadcast_to(valid, shape)
+        function, per_image = BATCH_MAPS[name]
+        out = function(self._maps, *masks, valid, np.dtype(self.dtype).type)
+        if per_image:  # the same value at every valid pixel of the image
+            out = out.reshape([self.N, n_classes, 1])
+            if valid is None:
+                return _from_host(out)
+            out = np.where(valid.reshape([self.N, n_classes, self.P]), out, 0).astype(out.dtype)
+        return _from_host(out.reshape([self.N, n_classes, self.P]))
+
     def distance_field(self, mask):
         return self._per_image("distance_field", mask)
 
@@ -1181,6 +1421,29 @@ def _blocks(pixels):
     return pixels // block, block
 
 
+def _host_array(tensor):
+    """An eager CPU tensor as a NumPy array: a view of its memory where Paddle shares it, else a copy."""
+    values = _host_view(tensor)
+    return tensor.numpy() if values is None else values
+
+
+def _from_host(array):
+    """A NumPy array as a CPU tensor, sharing its memory where Paddle can."""
+    try:
+        return paddle.from_dlpack(np.ascontiguousarray(array))
+    except (AttributeError, BufferError, RuntimeError, TypeError, ValueError):
+        return paddle.to_tensor(array)
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_softmax_is_positive():
+    """Whether Paddle's CPU softmax keeps every probability above 0 (it clips x - max at -64; the
+    exact log(1 - p) and log p of the CPU paths rely on it)."""
+    with paddle.no_grad():
+        x = paddle.to_tensor([[0.0, 200.0]], dtype="float32", place=paddle.CPUPlace())
+        return bool(F.softmax(x, axis=1).numpy()[0, 0] > 0)
+
+
 @functools.lru_cache(maxsize=None)
 def _has_scipy():
     """Whether SciPy imports (asked on the first distance map: losses without one never load it)."""
@@ -1189,10 +1452,6 @@ def _has_scipy():
     except ImportError:
         return False
     return True
-
-
-# NumPy 2 sorts with SIMD kernels (x86-simd-sort): about twice Paddle's CPU argsort; NumPy 1 does not.
-_SIMD_SORT = int(np.__version__.split(".")[0]) >= 2
 
 
 def _lovasz_steps(ts, cumsum, row_sum, where):
@@ -1210,38 +1469,66 @@ def _lovasz_steps(ts, cumsum, row_sum, where):
     return where(ok, numerator / where(ok, denominator, 1.0), 1.0)
 
 
-def _descending_order(errors):
-    """Each row's indices sorted by error, descending, ties in index order (what Paddle's stable
-    argsort gives, so that eager and graph gradients agree on tied errors).
-
-    float32 rows sort as 64-bit keys, the error's order-preserving bits above the pixel index: the
-    keys are distinct, so NumPy's fast SIMD sort gives the stable order (a stable argsort is about
-    twice as slow). float64 rows use the stable argsort.
-    """
-    if errors.dtype != np.float32 or errors.shape[-1] >= 2**32:
-        return np.argsort(-errors, axis=-1, kind="stable")
-    bits = (errors + np.float32(0.0)).view(np.uint32)  # + 0.0 turns -0.0 into 0.0: they tie
-    ascending = np.where(bits >> np.uint32(31), ~bits, bits | np.uint32(0x80000000))
-    keys = (~ascending).astype(np.uint64) << np.uint64(32)
-    keys |= np.arange(errors.shape[-1], dtype=np.uint64)
-    keys.sort(axis=-1)
-    return (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
+def _descending_keys(errors):
+    """Unsigned integer keys, one row per (row, ...) of `errors`, whose ascending order is the errors'
+    descending order: the float's bits, sign-folded (-0.0 ties 0.0; -inf, ignored pixels, last)."""
+    kind = np.uint32 if errors.dtype == np.float32 else np.uint64
+    bits = np.add(errors, errors.dtype.type(0.0), order="C").view(kind)  # + 0.0: -0.0 becomes 0.0
+    bits = bits.reshape(bits.shape[0], -1)
+    top = kind(1) << kind(8 * bits.itemsize - 1)
+    positive = bits < top
+    np.invert(bits, out=bits, where=positive)
+    np.bitwise_xor(bits, top, out=bits, where=positive)
+    return bits
 
 
-def _lovasz_weights_numpy(errors, targets):
-    """lovasz_weights in NumPy: rows sorted by error, descending, ties in index order."""
-    order = _descending_order(errors)
-    rows = np.arange(errors.shape[0] * errors.shape[1]).reshape(errors.shape[:2] + (1,))
-    flat_order = (
-        order + rows * errors.shape[-1]
-    )  # fancy indexing on the flat array: the fastest gather
-    ts = targets.reshape(-1)[flat_order]
-    steps = _lovasz_steps(
-        ts, lambda a: np.cumsum(a, axis=-1), lambda a: a.sum(axis=-1, keepdims=True), np.where
-    )
-    weights = np.empty(errors.size, dtype=steps.dtype)
-    weights[flat_order] = steps
-    return weights.reshape(errors.shape)
+def _stable_order(keys):
+    """The stable ascending order of one row of unsigned keys: an LSD radix sort, one stable sort of
+    each 16-bit digit (NumPy sorts 16-bit integers by counting), so tied keys keep index order."""
+    order = None
+    for shift in range(0, 8 * keys.itemsize, 16):
+        digit = (keys >> keys.dtype.type(shift)).astype(np.uint16)
+        order = (
+            np.argsort(digit, kind="stable")
+            if order is None
+            else order[np.argsort(digit[order], kind="stable")]
+        )
+    return order
+
+
+def _lovasz_weights_numpy(errors, targets, hard):
+    """lovasz_weights in NumPy for rows errors[r] (any layout), sorted by error, descending, ties in
+    index order (the order of Paddle's stable argsort on the graph path). `hard`: targets are 0 or 1,
+    and the prefix counts are exact integers."""
+    rows = errors.shape[0]
+    length = errors[0].size
+    dtype = errors.dtype
+    keys = _descending_keys(errors)
+    if hard:
+        targets = np.greater(targets, 0.5, order="C").reshape(rows, length)
+        exact = dtype.type(length) < dtype.type(2 ** np.finfo(dtype).nmant + 1)
+        counts = dtype if exact else np.int64  # integers the float holds exactly, else int64
+        k = np.arange(1, length + 1, dtype=counts)
+    else:
+        targets = np.asarray(targets, order="C").reshape(rows, length)
+    weights = np.empty((rows, length), dtype=dtype)
+    for r in range(rows):
+        order = _stable_order(keys[r])
+        ts = targets[r][order]
+        if hard:  # the same fraction as _lovasz_steps, its terms counted
+            hits = np.cumsum(ts, dtype=counts)
+            total = hits[-1]
+            after = (total + k - hits).astype(dtype, copy=False)  # G + n_k
+            before = after - ~ts  # G + n_(k-1)
+            numerator = np.where(ts, before, (total - hits).astype(dtype, copy=False))
+            denominator = before * after
+            steps = np.divide(
+                numerator, denominator, out=np.ones_like(numerator), where=denominator > 0
+            )
+        else:
+            steps = _lovasz_steps(ts, np.cumsum, lambda a: a.sum(keepdims=True), np.where)
+        weights[r][order] = steps
+    return weights
 
 
 _MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}  # by the number of spatial dims

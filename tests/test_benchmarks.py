@@ -20,13 +20,23 @@ def test_plans_name_known_baselines_and_targets():
     from symloss.benchmarks import cases
     from symloss.benchmarks.runner import BASELINES
 
+    named = (cases.BEST, cases.LITERAL, cases.FLOORS, cases.PLAIN_FLOOR, cases.REFERENCE_MAPS)
     for name, plans in cases.PLANS.items():
         for plan in plans:
             assert set(plan.same + plan.reference) <= set(BASELINES), name
-            target = plan.target
-            assert target.against in (cases.BEST, cases.LITERAL, cases.FLOORS) or target.against in BASELINES
-            assert target.against != cases.BEST or plan.same, f"{name}: 'best' needs same-value baselines"
-            assert target.limit > 0
+            for target in plan.targets() + (cases.MAP_TARGET,) + sum(cases.FAMILY_TARGETS.values(), ()):
+                assert target.against in named or target.against in BASELINES
+                assert target.against != cases.BEST or plan.same, f"{name}: 'best' needs same-value baselines"
+                assert target.limit > 0 and target.kind in ("time", "memory")
+
+
+def test_family_and_map_targets_are_added():
+    from symloss.benchmarks import cases
+
+    dice = cases.plans_for("dice", 4, "region")[0]
+    assert any(t.kind == "memory" and t.against == cases.PLAIN_FLOOR for t in dice.targets())
+    maps = cases.plans_for("hausdorff_dt", 1, "boundary")[0]
+    assert cases.MAP_TARGET in maps.targets() and maps.target.against == cases.LITERAL
 
 
 def _positive(r):
@@ -39,8 +49,11 @@ def blocks():
     from symloss.benchmarks.runner import run_block
     from symloss.paddle import FUNCTIONS
 
+    from symloss.compiler.frontend.loader import load_registry
+
     literals, missing = load_literals(sorted(FUNCTIONS))
-    return [run_block(s, dict(FUNCTIONS), literals, missing, repeats=2, warmup=1) for s in TINY]
+    families = {n: spec.family for n, spec in load_registry().items()}
+    return [run_block(s, dict(FUNCTIONS), literals, missing, repeats=2, warmup=1, families=families) for s in TINY]
 
 
 def test_every_registered_loss_has_a_row_with_positive_ratios(blocks):
@@ -57,10 +70,43 @@ def test_every_registered_loss_has_a_row_with_positive_ratios(blocks):
             assert row.gen.peak_bytes is None or row.gen.peak_bytes >= 0
             if row.best:
                 assert _positive(row.ratios["best"])
-            if row.met is not None:
-                assert _positive(row.ratios["target"])
-            else:
-                assert row.why_not
+            assert [v.target for v in row.verdicts] == list(row.plan.targets())
+            for verdict in row.verdicts:
+                if verdict.met is not None:
+                    assert _positive(verdict.ratio), (row.loss, verdict.target)
+                else:
+                    assert verdict.why_not
+
+
+def test_distance_map_losses_are_timed_against_their_reference_maps(blocks):
+    from symloss.benchmarks import cases
+
+    for block in blocks:
+        for row in block.rows:
+            if row.loss in cases.MAP_LOSSES:
+                verdict = next(v for v in row.verdicts if v.target is cases.MAP_TARGET)
+                assert verdict.against.startswith(cases.REFERENCE_MAPS) and verdict.met is not None
+                assert not row.mismatches, row.mismatches  # the same value with either maps
+
+
+def test_scaling_table_compares_the_shapes_of_one_class_count(blocks):
+    from symloss.benchmarks import report
+
+    again = [blocks[0], type(blocks[0])((2, 1, 16, 16), blocks[0].measurements, {}, blocks[0].rows)]
+    lines = report.scaling_markdown(again)
+    assert any("2x1x8x8" in line and "2x1x16x16" in line for line in lines)
+    assert report.scaling_markdown(blocks) == []  # one shape per class count: nothing to compare
+
+
+def test_gpu_tables_have_their_own_markers(tmp_path):
+    from symloss.benchmarks import report
+
+    path = tmp_path / "performance.md"
+    report.write_markdown(path, "CPU-TABLE", "# Title")
+    report.write_markdown(path, "GPU-TABLE", "unused", device="gpu")
+    report.write_markdown(path, "CPU-AGAIN", "unused")
+    text = path.read_text()
+    assert "GPU-TABLE" in text and "CPU-AGAIN" in text and "CPU-TABLE" not in text
 
 
 def test_markdown_has_every_loss_and_keeps_prose_outside_markers(blocks, tmp_path):

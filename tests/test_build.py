@@ -76,13 +76,13 @@ def program(source: str) -> str:
 
 
 def test_check_mode_reports_a_stale_file_without_writing(tmp_path, capsys):
-    out = tmp_path / "pkg"
-    assert main(["build", "--out", str(out), "--quiet"]) == 0
+    out, spec = tmp_path / "out", str(ROOT / "specs" / "dice.py")  # one spec: the check is the package's own
+    assert main(["build", spec, "--out", str(out), "--quiet"]) == 0
     stale = out / "dice.py"
     stale.write_text(stale.read_text() + "# edited by hand\n")
     before = stale.read_text()
     capsys.readouterr()
-    assert main(["build", "--out", str(out), "--check", "--quiet"]) == 1
+    assert main(["build", spec, "--out", str(out), "--check", "--quiet"]) == 1
     text = capsys.readouterr().out
     assert "-# edited by hand" in text and "run `symloss build`" in text
     assert stale.read_text() == before

@@ -28,7 +28,7 @@ def test_show_prints_formula_parameters_claims_and_code(capsys):
     assert main(["show", "tversky"]) == 0
     out = capsys.readouterr().out
     for piece in ("formula:", "LaTeX:", "\\frac", "alpha = 0.3", "[0, inf)", "claims:", "dice(smooth=2*s)",
-                  "def tversky_loss(", "ctx.psum(g * p)"):
+                  "def tversky_loss(", "ctx.target_sum(p)"):
         assert piece in out, piece
 
 

@@ -19,6 +19,7 @@ from symloss.compiler.proof.oracle import Options, Oracle
 paddle = pytest.importorskip("paddle")
 import symloss.paddle as symloss_paddle  # noqa: E402
 from symloss.paddle import DISTANCE_MAPS, FUNCTIONS, LOSSES  # noqa: E402
+from paddle_calls import value_and_grad  # noqa: E402
 
 
 def _formula(name):
@@ -41,11 +42,6 @@ def class_labels(shape, seed=0):
     return np.random.default_rng(seed + 1).integers(0, max(c, 2), size=[n] + spatial)
 
 
-def value_and_grad(function, x, y, dtype="float64", **kw):
-    xt = paddle.to_tensor(x, dtype=dtype, stop_gradient=False)
-    out = function(xt, paddle.to_tensor(y), **kw)
-    out.sum().backward()
-    return out.numpy(), xt.grad.numpy()
 
 
 # ---- 1. a weighted mean of a loss per unit is taken within each unit first ---------------------

@@ -12,6 +12,7 @@ from references.gradcheck import assert_gradient_close, numerical_gradient
 
 paddle = pytest.importorskip("paddle")
 from symloss.paddle import FUNCTIONS  # noqa: E402
+from paddle_calls import value_and_grad  # noqa: E402
 
 SHAPES = {"2d": (2, 3, 5, 6), "3d": (2, 4, 3, 4, 3)}
 
@@ -25,17 +26,9 @@ def inputs(shape, seed=0, ignored=0.0, scale=2.0):
     return x, y
 
 
-def generated(name, x, y, **kw):
-    """(value, d sum(value) / d logit) of the generated loss in float64."""
-    xt = paddle.to_tensor(x, dtype="float64", stop_gradient=False)
-    out = FUNCTIONS[name](xt, paddle.to_tensor(y), **kw)
-    out.sum().backward()
-    return out.numpy(), xt.grad.numpy()
-
-
 def check(name, reference, x, y, rtol=1e-12, atol=1e-13, **kw):
     """The generated loss against `reference(logits)`: values, and gradients by finite differences."""
-    value, grad = generated(name, x, y, **kw)
+    value, grad = value_and_grad(FUNCTIONS[name], x, y, **kw)
     expected = reference(x)
     np.testing.assert_allclose(value, expected, rtol=rtol, atol=atol)
     numeric = numerical_gradient(lambda z: np.sum(reference(z)), x)
@@ -65,7 +58,7 @@ def test_label_smoothing_is_torchs(layout, eps, weighted, reduction):
 def test_label_smoothing_is_paddles_without_class_weights(reduction):
     x, y = inputs(SHAPES["2d"], seed=2)
     expected = frameworks.paddle_cross_entropy(x, y, reduction=reduction, label_smoothing=0.2)
-    value, _ = generated("cross_entropy", x, y, label_smoothing=0.2, reduction=reduction, ignore_index=None)
+    value, _ = value_and_grad(FUNCTIONS["cross_entropy"], x, y, label_smoothing=0.2, reduction=reduction, ignore_index=None)
     np.testing.assert_allclose(value, expected, rtol=1e-12)
     # and Paddle itself (channels-last: its smoothing builds the one-hot on the last axis)
     theirs = paddle.nn.functional.cross_entropy(
@@ -78,7 +71,7 @@ def test_label_smoothing_weighs_classes_as_torch_does_not_as_paddle():
     """With class weights the two frameworks differ; the generated loss follows torch."""
     x, y = inputs(SHAPES["2d"], seed=3)
     weight = [0.2, 1.0, 3.0]
-    value, _ = generated("cross_entropy", x, y, weight=weight, label_smoothing=0.3, ignore_index=None)
+    value, _ = value_and_grad(FUNCTIONS["cross_entropy"], x, y, weight=weight, label_smoothing=0.3, ignore_index=None)
     torch_value = frameworks.torch_cross_entropy(x, y, weight=weight, label_smoothing=0.3)
     paddle_value = frameworks.paddle_cross_entropy(x, y, weight=weight, label_smoothing=0.3)
     np.testing.assert_allclose(value, torch_value, rtol=1e-12)
@@ -89,8 +82,8 @@ def test_label_smoothing_branches_agree_at_zero():
     """label_smoothing=0 runs a branch of its own (the fused kernel); the general code tends to it."""
     x, y = inputs(SHAPES["3d"], seed=4, ignored=0.3)
     for weight in (None, [1.0, 2.0, 0.5, 1.5]):
-        zero = generated("cross_entropy", x, y, weight=weight, label_smoothing=0.0)
-        tiny = generated("cross_entropy", x, y, weight=weight, label_smoothing=1e-15)
+        zero = value_and_grad(FUNCTIONS["cross_entropy"], x, y, weight=weight, label_smoothing=0.0)
+        tiny = value_and_grad(FUNCTIONS["cross_entropy"], x, y, weight=weight, label_smoothing=1e-15)
         np.testing.assert_allclose(tiny[0], zero[0], rtol=1e-13)
         np.testing.assert_allclose(tiny[1], zero[1], rtol=1e-12, atol=1e-15)
         expected = frameworks.torch_cross_entropy(x, y, weight=weight, ignore_index=255)
@@ -115,8 +108,8 @@ def test_poly1_at_epsilon_zero_is_cross_entropy():
     x, y = inputs(SHAPES["3d"], seed=6, ignored=0.3)
     weight = [0.5, 1.0, 2.0, 4.0]
     for reduction in ("mean", "sum", "none"):
-        poly = generated("poly1", x, y, epsilon=0.0, weight=weight, reduction=reduction)
-        ce = generated("cross_entropy", x, y, weight=weight, reduction=reduction)
+        poly = value_and_grad(FUNCTIONS["poly1"], x, y, epsilon=0.0, weight=weight, reduction=reduction)
+        ce = value_and_grad(FUNCTIONS["cross_entropy"], x, y, weight=weight, reduction=reduction)
         np.testing.assert_allclose(poly[0], ce[0], rtol=1e-13, atol=1e-15)
         np.testing.assert_allclose(poly[1], ce[1], rtol=1e-12, atol=1e-15)
 
@@ -149,7 +142,7 @@ def test_mcc_is_exactly_zero_at_a_perfect_prediction():
     _, y = inputs(SHAPES["2d"], seed=9)
     x = 800.0 * (np.eye(3)[y].transpose(0, 3, 1, 2) - 0.5)  # softmax is exactly one-hot in float64
     assert monai.mcc_loss(x, y, reduction="none").max() == 0.0
-    value, grad = generated("mcc", x, y, reduction="none")
+    value, grad = value_and_grad(FUNCTIONS["mcc"], x, y, reduction="none")
     np.testing.assert_array_equal(value, np.zeros((2, 3)))
     np.testing.assert_array_equal(grad, np.zeros_like(x))
 
@@ -182,7 +175,7 @@ def test_dice_focal_parameters_are_monais():
 def test_dice_focal_without_focal_is_monais_dice():
     x, y = inputs(SHAPES["3d"], seed=12)
     for batch in (False, True):
-        value, _ = generated("dice_focal", x, y, lambda_focal=0.0, batch=batch)
+        value, _ = value_and_grad(FUNCTIONS["dice_focal"], x, y, lambda_focal=0.0, batch=batch)
         np.testing.assert_allclose(value, monai.dice_loss(x, y, batch=batch), rtol=1e-12)
 
 
@@ -217,7 +210,7 @@ def test_dice_ce_without_its_cross_entropy_is_monais_dice():
     x, y = inputs(SHAPES["3d"], seed=15)
     weight = [1.0, 0.5, 2.0, 3.0]
     for include_background in (True, False):
-        value, _ = generated("dice_ce", x, y, lambda_ce=0.0, weight=weight, include_background=include_background)
+        value, _ = value_and_grad(FUNCTIONS["dice_ce"], x, y, lambda_ce=0.0, weight=weight, include_background=include_background)
         dice_weight = weight if include_background else weight[1:]
         expected = monai.dice_loss(x, y, include_background=include_background, weight=dice_weight)
         np.testing.assert_allclose(value, expected, rtol=1e-12)
@@ -253,7 +246,7 @@ def test_nnunet_dice_ce_parameters_are_nnunets(include_background):
 def test_nnunet_dice_ce_without_dice_is_cross_entropy():
     x, y = inputs(SHAPES["2d"], seed=18, ignored=0.3)
     for weight in (None, [2.0, 0.5, 1.0]):
-        value, grad = generated("nnunet_dice_ce", x, y, weight_dice=0.0, weight=weight, batch=True)
-        ce_value, ce_grad = generated("cross_entropy", x, y, weight=weight)
+        value, grad = value_and_grad(FUNCTIONS["nnunet_dice_ce"], x, y, weight_dice=0.0, weight=weight, batch=True)
+        ce_value, ce_grad = value_and_grad(FUNCTIONS["cross_entropy"], x, y, weight=weight)
         np.testing.assert_allclose(value, ce_value, rtol=1e-13)
         np.testing.assert_allclose(grad, ce_grad, rtol=1e-12, atol=1e-16)

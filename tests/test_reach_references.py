@@ -8,6 +8,7 @@ from references.gradcheck import assert_gradient_close, numerical_gradient
 
 paddle = pytest.importorskip("paddle")
 from symloss.paddle import FUNCTIONS  # noqa: E402
+from paddle_calls import value_and_grad  # noqa: E402
 
 
 def batch(classes, shape=(2, 5, 6), seed=0, scale=2.0, ignored=0.0):
@@ -18,16 +19,8 @@ def batch(classes, shape=(2, 5, 6), seed=0, scale=2.0, ignored=0.0):
     return x, y
 
 
-def ours(name, x, y, **kw):
-    """The generated loss's value and its gradient with respect to the logits (of sum(value))."""
-    xt = paddle.to_tensor(x, dtype="float64", stop_gradient=False)
-    out = FUNCTIONS[name](xt, paddle.to_tensor(y), **kw)
-    out.sum().backward()
-    return out.numpy(), xt.grad.numpy()
-
-
 def check(name, reference, x, y, rtol=1e-10, **kw):
-    value, grad = ours(name, x, y, **kw)
+    value, grad = value_and_grad(FUNCTIONS[name], x, y, **kw)
     expected = reference(x)
     np.testing.assert_allclose(value, expected, rtol=rtol, atol=1e-12)
     cotangent = None if np.ndim(expected) == 0 else np.ones_like(expected)
@@ -62,7 +55,7 @@ def test_asym_unified_focal_is_monai(classes):
 def test_asym_focal_generalises_with_class_zero_suppressed():
     """C > 2 (Yeung et al.): the background term as MONAI's channel 0, every other class as its channel 1."""
     x, y = batch(4, seed=3)
-    value, _ = ours("asym_focal", x, y, reduction="none", ignore_index=None)
+    value, _ = value_and_grad(FUNCTIONS["asym_focal"], x, y, reduction="none", ignore_index=None)
     p = np.clip(np.exp(x) / np.exp(x).sum(axis=1, keepdims=True), 1e-7, 1 - 1e-7)
     g = (y[:, None] == np.arange(4)[None, :, None, None]).astype(float)
     ce = -g * np.log(p)
@@ -81,7 +74,7 @@ def test_topk_ce_never_selects_ignored_pixels():
     """nnU-Net counts ignored voxels in its k% as zeros; here the k% is of the valid pixels only."""
     x, y = batch(3, shape=(2, 6, 7), seed=5, ignored=0.3)
     valid = y != 255
-    value, _ = ours("topk_ce", x, y, k=25.0, batch=True)
+    value, _ = value_and_grad(FUNCTIONS["topk_ce"], x, y, k=25.0, batch=True)
     logp = x - np.log(np.exp(x).sum(axis=1, keepdims=True))
     ce = -np.take_along_axis(logp, np.where(valid, y, 0)[:, None], axis=1)[:, 0][valid]
     kept = int(np.floor(ce.size * 0.25))
@@ -155,7 +148,7 @@ def test_hausdorff_er_is_kornia(shape, monkeypatch):
     """kornia keeps its cross weights in float32 (0.2000000030); the reference is run with exact weights."""
     monkeypatch.setattr(kornia, "KERNEL_WEIGHT", {2: 0.2, 3: 1 / 7})
     x, y = batch(3, shape=shape, seed=11)
-    value, grad = ours("hausdorff_er", x, y, reduction="none", ignore_index=None)
+    value, grad = value_and_grad(FUNCTIONS["hausdorff_er"], x, y, reduction="none", ignore_index=None)
     expected = kornia.hausdorff_er_loss(x, y, reduction="none")  # (C, N, 1, *spatial)
     np.testing.assert_allclose(value, np.moveaxis(expected[:, :, 0], 0, 1), rtol=1e-10, atol=1e-12)
     check("hausdorff_er", lambda v: kornia.hausdorff_er_loss(v, y), x, y, ignore_index=None)
@@ -164,11 +157,11 @@ def test_hausdorff_er_is_kornia(shape, monkeypatch):
 def test_neighbourhood_operators_stay_within_each_image_with_batch():
     """The skeleton is per image and class: batch=True changes the sums, not the operators."""
     x, y = batch(2, shape=(2, 6, 6), seed=12)
-    per_image = [float(ours("cldice", x[b:b + 1], y[b:b + 1], batch=True, ignore_index=None)[0]) for b in range(2)]
-    swapped = [float(ours("cldice", x[::-1][b:b + 1], y[::-1][b:b + 1], batch=True, ignore_index=None)[0])
+    per_image = [float(value_and_grad(FUNCTIONS["cldice"], x[b:b + 1], y[b:b + 1], batch=True, ignore_index=None)[0]) for b in range(2)]
+    swapped = [float(value_and_grad(FUNCTIONS["cldice"], x[::-1][b:b + 1], y[::-1][b:b + 1], batch=True, ignore_index=None)[0])
                for b in range(2)]
     assert per_image == swapped[::-1]
-    both, _ = ours("cldice", x, y, reduction="none", ignore_index=None)
+    both, _ = value_and_grad(FUNCTIONS["cldice"], x, y, reduction="none", ignore_index=None)
     np.testing.assert_allclose(both, per_image, rtol=1e-12)
 
 
@@ -182,5 +175,5 @@ def test_ohem_ce_is_the_real_paddleseg_loss():
     for thresh, min_kept in ((0.7, 30), (0.5, 3), (0.7, 10000)):
         theirs = pseg.ohem_class()(thresh=thresh, min_kept=min_kept)(paddle.to_tensor(x), paddle.to_tensor(y))
         kept = paddleseg.ohem_kept_mask(x, y, thresh=thresh, min_kept=min_kept).sum()
-        value, _ = ours("ohem_ce", x, y, thresh=thresh, min_kept=float(min_kept), batch=True)
+        value, _ = value_and_grad(FUNCTIONS["ohem_ce"], x, y, thresh=thresh, min_kept=float(min_kept), batch=True)
         np.testing.assert_allclose(float(value), float(theirs) * (kept + 1e-5 * y.size) / kept, rtol=1e-6)

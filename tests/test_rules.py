@@ -52,6 +52,42 @@ def test_guard_clamps_only_logs_and_fractional_powers_of_fields():
     assert fired == ["clamp_log", "clamp_power"]
 
 
+def _log_softmax(x):
+    """float64 log softmax over axis 1."""
+    import numpy as np
+
+    m = x.max(axis=1, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=1, keepdims=True))
+
+
+def _log1m_softmax(x):
+    """float64 log(1 - softmax) over axis 1, as log of the other classes' sum (no cancellation)."""
+    import numpy as np
+
+    m = x.max(axis=1, keepdims=True)
+    e = np.exp(x - m)
+    others = np.stack([np.delete(e, k, axis=1).sum(axis=1) for k in range(x.shape[1])], axis=1)
+    return np.log(others) - np.log(e.sum(axis=1, keepdims=True))
+
+
+def test_log_one_minus_softmax_is_exact_in_float32_at_large_gaps():
+    """1 - p of a confident class is the other classes' sum, not 1 - p rounded (which is 0 past a
+    gap of about 17 in float32)."""
+    paddle = pytest.importorskip("paddle")
+    import numpy as np
+    from symloss.paddle import _runtime
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(0, 1, size=(2, 4, 6, 5))
+    x[:, 1] += rng.uniform(0, 40, size=(2, 6, 5))  # gaps up to 40, below Paddle's softmax clip at 64
+    x32 = x.astype("float32")
+    ctx = _runtime.Context("test", paddle.to_tensor(x32), paddle.to_tensor(rng.integers(0, 4, size=(2, 6, 5))),
+                           activation="auto", ignore_index=255, include_background=True, batch=False, sync=False,
+                           reduction="none")
+    expected = _log1m_softmax(x32.astype("float64"))
+    np.testing.assert_allclose(ctx.log_one_minus_probs().numpy().reshape(x.shape), expected, rtol=2e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize("labels", ["indices", "ignored", "soft", "no_background"])
 def test_fused_kernels_equal_the_expressions_they_replace(labels):
     paddle = pytest.importorskip("paddle")
@@ -78,10 +114,20 @@ def test_fused_kernels_equal_the_expressions_they_replace(labels):
             got = ctx.softmax_cross_entropy(weight)
             masked = (lambda t: t if ctx.m is None else t * ctx.m)
             np.testing.assert_allclose(masked(got).numpy(), masked(expected).numpy(), rtol=1e-12, atol=1e-12)
+            for a, b in ((1.0, 1.0), (2.0, 0.5)):
+                flat = x.numpy().reshape(2, classes, -1)
+                expected = -(a * g.numpy() * _log_softmax(flat)[:, ctx.first:]
+                             + b * (1 - g.numpy()) * _log1m_softmax(flat)[:, ctx.first:])
+                np.testing.assert_allclose(masked(ctx.softmax_bce(a, b)).numpy(), masked(paddle.to_tensor(expected)).numpy(),
+                                           rtol=1e-12, atol=1e-12)
         z = ctx.logits()
         for b in (1, 2.5):
             expected = b * g * F.softplus(-z) + (1 - g) * F.softplus(z)
             np.testing.assert_allclose(ctx.sigmoid_bce(b).numpy(), expected.numpy(), rtol=1e-12, atol=1e-12)
+        weights = paddle.to_tensor(rng.uniform(1, 2, size=(2, ctx.n_classes, 15)))  # e.g. distance maps
+        for a, b in ((2.5, 0.5), (weights, 1.5 * weights), (1.0, 1.0)):
+            expected = a * g * F.softplus(-z) + b * (1 - g) * F.softplus(z)
+            np.testing.assert_allclose(ctx.sigmoid_bce(a, b).numpy(), expected.numpy(), rtol=1e-12, atol=1e-12)
 
 
 def test_kernels_are_chosen_only_when_optimising():
@@ -90,6 +136,12 @@ def test_kernels_are_chosen_only_when_optimising():
 
     assert "ctx.softmax_cross_entropy(" in render_loss(REGISTRY["cross_entropy"], REGISTRY)
     assert "ctx.sigmoid_bce(beta)" in render_loss(REGISTRY["weighted_bce"], REGISTRY)
+    assert "ctx.softmax_bce(beta, 1 - beta)" in render_loss(REGISTRY["balanced_bce"], REGISTRY)
+    assert "ctx.sigmoid_bce(beta, 1 - beta)" in render_loss(REGISTRY["balanced_bce"], REGISTRY)
+    assert "ctx.sigmoid_bce(dist1 + 1, dist0 + 1)" in render_loss(REGISTRY["distance_map_ce"], REGISTRY)
+    dice = render_loss(REGISTRY["dice"], REGISTRY)
+    assert "ctx.target_sum(p)" in dice and "ctx.target_count()" in dice and "ctx.g" not in dice
+    assert "ctx.softmax_bce(dist1 + 1, dist0 + 1)" in render_loss(REGISTRY["distance_map_ce"], REGISTRY)
     literal = render_loss(REGISTRY["bce"], REGISTRY, optimize=False)
     assert "ctx.sigmoid_bce" not in literal and "paddle.log(" in literal
 
@@ -108,3 +160,41 @@ def test_target_weight_kernel_equals_the_class_sum():
     weight = ctx.class_weights("weight", [0.5, 2.0, 1.0, 3.0])
     expected = paddle.sum(weight * ctx.g, axis=1, keepdim=True)
     np.testing.assert_array_equal(ctx.target_weight(weight).numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize("labels", ["indices", "ignored", "soft", "no_background", "batch"])
+def test_target_sums_equal_the_sums_they_replace(labels):
+    """target_sum(t) = psum(g * t), msum(t) after it = msum(t), target_count() = psum(g): values and,
+    through the shared gradient, the gradient of t."""
+    paddle = pytest.importorskip("paddle")
+    import numpy as np
+    from symloss.paddle import _runtime
+
+    rng = np.random.default_rng(6)
+    for classes in (1, 4):
+        x = rng.normal(size=(2, classes, 3, 5))
+        if labels == "soft":
+            y = paddle.to_tensor(rng.uniform(0, 1, size=(2, classes, 3, 5)))
+        else:
+            raw = rng.integers(0, max(classes, 2), size=(2, 3, 5))
+            if labels == "ignored":
+                raw[rng.random(raw.shape) < 0.3] = 255
+            y = paddle.to_tensor(raw)
+        options = dict(activation="auto", ignore_index=255, include_background=labels != "no_background",
+                       batch=labels == "batch", sync=False, reduction="none")
+        weights = paddle.to_tensor(rng.uniform(size=(2, classes - (labels == "no_background" and classes > 1), 15)))
+        results = []
+        for fused in (True, False):
+            logit = paddle.to_tensor(x, stop_gradient=False)
+            ctx = _runtime.Context("test", logit, y, **options)
+            t = ctx.probs()
+            if fused:
+                sums = [ctx.target_sum(t), ctx.msum(t), ctx.target_count()]
+            else:
+                sums = [ctx.psum(ctx.g * t), ctx.msum(t), ctx.psum(ctx.g)]
+            total = paddle.sum(sums[0] * weights[:, :, :1] + sums[1] * weights[:, :, 1:2] + sums[2])
+            total.backward()
+            results.append(([s.numpy() for s in sums], logit.grad.numpy()))
+        for got, expected in zip(results[0][0], results[1][0]):
+            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12, atol=1e-12)

@@ -375,7 +375,7 @@ def runtime_body() -> str:
     return text[start:].strip()
 
 
-RUNTIME_INLINE = "from .distance_maps import NUMPY_MAPS\n"
+RUNTIME_INLINE = "from .distance_maps import BATCH_MAPS, NUMPY_MAPS, MapBatch, transform_for\n"
 
 
 def _runtime_source(name: str) -> str:

@@ -127,9 +127,42 @@ class ClassSlice(sp.Function):
 
 
 class SigmoidBCE(Kernel):
-    """w g softplus(-x) + (1 - g) softplus(x): Paddle's fused binary cross-entropy with logits (pos_weight w)."""
+    """a g softplus(-x) + b (1 - g) softplus(x): binary cross-entropy with logits (a is Paddle's
+    pos_weight; SigmoidBCE(a) when b = 1)."""
+
+    nargs = (1, 2)
+
+
+class SoftmaxBCE(Kernel):
+    """-(a g log p + b (1 - g) log(1 - p)) per class and pixel, p the softmax: binary cross-entropy of
+    every class against the rest, with a single log per element when the labels are class indices."""
+
+    nargs = 2
+
+
+class TargetSum(Kernel):
+    """sum over the pixels of each unit of g * t (keepdim): t summed at each pixel's target class."""
 
     nargs = 1
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+    def _eval_is_nonnegative(self):
+        return self.args[0].is_nonnegative
+
+
+class TargetCount(Kernel):
+    """TargetCount(PIXELS) = sum over the pixels of each unit of g (keepdim): with class indices, each
+    class's pixel count. Its argument, the axis symbol, keeps SymPy from taking it for a number."""
+
+    nargs = 1
+
+    def _eval_is_real(self):
+        return True
+
+    def _eval_is_nonnegative(self):
+        return True
 
 
 class Const(sp.Function):

@@ -134,7 +134,16 @@ class PaddlePrinter(PythonCodePrinter):
         return f"ctx.target_weight({self._print(expr.args[0])})"
 
     def _print_SigmoidBCE(self, expr):
-        return f"ctx.sigmoid_bce({self._print(expr.args[0])})"
+        return f"ctx.sigmoid_bce({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_SoftmaxBCE(self, expr):
+        return f"ctx.softmax_bce({self._print(expr.args[0])}, {self._print(expr.args[1])})"
+
+    def _print_TargetSum(self, expr):
+        return f"ctx.target_sum({self._print(expr.args[0])})"
+
+    def _print_TargetCount(self, expr):
+        return "ctx.target_count()"
 
     def _print_Indicator(self, expr):
         if not run_time_valued(expr):
@@ -155,8 +164,12 @@ class PaddlePrinter(PythonCodePrinter):
             return f"paddle.sqrt({self._tensor(base)})"
         if exp == -1:
             return f"1 / {self.parenthesize(base, precedence(expr))}"
+        if exp == -2 and is_tensor(base):  # a pixel count may be a Python number at run time
+            return f"1 / paddle.square({self._print(base)})"
         if exp.is_Integer and exp < 0:
             return f"1 / {self.parenthesize(base, precedence(expr))}**{-int(exp)}"
+        if exp == 2 and is_tensor(base):  # Paddle's generic pow costs about 12x a multiply on the CPU, square half
+            return f"paddle.square({self._print(base)})"
         base_text = self.parenthesize(base, precedence(expr), strict=False)
         if exp.is_Integer:
             return f"{base_text}**{self._print(exp)}"

@@ -154,6 +154,14 @@ def _fields_free(e: sp.Expr) -> bool:
     return not (e.free_symbols & set(TENSORS.values())) and not e.atoms(PrimitiveTensor)
 
 
+def _prediction_free(e: sp.Expr) -> bool:
+    """Whether `e` reads neither the prediction nor the target: a number, a class weight or a primitive's
+    map. A binary cross-entropy kernel takes such weights per pixel (it multiplies by them)."""
+    from .ir import TENSORS
+
+    return not (e.free_symbols & set(TENSORS.values()))
+
+
 def _cross_entropy(e):
     """ReduceSum(w * g * logp, classes) -> -SoftmaxCrossEntropy(w) (over every class: -SoftmaxCrossEntropyAll(w))."""
     from .ir import CLASSES, TENSORS, ReduceSum, SoftmaxCrossEntropy, SoftmaxCrossEntropyAll
@@ -177,7 +185,7 @@ def _cross_entropy(e):
 
 
 def _binary_cross_entropy(e):
-    """w g softplus(-x) + (1 - g) softplus(x) -> SigmoidBCE(w)."""
+    """a g softplus(-x) + b (1 - g) softplus(x) -> SigmoidBCE(a, b), or SigmoidBCE(a) when b = 1."""
     from .ir import TENSORS, SigmoidBCE
 
     if not isinstance(e, sp.Add) or len(e.args) != 2:
@@ -186,12 +194,56 @@ def _binary_cross_entropy(e):
     for first, second in (e.args, e.args[::-1]):
         positive = _split_factor(first, softplus(-x))
         negative = _split_factor(second, softplus(x))
-        if positive is None or negative is None or sp.expand(negative - (1 - g)) != 0:
+        if positive is None or negative is None:
             continue
-        weight = _split_factor(positive, g)
-        if weight is not None and _fields_free(weight) and not is_tensor(weight):  # pos_weight is a number
-            return SigmoidBCE(weight)
+        a = _split_factor(positive, g)
+        b = sp.S.One if sp.expand(negative - (1 - g)) == 0 else _split_factor(negative, 1 - g)
+        if a is not None and b is not None and _prediction_free(a) and _prediction_free(b):
+            return SigmoidBCE(a) if b == 1 else SigmoidBCE(a, b)
     return None
+
+
+def _softmax_bce(e):
+    """-(a g logp + b (1 - g) log1mp) -> SoftmaxBCE(a, b), a and b free of the fields; other terms stay."""
+    from .ir import TENSORS, SoftmaxBCE
+
+    if not isinstance(e, sp.Add):
+        return None
+    g, logp, log1mp = TENSORS["g"], TENSORS["logp"], TENSORS["log1mp"]
+    positive = negative = None
+    for term in e.args:
+        rest = _split_factor(term, logp)
+        rest = _split_factor(rest, g) if rest is not None else None
+        if positive is None and rest is not None and _prediction_free(rest):
+            positive = term, -rest
+            continue
+        rest = _split_factor(term, log1mp)
+        if negative is None and rest is not None:
+            for complement, sign in ((1 - g, -1), (g - 1, 1)):
+                weight = _split_factor(rest, complement)
+                if weight is not None and _prediction_free(weight):
+                    negative = term, sign * weight
+                    break
+    if positive is None or negative is None:
+        return None
+    others = [t for t in e.args if t is not positive[0] and t is not negative[0]]
+    return sp.Add(SoftmaxBCE(positive[1], negative[1]), *others)
+
+
+def _target_sum(e):
+    """ReduceSum(g * t, pixels) -> TargetSum(t), t a tensor expression without g; ReduceSum(g, pixels)
+    -> TargetCount(PIXELS)."""
+    from .ir import PIXELS, TENSORS, ReduceSum, TargetCount, TargetSum, is_tensor
+
+    if not (isinstance(e, ReduceSum) and e.args[1] == PIXELS):
+        return None
+    g = TENSORS["g"]
+    if e.args[0] == g:
+        return TargetCount(PIXELS)
+    rest = _split_factor(e.args[0], g)
+    if rest is None or rest.has(g) or rest.has(ReduceSum) or not is_tensor(rest):
+        return None
+    return TargetSum(rest)
 
 
 def _target_weight(e):
@@ -207,7 +259,7 @@ def _target_weight(e):
 
 
 KERNELS = (("softmax_cross_entropy", _cross_entropy), ("sigmoid_bce", _binary_cross_entropy),
-           ("target_weight", _target_weight))
+           ("target_weight", _target_weight), ("softmax_bce", _softmax_bce), ("target_sum", _target_sum))
 
 
 def specialize(expr: sp.Expr) -> tuple[sp.Expr, list[str]]:

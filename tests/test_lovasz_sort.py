@@ -1,0 +1,77 @@
+"""The Lovasz weights of eager CPU calls (NumPy, radix sort) against Berman's definition, and one tie
+order on every path: the host sort and Paddle's stable argsort of a static graph give the same gradient."""
+import numpy as np
+import paddle
+import pytest
+
+from symloss.paddle import LOSSES, _runtime as R
+
+
+def _awkward(rng, shape, dtype):
+    """Errors with ties, signed zeros, infinities and negative values (hinge errors can be < 0)."""
+    e = rng.standard_normal(shape).astype(dtype)
+    e.reshape(-1)[::3] = np.round(e.reshape(-1)[::3])  # many ties
+    flat = e.reshape(-1)
+    flat[:4] = [-0.0, 0.0, -np.inf, np.inf]
+    flat[4:8] = -0.0
+    return e
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_radix_order_is_numpys_stable_descending_order(dtype):
+    rng = np.random.default_rng(0)
+    e = _awkward(rng, (3, 4097), dtype)
+    keys = R._descending_keys(e)
+    for r in range(e.shape[0]):
+        np.testing.assert_array_equal(R._stable_order(keys[r]), np.argsort(-e[r], kind="stable"))
+
+
+def berman_weights(errors, targets):
+    """Lovasz gradient of one row, float64, from Berman et al.'s definition: sort by error descending
+    (ties in index order), Jaccard loss of every prefix, its increments put back in place."""
+    order = np.argsort(-errors, kind="stable")
+    gt = targets[order].astype(np.float64)
+    intersection = gt.sum() - np.cumsum(gt)
+    union = gt.sum() + np.cumsum(1 - gt)
+    jaccard = 1 - intersection / union
+    jaccard[1:] = jaccard[1:] - jaccard[:-1]
+    out = np.empty_like(jaccard)
+    out[order] = jaccard
+    return out
+
+
+@pytest.mark.parametrize("hard", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_host_weights_follow_berman(dtype, hard):
+    rng = np.random.default_rng(1)
+    e = np.abs(_awkward(rng, (2, 3, 50), dtype))
+    e[0, 0, -5:] = -np.inf  # ignored pixels sort last
+    t = rng.integers(0, 2, e.shape).astype(dtype) if hard else rng.random(e.shape).astype(dtype)
+    t[1, 2] = 0  # a row without positives
+    w = R._lovasz_weights_numpy(e.reshape(6, 1, 50), t.reshape(6, 1, 50), hard=hard).reshape(e.shape)
+    assert w.dtype == dtype
+    tol = 1e-6 if dtype == np.float32 else 1e-12
+    for a in range(2):
+        for b in range(3):
+            np.testing.assert_allclose(w[a, b], berman_weights(e[a, b], t[a, b]), rtol=tol, atol=tol)
+
+
+def _value_and_grad(loss, x, y):
+    x = paddle.to_tensor(x)
+    x.stop_gradient = False
+    out = loss(x, paddle.to_tensor(y))
+    out.backward()
+    return float(out), x.grad.numpy()
+
+
+@pytest.mark.parametrize("batch", [False, True])
+@pytest.mark.parametrize("name, classes", [("lovasz_softmax", 3), ("lovasz_hinge", 1), ("lovasz_hinge", 3)])
+def test_eager_host_sort_and_graph_sort_agree_on_ties(name, classes, batch):
+    rng = np.random.default_rng(2)
+    x = (np.round(rng.standard_normal((2, classes, 5, 6))) * 0.3).astype("float32")  # many tied errors
+    y = rng.integers(0, max(classes, 2), (2, 5, 6))
+    y[0, 0, :2] = 255
+    eager = _value_and_grad(LOSSES[name](batch=batch), x, y)
+    static = _value_and_grad(paddle.jit.to_static(LOSSES[name](batch=batch), full_graph=True), x, y)
+    np.testing.assert_allclose(static[0], eager[0], rtol=1e-6)
+    np.testing.assert_allclose(static[1], eager[1], rtol=1e-5, atol=1e-7)
