@@ -990,6 +990,8 @@ class Context:
         """Sum over the pixels of each unit, of a term that is zero at ignored pixels wherever it is finite
         there. Ignored pixels are left out by selection, not by a product: a term undefined at a logit that no
         sum reads (a power of a negative logit) must not reach the sum as 0 * nan."""
+        if t.shape[2] == 1 and self.P > 1:  # one value per image (a per-image map): it stands at every pixel
+            t = paddle.broadcast_to(t, [t.shape[0], t.shape[1], self.P])
         if self.m is not None:
             t = _where(self.m > 0, t, _full_like(t, 0))
         if self.batch and t.shape[1] == 1:  # one class, whole batch: a full-tensor sum is faster

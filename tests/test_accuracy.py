@@ -123,8 +123,8 @@ def test_sensitivity_specificity_when_one_class_covers_every_pixel(C, label):
 
 # ---------------------------------------------------------------- the targets
 
-def test_the_quick_corpus_covers_the_adversarial_rows():
-    rows = acc.quick_corpus()
+def test_the_test_corpus_covers_the_adversarial_rows():
+    rows = acc.check_corpus()
     assert {r.scene for r in rows} == set(acc.SCENES)
     assert {r.scale for r in rows} == set(acc.SCALES)
     assert {r.classes for r in rows} == set(acc.CLASSES)
@@ -142,7 +142,7 @@ def test_float32_targets(name):
     """No NaN or Inf where the loss is finite; value <= 1e-5 (ill-conditioned: no worse than the literal);
     gradient <= 1e-4; never worse than 2 x the literal translation on any row."""
     _, why = acc.oracle_for(REGISTRY[name], REGISTRY)
-    rows = acc.unrolled_corpus(quick=True) if why else acc.quick_corpus()
+    rows = acc.unrolled_corpus(quick=True) if why else acc.check_corpus()
     measured = acc.measure(REGISTRY[name], REGISTRY, implementations(REGISTRY, name), rows)
     assert [v for m in measured for v in acc.violations(m)] == []
 

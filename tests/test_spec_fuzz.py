@@ -141,6 +141,10 @@ REGRESSIONS: dict[str, tuple[str, int, str]] = {
         "beta = Param(\"beta\", 0.5, doc=\"a drawn parameter\")\ngamma = Param(\"gamma\", 0.5, doc=\"a drawn parameter\")\n"
         "t0 = (x[c, i])**alpha\nt1 = log(t0)\nt2 = log(p[c, i])\n", "alpha, beta, gamma")
         .replace("    expr=EXPR,\n", "    expr=EXPR,\n    mean_denominator=Indicator(Sum(g[c, i], i)),\n"), 220, "compiled"),
+    # a per-image map held as one value per image, summed over the pixels alone, was counted once, not per pixel
+    "per-image map summed alone": (spec_text(
+        "(2 * Sum(t0, i) + 2) / (Sum(p[c, i], i) + Sum(g[c, i], i) + 2)", "t0 = log(ContourDistance(p[c, i], g[c, i]))\n")
+        .replace("    expr=EXPR,\n", "    expr=EXPR,\n    mean_denominator=Indicator(Sum(g[c, i], i)),\n"), 0, "compiled"),
     "literal sum of a constant": (spec_text("Sum(p[c, i], i) + Sum(Sum(3, i), c) + softplus(-4) * Indicator(1)"), 0,
                                   "compiled"),
 }

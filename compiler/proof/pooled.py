@@ -197,6 +197,8 @@ def _power(b, e):
 
 
 def _d_base(d, b, e):
+    if d == 0:  # no adjoint reaches it: 0, also where the derivative is infinite (as the tape takes it)
+        return ZERO
     try:
         return d * e * b ** (e - 1)
     except ZeroDivisionError:
@@ -389,6 +391,8 @@ def backward(graph: Graph, unit: Unit, vals: list, seed: Values) -> dict:
             derivative = UNARY[payload][1]
 
             def chain(dv, x, v, derivative=derivative):
+                if dv == 0:  # as _d_base
+                    return ZERO
                 try:
                     return dv * derivative(x, v)
                 except ZeroDivisionError:  # e.g. log at 0: the derivative is infinite
