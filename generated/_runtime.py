@@ -704,15 +704,12 @@ class _TargetSums(paddle.autograd.PyLayer):
     @staticmethod
     def forward(ctx, t, parts):
         # g: the target for this pass; target() gives it again, fresh, for the backward pass
-        g, target, mask, whole = parts  # whole: one sum over everything (one class, whole batch)
+        # whole: one sum over everything (one class, whole batch); pixel_sum: the context's blocked pixel sum
+        g, target, mask, whole, pixel_sum = parts
         ctx.target, ctx.mask, ctx.shape, ctx.dtype = target, mask, t.shape, t.dtype
 
         def total(field):
-            return (
-                paddle.sum(field).reshape([1, 1, 1])
-                if whole
-                else paddle.sum(field, axis=2, keepdim=True)
-            )
+            return paddle.sum(field).reshape([1, 1, 1]) if whole else pixel_sum(field)
 
         if mask is None:
             return total(g * t), total(t)
@@ -1080,14 +1077,6 @@ class Context:
         """Leave out the background class (class 0) when asked to."""
         return t[:, self.first :] if self.first else t
 
-    def _positive(self, t):
-        """A softmax probability, or a sum of them, ready for log: as is where Paddle's softmax cannot
-        return 0 (its CPU kernel, checked once: every probability >= e**-64 / C), else clamped. The
-        clamp's output would be one more field autograd keeps for the log's backward."""
-        if self._eager_cpu() and _cpu_softmax_is_positive():
-            return t
-        return self.clamp(t)
-
     def clamp(self, t):
         """max(t, smallest normal number), with no gradient below it: where no exact stable form exists."""
         if paddle.in_dynamic_mode():
@@ -1183,14 +1172,17 @@ class Context:
                 w = w * self.m
             if not paddle.in_dynamic_mode():
                 return -scale * paddle.take_along_axis(self.log_probs(True), index, axis=1) * w
-            loss = F.cross_entropy(
-                self.x,
-                self.labels,
-                weight=None if unit else weight.reshape([self.C]),
-                axis=1,
-                ignore_index=-1,
-                reduction="none",
-            )
+            if unit and self._eager_cpu():
+                loss = self._cross_entropy_channels_last()
+            else:
+                loss = F.cross_entropy(
+                    self.x,
+                    self.labels,
+                    weight=None if unit else weight.reshape([self.C]),
+                    axis=1,
+                    ignore_index=-1,
+                    reduction="none",
+                )
             if _softmax_clips(
                 self.x.place
             ):  # the kernel puts every class at most 64 below the top:
@@ -1226,21 +1218,12 @@ class Context:
         return loss.reshape([self.N, 1, self.P])
 
     def softmax_bce(self, positive, negative):
-        """-(a g log p + b (1 - g) log(1 - p)) per class and pixel, p the softmax, exact near 0 and 1.
-
-        With class indices on the CPU each element reads one log: of p at the target class, of the
-        exact complement 1 - p (_complement) elsewhere, selected by products with the 0/1 target
-        (exact: one of the two terms is zero). Soft targets, graphs and accelerators read both logs.
-        """
+        """-(a g log p + b (1 - g) log(1 - p)) per class and pixel, p the softmax, from the accurate
+        log p and log(1 - p): a float32 softmax underflows to 0 (or rounds to 1) at logits tens apart,
+        where log p and log(1 - p) are still finite."""
         a, b = self.const(positive), self.const(negative)
         g = self.g
-        if self._soft is not None or not self._eager_cpu():
-            return -(a * g * self.log_probs() + b * (1 - g) * self.log_one_minus_probs())
-        other = 1 - g
-        chosen = g * self.probs() + other * self._drop(self._complement())
-        same = not isinstance(a, TENSORS) and not isinstance(b, TENSORS) and a == b
-        weight = a if same else a * g + b * other
-        return -weight * paddle.log(self._positive(chosen))
+        return -(a * g * self.log_probs() + b * (1 - g) * self.log_one_minus_probs())
 
     def target_weight(self, weight):
         """sum_c weight_c g_c per pixel, (N, 1, P): each pixel's target class weight, gathered from the
@@ -1357,23 +1340,6 @@ class Context:
         out = _where(top, at_top, elsewhere)  # elsewhere is finite at the top too, so that where's
         return out if every else self._drop(out)  # unused branch passes 0, not nan
 
-    def _complement(self):
-        """1 - softmax(x) for every class, (N, C, P), exact: the sum of the other classes' probabilities.
-
-        Eager on the CPU it is one small matrix product (ones - eye) @ p. Elsewhere (where a float32
-        matmul may run in TF32): at most one class per pixel has p > 1/2; for it, 1 - p is the sum of
-        the others, for every other class 1 - p >= 1/2 computes directly.
-        """
-        p = self._full_probs()
-        if self._eager_cpu():
-            others = paddle.ones([self.C, self.C], dtype=p.dtype) - paddle.eye(
-                self.C, dtype=p.dtype
-            )
-            return paddle.matmul(others, p)
-        top = p > 0.5
-        rest = paddle.sum(_where(top, _full_like(p, 0), p), axis=1, keepdim=True)
-        return _where(top, rest, 1 - p)  # 1 - p >= 1/2 elsewhere
-
     # reductions ----------------------------------------------------------------------------
     def psum(self, t):
         """Sum over the pixels of each unit, of a term that is zero at ignored pixels wherever it is finite
@@ -1454,8 +1420,10 @@ class Context:
         g = self.g if self._g is not None else self._drop(self._target_field())
         whole = self.batch and self.n_classes == 1  # as psum: a full-tensor sum is faster
         if self._counts is None and not whole:  # for target_count, from the target at hand
-            self._counts = paddle.sum(g, axis=2, keepdim=True)
-        target, pixels = _TargetSums.apply(t, (g, self._fresh_target, self.m, whole))
+            self._counts = self._pixel_sum(g)  # in blocks: a soft target's sum is not exact
+        target, pixels = _TargetSums.apply(
+            t, (g, self._fresh_target, self.m, whole, self._pixel_sum)
+        )
         finish = self._across_ranks if whole else self._units
         self._pixel_sums = t, finish(pixels)
         return finish(target)
@@ -1829,15 +1797,6 @@ def _from_host(array):
         return paddle.from_dlpack(np.ascontiguousarray(array))
     except (AttributeError, BufferError, RuntimeError, TypeError, ValueError):
         return paddle.to_tensor(array)
-
-
-@functools.lru_cache(maxsize=None)
-def _cpu_softmax_is_positive():
-    """Whether Paddle's CPU softmax keeps every probability above 0 (it clips x - max at -64; the
-    exact log(1 - p) and log p of the CPU paths rely on it)."""
-    with paddle.no_grad():
-        x = paddle.to_tensor([[0.0, 200.0]], dtype="float32", place=paddle.CPUPlace())
-        return bool(F.softmax(x, axis=1).numpy()[0, 0] > 0)
 
 
 @functools.lru_cache(maxsize=None)
