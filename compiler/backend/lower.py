@@ -13,7 +13,7 @@ import sympy as sp
 
 from ..frontend.errors import SpecError
 from ..frontend.language import ALL_FIELDS, C, CLASS_SETS, C_all, Param, c, choose, g, i, n, p, x
-from ..frontend.expand import collapse_constant_sums, resolve
+from ..frontend.expand import collapse_constant_sums, linearize, resolve
 from ..frontend.functions import sigmoid
 from .ir import (CLASSES, Const, FIELD_TENSOR, N_ALL_CLASSES, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, SOFTMAX,
                  SOFTMAX_ALL, TENSORS, ClassSlice, PixelCount, PrimitiveField, PrimitiveTensor, ReduceSum, TensorVar,
@@ -170,7 +170,7 @@ def lower_formula(expr: sp.Expr, activation: str, optimize: bool, maps: dict | N
     expr, computed = primitives_as_fields(expr, maps or {})
     if optimize:
         expr = share_statistics(expr)  # before p becomes sigmoid(x), while sums are polynomials in p
-        if _undefined(expr):
+        if _undefined(expr) or _undefined(linearize(expr)):  # a split the pass did not take may still cancel
             raise SpecError("the formula divides by a sum that is identically zero once its sums are expanded "
                             "(e.g. Sum(p*g, i) + Sum(p*(1 - g), i) - Sum(p, i)): change the formula")
         expr, fired = rewrite(activate(expr, activation))

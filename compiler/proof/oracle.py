@@ -65,6 +65,24 @@ def activation_function(activation: str, classes: int) -> Activation:
     return Activation(activation, classes)
 
 
+def two_class_inputs(logit, label, options):
+    """One channel read as the two classes [1 - p, p]: logits [-x, x] under a sigmoid, [1 - x, x] for
+    probabilities, a soft label [1 - g, g]; returns (logit, label, options) for two channels."""
+    if options.activation == "softmax":
+        raise ValueError("activation='softmax' with one channel")
+    activation = "sigmoid" if options.activation == "auto" else options.activation
+    other = -logit if activation == "sigmoid" else 1 - logit
+    if np.issubdtype(label.dtype, np.floating):
+        label = np.concatenate([1 - label, label], axis=1)
+    return (np.concatenate([other, logit], axis=1), label,
+            dataclasses.replace(options, activation=activation))
+
+
+def two_class_gradient(grad):
+    """The gradient of the two channels back on the one: d(-x)/dx = d(1 - x)/dx = -1."""
+    return grad[:, 1:] - grad[:, :1]
+
+
 class Oracle:
     """The literal formula of one spec, over a whole batch, with the generated API's semantics."""
 
@@ -201,17 +219,10 @@ class Oracle:
         return sum(out[pos] for _, _, pos, _ in entries) / total_weight, grad
 
     def _two_classes(self, logit, label, params, options, cotangent):
-        """One channel read as the two classes [1 - p, p]: logits [-x, x] under a sigmoid, [1 - x, x]
-        for probabilities; the gradient comes back through that map."""
-        if options.activation == "softmax":
-            raise ValueError("activation='softmax' with one channel")
-        activation = "sigmoid" if options.activation == "auto" else options.activation
-        other = -logit if activation == "sigmoid" else 1 - logit
-        if np.issubdtype(label.dtype, np.floating):
-            label = np.concatenate([1 - label, label], axis=1)
-        value, grad = self(np.concatenate([other, logit], axis=1), label, params,
-                           dataclasses.replace(options, activation=activation), cotangent)
-        return value, grad[:, 1:] - grad[:, :1]  # d(-x)/dx = d(1 - x)/dx = -1
+        """One channel read as the two classes [1 - p, p] (two_class_inputs)."""
+        logit, label, options = two_class_inputs(logit, label, options)
+        value, grad = self(logit, label, params, options, cotangent)
+        return value, two_class_gradient(grad)
 
     @staticmethod
     def _gather(fields: dict, pixels) -> dict:

@@ -17,7 +17,6 @@ become fields that split kinds further.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import mpmath
@@ -29,7 +28,7 @@ from ..frontend.functions import literal
 from ..frontend.language import C, C_all, CLASS_SETS, Pick, c, choose, i, n
 from ..frontend.primitives import extract
 from .evaluate import DPS
-from .oracle import Options, Oracle
+from .oracle import Options, Oracle, two_class_gradient, two_class_inputs
 from .tape import UNARY
 
 ZERO, ONE = mpmath.mpf(0), mpmath.mpf(1)
@@ -714,17 +713,10 @@ class PooledOracle:
                      float(sum(sensitivity)))
 
     def _two_classes(self, logit, label, params, options) -> "Exact":
-        """One channel read as the two classes [1 - p, p] (as `Oracle` reads it): logits [-x, x] under a
-        sigmoid, [1 - x, x] for probabilities; the gradient comes back through that map."""
-        if options.activation == "softmax":
-            raise ValueError("activation='softmax' with one channel")
-        activation = "sigmoid" if options.activation == "auto" else options.activation
-        other = -logit if activation == "sigmoid" else 1 - logit
-        if np.issubdtype(label.dtype, np.floating):
-            label = np.concatenate([1 - label, label], axis=1)
-        exact = self.evaluate(np.concatenate([other, logit], axis=1).astype(np.float64), label, params,
-                              dataclasses.replace(options, activation=activation))
-        exact.gradient = exact.gradient[:, 1:] - exact.gradient[:, :1]  # d(-x)/dx = d(1 - x)/dx = -1
+        """One channel read as the two classes [1 - p, p], as `Oracle` reads it (two_class_inputs)."""
+        logit, label, options = two_class_inputs(logit, label, options)
+        exact = self.evaluate(logit.astype(np.float64), label, params, options)
+        exact.gradient = two_class_gradient(exact.gradient)
         return exact
 
     def _entries_total(self, v: Values, unit: Unit):
