@@ -98,13 +98,7 @@ def test_fused_kernels_equal_the_expressions_they_replace(labels):
     rng = np.random.default_rng(3)
     for classes in (1, 4):
         x = paddle.to_tensor(rng.normal(0, 4, size=(2, classes, 3, 5)))
-        if labels == "soft":
-            y = paddle.to_tensor(rng.uniform(0, 1, size=(2, classes, 3, 5)))
-        else:
-            raw = rng.integers(0, max(classes, 2), size=(2, 3, 5))
-            if labels == "ignored":
-                raw[rng.random(raw.shape) < 0.3] = 255
-            y = paddle.to_tensor(raw)
+        y = paddle.to_tensor(draw_labels(rng, labels, classes))
         options = dict(activation="auto", ignore_index=255, include_background=labels != "no_background",
                        batch=False, sync=False, reduction="none")
         ctx = _runtime.Context("test", x, y, **options)
@@ -173,13 +167,7 @@ def test_target_sums_equal_the_sums_they_replace(labels):
     rng = np.random.default_rng(6)
     for classes in (1, 4):
         x = rng.normal(size=(2, classes, 3, 5))
-        if labels == "soft":
-            y = paddle.to_tensor(rng.uniform(0, 1, size=(2, classes, 3, 5)))
-        else:
-            raw = rng.integers(0, max(classes, 2), size=(2, 3, 5))
-            if labels == "ignored":
-                raw[rng.random(raw.shape) < 0.3] = 255
-            y = paddle.to_tensor(raw)
+        y = paddle.to_tensor(draw_labels(rng, labels, classes))
         options = dict(activation="auto", ignore_index=255, include_background=labels != "no_background",
                        batch=labels == "batch", sync=False, reduction="none")
         weights = paddle.to_tensor(rng.uniform(size=(2, classes - (labels == "no_background" and classes > 1), 15)))
@@ -198,3 +186,14 @@ def test_target_sums_equal_the_sums_they_replace(labels):
         for got, expected in zip(results[0][0], results[1][0]):
             np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12, atol=1e-12)
+
+
+def draw_labels(rng, labels, classes):
+    """Labels of shape (2, 3, 5) of the kind a runtime test asks for: soft targets (2, classes, 3, 5), or class
+    indices with 30% ignored pixels for "ignored"."""
+    if labels == "soft":
+        return rng.uniform(0, 1, size=(2, classes, 3, 5))
+    raw = rng.integers(0, max(classes, 2), size=(2, 3, 5))
+    if labels == "ignored":
+        raw[rng.random(raw.shape) < 0.3] = 255
+    return raw
