@@ -8,10 +8,12 @@ Pixel sums keep their axes, so a statistic broadcasts back against the fields.
 import functools
 import math
 import os
+import weakref
 
 import numpy as np
 import paddle
 import paddle.nn.functional as F
+from paddle import _C_ops
 
 
 # The build inlines runtime/distance_maps.py in place of the next line (generated/_runtime.py is one module).
@@ -640,25 +642,53 @@ class _Softplus(paddle.autograd.PyLayer):
 
 
 class _Softmax(paddle.autograd.PyLayer):
-    """softmax over axis 1 (e^z / (1 + R), see _softmax_terms) with the backward p (dp - sum p dp) for
-    every class but the one holding more than half the mass, and minus the sum of those for it (the
-    gradients add up to 0): a sum of small terms, where p_top (dp_top - ...) takes the difference of
-    two numbers that float32 rounds to the same."""
+    """softmax over axis 1 (see _softmax_value) with the backward p (dp - sum p dp) for every class but
+    the one holding more than half the mass, and minus the sum of those for it (the gradients add up
+    to 0): a sum of small terms, where p_top (dp_top - ...) takes the difference of two numbers that
+    float32 rounds to the same."""
 
     @staticmethod
     def forward(ctx, x):
-        top, shifted, rest = _softmax_terms(x)
-        p = paddle.exp(shifted) / (1 + rest)
+        p = _softmax_value(x)
         ctx.save_for_backward(p)
         return p
 
     @staticmethod
     def backward(ctx, grad):
         (p,) = ctx.saved_tensor()
-        d = p * (grad - paddle.sum(p * grad, axis=1, keepdim=True))
-        top = p > 0.5
-        rest = -paddle.sum(paddle.where(top, paddle.zeros_like(d), d), axis=1, keepdim=True)
-        return paddle.where(top, rest.expand_as(d), d)
+        d = _C_ops.softmax_grad(p, grad, 1)  # Paddle's fused p (dp - sum p dp)
+        # compared with a one-element tensor (a Python number is expanded to a full field first)
+        top = p > paddle.full([1], 0.5, dtype=p.dtype)  # at most one class per pixel: the largest
+        d.masked_fill_(top, 0.0)
+        rest = -paddle.sum(d, axis=1, keepdim=True)
+        # added at the top (where d is now 0) in place: a where over every class would hold a fourth
+        # field beside p, grad and d
+        has_top = paddle.any(top, axis=1, keepdim=True)
+        del top
+        rest = paddle.where(has_top, rest, paddle.zeros([1], dtype=p.dtype))
+        del has_top
+        largest = paddle.argmax(p, axis=1, keepdim=True, dtype="int32")
+        d.put_along_axis_(largest, rest, 1, reduce="add", broadcast=False)
+        return d
+
+
+def _softmax_value(x):
+    """softmax over axis 1 of eager (N, C, P) logits. Paddle's CPU kernel puts every logit at most 64
+    below the top (e^-64 for e^-100): where no pixel's logits span more than 64, it computes the
+    exact value, and fastest; elsewhere e^z / (1 + R) (see _softmax_terms), in place in one field.
+    """
+    if float(paddle.max(x) - paddle.min(x)) <= 64.0:
+        return F.softmax(x, axis=1)
+    classes = x.shape[1]
+    top = paddle.arange(classes, dtype="int64").reshape([1, classes, 1]) == paddle.argmax(
+        x, axis=1, keepdim=True
+    )
+    p = x - paddle.max(x, axis=1, keepdim=True)  # the max is the top's logit exactly
+    p.exp_()
+    p.masked_fill_(top, 0.0)
+    rest = paddle.sum(p, axis=1, keepdim=True)
+    p.masked_fill_(top, 1.0)
+    return p.divide_(1 + rest)
 
 
 _CLIPPING = {}
@@ -696,39 +726,49 @@ def _label_range(label):
 
 
 class _TargetSums(paddle.autograd.PyLayer):
-    """(sum of g * t, sum of t over the valid pixels), each (N, classes, 1), with one gradient field
-    for both, g * d_target + m * d_pixels, computed in place on a fresh target: autograd would hold
-    the two gradients, the product g * t and the target at once (every region loss reads both sums).
-    """
+    """(sum of g * t, sum of (1 - g) * t over the valid pixels), each (N, classes, 1), with one
+    gradient field for both, g * d_target + (1 - g) * d_complement, built on a fresh target: autograd
+    would hold both products and the target at once (every region loss reads both sums). The
+    complement is summed as it stands, never as sum(t) - sum(g t), which cancels where g t ~ t; the
+    valid-pixel sum of t is the two parts added."""
 
     @staticmethod
     def forward(ctx, t, parts):
         # g: the target for this pass; target() gives it again, fresh, for the backward pass
         # whole: one sum over everything (one class, whole batch); pixel_sum: the context's blocked pixel sum
-        g, target, mask, whole, pixel_sum = parts
+        # hard: g holds only 0 and 1, so that t - g t is (1 - g) t exactly
+        g, target, mask, whole, pixel_sum, hard = parts
         ctx.target, ctx.mask, ctx.shape, ctx.dtype = target, mask, t.shape, t.dtype
 
         def total(field):
             return paddle.sum(field).reshape([1, 1, 1]) if whole else pixel_sum(field)
 
-        if mask is None:
-            return total(g * t), total(t)
-        # ignored pixels left out by selection (t may be undefined there: 0 * nan), one field at a time
-        kept = paddle.where(mask > 0, t, paddle.zeros([1], dtype=t.dtype))
-        pixels = total(kept)
-        return total(kept.multiply_(g)), pixels
+        # ignored pixels left out by selection (t may be undefined there: 0 * nan)
+        kept = t if mask is None else paddle.where(mask > 0, t, paddle.zeros([1], dtype=t.dtype))
+        on_target = kept * g
+        on_target_sum = total(on_target)
+        # the complement in the same field
+        if hard:
+            rest = on_target.scale_(-1.0).add_(kept)
+        else:
+            paddle.assign(g, output=on_target)
+            rest = on_target.scale_(-1.0, bias=1.0).multiply_(kept)
+        return on_target_sum, total(rest)
 
     @staticmethod
-    def backward(ctx, d_target, d_pixels):
+    def backward(ctx, d_target, d_complement):
+        grad = ctx.target()
+        if d_complement is not None:
+            rest = 1 - grad
+            rest.multiply_(d_complement)
         if d_target is None:
-            grad = paddle.zeros(ctx.shape, dtype=ctx.dtype)
+            grad = rest if d_complement is not None else paddle.zeros(ctx.shape, dtype=ctx.dtype)
         else:
-            grad = ctx.target()
             grad.multiply_(d_target)
-        if d_pixels is not None:
-            grad.add_(d_pixels)
-            if ctx.mask is not None:  # g is 0 wherever m is: (g d_target + d_pixels) m
-                grad.multiply_(ctx.mask)
+            if d_complement is not None:
+                grad.add_(rest)
+        if ctx.mask is not None:  # (1 - g) is 1 at an ignored pixel: the mask takes it out
+            grad.multiply_(ctx.mask)
         return grad
 
 
@@ -780,7 +820,9 @@ class Context:
             )
         self._probs = self._log_probs = self._softmax = None
         self._maps = None  # the distance maps' shared transforms (_batch_map)
-        self._pixel_sums = None  # (t, its valid-pixel sum) from target_sum(t), for msum(t)
+        self._split_sums = (
+            {}
+        )  # id(t): (weak reference to t, sum of g t, sum of (1 - g) t) for each t split
         self._counts = None  # each class's pixels per image, when target_sum has counted them
         self._unit_weights = []
         if not isinstance(logit, TENSORS):
@@ -968,27 +1010,8 @@ class Context:
     def _target_field(self):
         """The target of every class, computed (target() keeps it)."""
         if self._soft is not None:
-            g = self._soft
-        elif self.C == 1:
-            g = (
-                self.labels.astype(self.dtype)
-                if self._checked_labels
-                else (self.labels == 1).astype(self.dtype)
-            )
-        else:
-            # F.one_hot is far faster on the CPU than a broadcast comparison; ignored pixels (-1)
-            # become an extra class C that is sliced away, so their target is zero in every class.
-            ignored = self.m is not None
-            index = (
-                _where(self.labels < 0, _full_like(self.labels, self.C), self.labels)
-                if ignored
-                else self.labels
-            )
-            g = F.one_hot(index.reshape([self.N, self.P]), self.C + ignored).transpose([0, 2, 1])[
-                :, : self.C
-            ]
-            g = g.astype(self.dtype) if self.dtype != "float32" else g
-        return g
+            return self._soft
+        return _one_hot(self.labels, self.C, self.dtype, self._checked_labels, self.m is not None)
 
     def _host_values(self, statistics):
         """The label's 0-d `statistics` on the host, and in the same sync the logit checks this call
@@ -1371,9 +1394,15 @@ class Context:
 
     def msum(self, t):
         """Sum over the valid pixels of each unit."""
-        if self._pixel_sums is not None and self._pixel_sums[0] is t:
-            return self._pixel_sums[1]  # computed with target_sum(t), sharing its gradient
+        split = self._known_split(t)
+        if split is not None:  # split by target_sum(t): its two parts, sharing their gradient field
+            return split[0] + split[1]
         return self.psum(t)  # psum leaves the ignored pixels out
+
+    def _known_split(self, t):
+        """(sum of g t, sum of (1 - g) t) if t was split in this call, else None."""
+        entry = self._split_sums.get(id(t))  # (weak reference to t, the two sums)
+        return entry[1:] if entry is not None and entry[0]() is t else None
 
     def _units(self, total, gradient=True):
         """Per-image sums (N, classes, 1) as the statistics of each unit (summed over the batch)."""
@@ -1401,32 +1430,64 @@ class Context:
             counts[image, :, 0] = found[first + 1 : first + 1 + self.n_classes]
         return self._units(paddle.to_tensor(counts), gradient=False)
 
-    def _fresh_target(self):
-        """g as a tensor of its own, which the caller may overwrite: a copy of the kept target (or of
-        the soft target), else the one-hot target computed anew."""
-        if self._g is not None or self._soft is not None:
-            return self.g * 1
-        return self._drop(self._target_field()).contiguous()
+    def _target_again(self):
+        """A function giving the target of the classes in scope anew, as a tensor of its own which the
+        caller may overwrite, for a backward pass: it holds the labels (or the soft target), not this
+        context and the forward's fields it keeps."""
+        first = self.first
+        if self._soft is not None:
+            soft = self._soft
+            return lambda: soft[:, first:] * 1
+        labels, C, dtype, checked, ignored = (
+            self.labels,
+            self.C,
+            self.dtype,
+            self._checked_labels,
+            self.m is not None,
+        )
+        return lambda: _one_hot(labels, C, dtype, checked, ignored)[:, first:].contiguous()
 
     def target_sum(self, t):
-        """sum over the pixels of g * t, (units, classes, 1).
-
-        In eager mode the valid-pixel sum of t is computed in the same step (msum(t) returns it), and
-        the two share one gradient field (_TargetSums): about half the peak memory of the two sums
-        apart. The one-hot target is not kept for the backward pass but computed again there.
-        """
-        if not paddle.in_dynamic_mode() or list(t.shape) != [self.N, self.n_classes, self.P]:
+        """sum over the pixels of g * t, (units, classes, 1); see `_split`."""
+        if not self._splits(t):
             return self.psum(self.g * t)
-        g = self.g if self._g is not None else self._drop(self._target_field())
+        return self._split(t)[0]
+
+    def complement_sum(self, t):
+        """sum over the valid pixels of (1 - g) * t, (units, classes, 1), summed as it stands: written as
+        msum(t) - target_sum(t) it cancels wherever g t ~ t (a class covering the image); see `_split`.
+        """
+        if not self._splits(t):
+            return self.psum((1 - self.g) * t)
+        return self._split(t)[1]
+
+    def _splits(self, t):
+        return paddle.in_dynamic_mode() and list(t.shape) == [self.N, self.n_classes, self.P]
+
+    def _split(self, t):
+        """(sum of g t, sum of (1 - g) t) over each unit's valid pixels, computed once per t.
+
+        In eager mode both sums come from one step that hands t one gradient field (_TargetSums),
+        and msum(t) is their sum: about half the peak memory of the sums apart. The one-hot target
+        is not kept for the backward pass but computed again there.
+        """
+        split = self._known_split(t)
+        if split is not None:
+            return split
+        g = self.g  # kept for this call's other sums; the backward pass computes it again
         whole = self.batch and self.n_classes == 1  # as psum: a full-tensor sum is faster
         if self._counts is None and not whole:  # for target_count, from the target at hand
             self._counts = self._pixel_sum(g)  # in blocks: a soft target's sum is not exact
-        target, pixels = _TargetSums.apply(
-            t, (g, self._fresh_target, self.m, whole, self._pixel_sum)
-        )
+        hard = self._soft is None
+        parts = (g, self._target_again(), self.m, whole, self._pixel_sum, hard)
+        on_target, rest = _TargetSums.apply(t, parts)
         finish = self._across_ranks if whole else self._units
-        self._pixel_sums = t, finish(pixels)
-        return finish(target)
+        self._split_sums[id(t)] = (
+            weakref.ref(t),
+            finish(on_target),
+            finish(rest),
+        )  # t itself is not kept
+        return self._split_sums[id(t)][1:]
 
     def reduce(self, loss, per_class, per_pixel, reduction, denominator=None):
         """Apply `reduction` to a loss whose free axes are classes and/or pixels.
@@ -1777,6 +1838,20 @@ class Context:
 
     def signed_distance(self, mask):
         return self._per_image("signed_distance", mask)
+
+
+def _one_hot(labels, C, dtype, checked, ignored):
+    """The target (N, C, P) of class indices (N, 1, P), -1 where ignored (`ignored`): zero there in
+    every class. C == 1 reads label 1 as the class (`checked`: every label is 0 or 1)."""
+    N, P = labels.shape[0], labels.shape[2]
+    if C == 1:
+        return labels.astype(dtype) if checked else (labels == 1).astype(dtype)
+    # F.one_hot is far faster on the CPU than a broadcast comparison; ignored pixels (-1) become an
+    # extra class C that is sliced away, so their target is zero in every class.
+    index = _where(labels < 0, _full_like(labels, C), labels) if ignored else labels
+    g = F.one_hot(index.reshape([N, P]), C + ignored).transpose([0, 2, 1])[:, :C]
+    # contiguous once: each product with a strided view would copy it again
+    return g.astype(dtype) if dtype != "float32" else g.contiguous()
 
 
 def _blocks(pixels):

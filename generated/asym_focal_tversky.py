@@ -74,7 +74,6 @@ def asym_focal_tversky_loss(
     )
     # rewritten: clamp_power, target_sum
     p = ctx.probs()
-    g = ctx.g
     background = ctx.class_set("background")
     foreground = ctx.class_set("foreground")
     t0 = paddle.clip(paddle.clip(p, min=epsilon), max=1 - epsilon)
@@ -83,8 +82,8 @@ def asym_focal_tversky_loss(
         -t1
         / (
             t1
+            + ctx.complement_sum(t0) * ctx.const(1 - delta)
             + ctx.const(delta) * ctx.target_sum(1 - t0)
-            + ctx.const(1 - delta) * ctx.msum(t0 * (1 - g))
         )
         + 1
     )

@@ -83,7 +83,7 @@ def asym_unified_focal_loss(
     t4 = 1 - t1
     t5 = ctx.const(1e-07) + ctx.target_sum(t1)
     t6 = (
-        -t5 / (t5 + ctx.const(delta) * ctx.target_sum(t4) + ctx.const(t3) * ctx.msum(t1 * (1 - g)))
+        -t5 / (t5 + ctx.complement_sum(t1) * ctx.const(t3) + ctx.const(delta) * ctx.target_sum(t4))
         + 1
     )
     loss = ctx.const(weight) * ctx.const(1 / ctx.n_pixels) * ctx.const(t0) * ctx.msum(

@@ -77,13 +77,12 @@ def focal_tversky_loss(
         # rewritten: one_minus_sigmoid, clamp_power, target_sum
         x = ctx.logits()
         p = ctx.probs()
-        g = ctx.g
         t0 = ctx.const(smooth) + ctx.target_sum(p)
         loss = ctx.power(
             -t0
             / (
                 t0
-                + ctx.const(alpha) * ctx.msum(p * (1 - g))
+                + ctx.complement_sum(p) * ctx.const(alpha)
                 + ctx.const(beta) * ctx.target_sum(ctx.sigmoid(-x))
             )
             + 1,
@@ -92,13 +91,12 @@ def focal_tversky_loss(
     else:
         # rewritten: clamp_power, target_sum
         p = ctx.probs()
-        g = ctx.g
         t0 = ctx.const(smooth) + ctx.target_sum(p)
         loss = ctx.power(
             -t0
             / (
                 t0
-                + ctx.const(alpha) * ctx.msum(p * (1 - g))
+                + ctx.complement_sum(p) * ctx.const(alpha)
                 + ctx.const(beta) * ctx.target_sum(1 - p)
             )
             + 1,

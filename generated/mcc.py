@@ -68,37 +68,33 @@ def mcc_loss(
         # rewritten: one_minus_sigmoid, clamp_power, target_sum
         x = ctx.logits()
         p = ctx.probs()
-        g = ctx.g
-        t0 = ctx.sigmoid(-x)
-        t1 = ctx.target_sum(t0)
-        t2 = 1 - g
-        t3 = ctx.msum(p * t2)
-        t4 = ctx.target_sum(p)
-        t5 = ctx.msum(t0 * t2)
+        t0 = ctx.complement_sum(p)
+        t1 = ctx.sigmoid(-x)
+        t2 = ctx.target_sum(t1)
+        t3 = ctx.target_sum(p)
+        t4 = ctx.complement_sum(t1)
         loss = (
-            -(-t1 * t3 + t4 * t5 + ctx.const(smooth_nr))
+            -(-t0 * t2 + t3 * t4 + ctx.const(smooth_nr))
             / paddle.sqrt(
-                ctx.clamp((t1 + t4) * (t1 + t5) * (t3 + t4) * (t3 + t5) + ctx.const(smooth_dr))
+                ctx.clamp((t0 + t3) * (t0 + t4) * (t2 + t3) * (t2 + t4) + ctx.const(smooth_dr))
             )
             + 1
-        ) * ctx.indicator(t1 + t3)
+        ) * ctx.indicator(t0 + t2)
     else:
         # rewritten: clamp_power, target_sum
         p = ctx.probs()
-        g = ctx.g
-        t0 = 1 - p
-        t1 = ctx.target_sum(t0)
-        t2 = 1 - g
-        t3 = ctx.msum(p * t2)
-        t4 = ctx.target_sum(p)
-        t5 = ctx.msum(t0 * t2)
+        t0 = ctx.complement_sum(p)
+        t1 = 1 - p
+        t2 = ctx.target_sum(t1)
+        t3 = ctx.target_sum(p)
+        t4 = ctx.complement_sum(t1)
         loss = (
-            -(-t1 * t3 + t4 * t5 + ctx.const(smooth_nr))
+            -(-t0 * t2 + t3 * t4 + ctx.const(smooth_nr))
             / paddle.sqrt(
-                ctx.clamp((t1 + t4) * (t1 + t5) * (t3 + t4) * (t3 + t5) + ctx.const(smooth_dr))
+                ctx.clamp((t0 + t3) * (t0 + t4) * (t2 + t3) * (t2 + t4) + ctx.const(smooth_dr))
             )
             + 1
-        ) * ctx.indicator(t1 + t3)
+        ) * ctx.indicator(t0 + t2)
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 
 

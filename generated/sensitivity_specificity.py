@@ -73,10 +73,9 @@ def sensitivity_specificity_loss(
     p = ctx.probs()
     g = ctx.g
     t0 = paddle.square(g - p)
-    t1 = 1 - g
-    loss = ctx.const(r) * ctx.psum(g * t0) / (ctx.const(smooth) + ctx.target_count()) + ctx.const(
-        1 - r
-    ) * ctx.msum(t0 * t1) / (ctx.const(smooth) + ctx.msum(t1))
+    loss = ctx.const(r) * ctx.target_sum(t0) / (
+        ctx.const(smooth) + ctx.target_count()
+    ) + ctx.complement_sum(t0) * ctx.const(1 - r) / (ctx.const(smooth) + ctx.msum(1 - g))
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 
 

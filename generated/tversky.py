@@ -73,13 +73,12 @@ def tversky_loss(
         # rewritten: one_minus_sigmoid, target_sum
         x = ctx.logits()
         p = ctx.probs()
-        g = ctx.g
         t0 = ctx.const(smooth) + ctx.target_sum(p)
         loss = (
             -t0
             / (
                 t0
-                + ctx.const(alpha) * ctx.msum(p * (1 - g))
+                + ctx.complement_sum(p) * ctx.const(alpha)
                 + ctx.const(beta) * ctx.target_sum(ctx.sigmoid(-x))
             )
             + 1
@@ -87,13 +86,12 @@ def tversky_loss(
     else:
         # rewritten: target_sum
         p = ctx.probs()
-        g = ctx.g
         t0 = ctx.const(smooth) + ctx.target_sum(p)
         loss = (
             -t0
             / (
                 t0
-                + ctx.const(alpha) * ctx.msum(p * (1 - g))
+                + ctx.complement_sum(p) * ctx.const(alpha)
                 + ctx.const(beta) * ctx.target_sum(1 - p)
             )
             + 1

@@ -152,6 +152,19 @@ class TargetSum(Kernel):
         return self.args[0].is_nonnegative
 
 
+class ComplementSum(Kernel):
+    """sum over the valid pixels of each unit of (1 - g) * t (keepdim): t summed away from each pixel's
+    target class, as it stands (msum(t) - TargetSum(t) cancels where g t ~ t)."""
+
+    nargs = 1
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+    def _eval_is_nonnegative(self):
+        return self.args[0].is_nonnegative
+
+
 class TargetCount(Kernel):
     """TargetCount(PIXELS) = sum over the pixels of each unit of g (keepdim): with class indices, each
     class's pixel count. Its argument, the axis symbol, keeps SymPy from taking it for a number."""

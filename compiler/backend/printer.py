@@ -142,6 +142,9 @@ class PaddlePrinter(PythonCodePrinter):
     def _print_TargetSum(self, expr):
         return f"ctx.target_sum({self._print(expr.args[0])})"
 
+    def _print_ComplementSum(self, expr):
+        return f"ctx.complement_sum({self._print(expr.args[0])})"
+
     def _print_TargetCount(self, expr):
         return "ctx.target_count()"
 

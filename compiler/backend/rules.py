@@ -231,19 +231,28 @@ def _softmax_bce(e):
 
 
 def _target_sum(e):
-    """ReduceSum(g * t, pixels) -> TargetSum(t), t a tensor expression without g; ReduceSum(g, pixels)
-    -> TargetCount(PIXELS)."""
-    from .ir import PIXELS, TENSORS, ReduceSum, TargetCount, TargetSum, is_tensor
+    """ReduceSum(g * t, pixels) -> TargetSum(t); ReduceSum((1 - g) * t, pixels) -> ComplementSum(t);
+    ReduceSum(g, pixels) -> TargetCount(PIXELS). t is a tensor expression (it may read g: g (g - p)^2
+    is still a sum at each pixel's target class)."""
+    from .ir import PIXELS, PIXELS_MASKED, TENSORS, ComplementSum, ReduceSum, TargetCount, TargetSum, is_tensor
 
-    if not (isinstance(e, ReduceSum) and e.args[1] == PIXELS):
+    if not (isinstance(e, ReduceSum) and e.args[1] in (PIXELS, PIXELS_MASKED)):
         return None
-    g = TENSORS["g"]
-    if e.args[0] == g:
+    g, body = TENSORS["g"], e.args[0]
+    if body == g and e.args[1] == PIXELS:
         return TargetCount(PIXELS)
-    rest = _split_factor(e.args[0], g)
-    if rest is None or rest.has(g) or rest.has(ReduceSum) or not is_tensor(rest):
-        return None
-    return TargetSum(rest)
+
+    def kernel_of(rest):
+        return rest is not None and not rest.has(ReduceSum) and is_tensor(rest)
+
+    rest = _split_factor(body, g) if e.args[1] == PIXELS else None
+    if kernel_of(rest):
+        return TargetSum(rest)
+    for complement, sign in ((1 - g, 1), (g - 1, -1)):
+        rest = _split_factor(body, complement)
+        if kernel_of(rest):  # (1 - g) is 1 at an ignored pixel: the kernel sums the valid pixels only
+            return sign * ComplementSum(rest)
+    return None
 
 
 def _target_weight(e):
