@@ -37,7 +37,8 @@ METHOD = """## Method
   Where a loss's gradient flows through a neighbourhood operator (the soft skeleton of clDice, the
   soft erosions of Hausdorff-ER), pooling by kinds cannot follow each pixel's own adjoint on the
   image grid; those losses are measured with the pixel-by-pixel oracle itself, on 17x17 images (289
-  pixels, past the 256 where a count lost to a difference in float32), marked *unrolled* below.
+  pixels, past the 256 where a count lost to a difference in float32) and a few rows at 64x64 and
+  256x256 (its cost grows with the pixels), marked *unrolled* below.
 - **Errors.** Value: |v - v*| / |v*|. Gradient (with respect to the logits): ||g - g*||_2 / ||g*||_2.
   For the Lovász losses, which sort pixels, the gradient is compared after averaging it over each
   set of pixels with equal inputs in a unit: a sort may leave tied pixels in any order, each order
@@ -150,7 +151,7 @@ def render(summaries: list, rows: list, seconds: float, command: str = "symloss 
         out.append(f"| {s.name} | {_cell(w.get('generated'), 'value')} | {_cell(w.get('literal'), 'value')} | "
                    f"{_cell(w.get('Paddle'), 'value')} | {_cell(w.get('generated'), 'gradient')} | "
                    f"{_cell(w.get('literal'), 'gradient')} | {_cell(w.get('Paddle'), 'gradient')} | {verdict} | "
-                   f"{'pooled' if s.oracle == 'pooled' else f'unrolled, {acc.UNROLLED_SIZE}x{acc.UNROLLED_SIZE}'} |")
+                   f"{'pooled' if s.oracle == 'pooled' else f'unrolled, {_largest(s.corpus)}'} |")
     out.append("")
     out.append(DESIGN)
     out.append(METHOD)
@@ -163,9 +164,13 @@ def render(summaries: list, rows: list, seconds: float, command: str = "symloss 
                "(in a sort) only with pixels of their own kind.\n")
     for scene, text in SCENE_TEXT.items():
         out.append(f"- `{scene}`: {text}")
+    unrolled_rows = unrolled[0].corpus if unrolled else []
+    large = [r for r in unrolled_rows if r.size != acc.UNROLLED_SIZE]
     out.append(f"\nC in {{{', '.join(map(str, CLASSES))}}}; {_layout_text(rows)} The losses measured with the "
-               f"unrolled oracle: {acc.UNROLLED_SIZE}x{acc.UNROLLED_SIZE} images (2 per row), every scene at |x| = 30, "
-               "random labels at every magnitude.\n")
+               f"unrolled oracle: {acc.UNROLLED_SIZE}x{acc.UNROLLED_SIZE} images (2 per row), every scene at |x| = 30"
+               + (", and one image each at |x| = 30: " + "; ".join(
+                   f"{r.scene}, C={r.classes}, {r.size}x{r.size}" for r in large) if large else "")
+               + ". Each pixel of theirs has its own logits (no palette).\n")
     out.append("## Per loss\n")
     for s in summaries:
         out.append(f"### {s.name}\n")
@@ -196,6 +201,12 @@ def _sizes(rows: list) -> str:
     """'N rows (2x256x256, 1x512x512)'."""
     shapes = sorted({(r.size, r.images) for r in rows})
     return f"{len(rows)} rows ({', '.join(f'{n}x{s}x{s}' for s, n in shapes)})"
+
+
+def _largest(rows: list) -> str:
+    """'17x17' or '17x17 to 256x256': the image sizes of a corpus."""
+    sizes = sorted({r.size for r in rows})
+    return " to ".join(f"{n}x{n}" for n in sorted({sizes[0], sizes[-1]}))
 
 
 def _layout_text(rows: list) -> str:

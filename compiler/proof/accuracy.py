@@ -163,17 +163,23 @@ def quick_corpus(size: int = 64) -> list[Row]:
 
 
 UNROLLED_SIZE = 17
+# Larger images for the unrolled oracle's losses (full corpus only): its cost grows with the pixels
+# (about 4 ms a pixel and class), so a few rows at |x| = 30, one image each.
+UNROLLED_LARGE = ((64, "random", (1, 2, 4)), (64, "full", (1,)), (64, "one_pixel", (1,)), (256, "random", (1,)))
 
 
 def unrolled_corpus(quick: bool = False) -> list[Row]:
     """The corpus for losses only the pixel-by-pixel oracle evaluates (see `oracle_for`): 17x17 images
     (289 pixels, past the 256 where an exact count loses to a difference in float32), every scene at
-    |x| = 30 (the saturated logits where float32 meets the most trouble); for the tests, 8x8 images,
-    every scene at C = 1 and 4. Each pixel has its own logits (no palette: the oracle's cost does not
-    depend on repeats, and a max over neighbours meets no exact tie)."""
+    |x| = 30 (the saturated logits where float32 meets the most trouble), then the UNROLLED_LARGE rows
+    (64x64 and 256x256 images, where the float32 sums run long); for the tests, 8x8 images, every
+    scene at C = 1 and 4. Each pixel has its own logits (no palette: the oracle's cost does not depend
+    on repeats, and a max over neighbours meets no exact tie)."""
     if quick:
         return [Row(scene, 30.0, C, 8, 2, palette=False) for C in (1, 4) for scene in SCENES]
-    return [Row(scene, 30.0, C, UNROLLED_SIZE, 2, palette=False) for C in CLASSES for scene in SCENES]
+    rows = [Row(scene, 30.0, C, UNROLLED_SIZE, 2, palette=False) for C in CLASSES for scene in SCENES]
+    return rows + [Row(scene, 30.0, C, size, 1, palette=False)
+                   for size, scene, classes in UNROLLED_LARGE for C in classes]
 
 
 class UnrolledOracle:
