@@ -691,6 +691,24 @@ def _softmax_value(x):
     return p.divide_(1 + rest)
 
 
+class _SoftmaxBCE(paddle.autograd.PyLayer):
+    """softmax_bce of an eager CPU call, in NumPy on the tensors' memory: the same accurate log p and
+    log(1 - p) (_softmax_bce_forward), and a backward written from them (_softmax_bce_backward)
+    instead of the dozen broadcasting Paddle operations autograd would run through."""
+
+    @staticmethod
+    def forward(ctx, x, parts):
+        g, a, b, first = parts
+        host = [_host_array(t) if isinstance(t, TENSORS) else t for t in (x, g, a, b)]
+        loss, ctx.saved = _softmax_bce_forward(*host, first)
+        ctx.dtype = x.dtype
+        return _from_host(loss)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _from_host(_softmax_bce_backward(_host_array(grad), *ctx.saved))
+
+
 _CLIPPING = {}
 
 
@@ -1246,6 +1264,9 @@ class Context:
         where log p and log(1 - p) are still finite."""
         a, b = self.const(positive), self.const(negative)
         g = self.g
+        weights = [w for w in (a, b) if isinstance(w, TENSORS)]
+        if self._eager_cpu() and all(w.stop_gradient for w in weights):
+            return _SoftmaxBCE.apply(self.x, (g, a, b, self.first))
         return -(a * g * self.log_probs() + b * (1 - g) * self.log_one_minus_probs())
 
     def target_weight(self, weight):
@@ -1962,6 +1983,111 @@ def _lovasz_weights_numpy(errors, targets, hard):
 
 
 _MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}  # by the number of spatial dims
+
+
+def _top_class(x, highest):
+    """Boolean (N, C, P): the first class holding the largest logit of each pixel (NumPy's argmax
+    along a middle axis is many times slower than these C comparisons)."""
+    top = np.empty(x.shape, dtype=bool)
+    seen = np.zeros(highest.shape, dtype=bool)
+    for k in range(x.shape[1]):
+        here = top[:, k : k + 1]
+        np.equal(x[:, k : k + 1], highest, out=here)
+        here &= ~seen
+        seen |= here
+    return top
+
+
+def _at_top(field, top, values):
+    """`field` with `values` (N, 1, P) at the top class, in place: by arithmetic, which is many times
+    faster than boolean indexing or a broadcasting where, wherever the values are finite."""
+    if not np.isfinite(values).all():
+        return np.where(top, values, field)
+    field *= ~top
+    field += top * values
+    return field
+
+
+def _softmax_bce_forward(x, g, a, b, first):
+    """-(a g log p + b (1 - g) log(1 - p)) over the classes from `first` on, p = softmax(x) over axis 1
+    of (N, C, P) logits, and what the backward reads. log p = z - log1p(R), z = x - x_top and R the
+    other classes' sum of e^z; log(1 - p) = log1p(-p) below the top (p <= 1/2 there), and at the top
+    log R - log1p(R), log R a logsumexp of the others (R underflows once they lie 104 below)."""
+    highest = x.max(axis=1, keepdims=True)
+    top = _top_class(x, highest)
+    z = x - highest  # 0 at the top
+    log_q = np.exp(z)
+    log_q *= ~top
+    rest = log_q.sum(axis=1, keepdims=True)
+    log_total = np.log1p(rest)
+    log_q /= 1 + rest  # p below the top, 0 at the top
+    np.negative(log_q, out=log_q)
+    np.log1p(log_q, out=log_q)  # log(1 - p) below the top; 0 at the top, replaced below
+    log_p = z - log_total
+    z -= top * np.finfo(z.dtype).max  # the top out of the others' logsumexp
+    second = z.max(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        z -= second
+        np.exp(z, out=z)
+        log_rest = np.log(z.sum(axis=1, keepdims=True)) + second
+        # every other class at -inf: R = 0 exactly, log R = -inf
+        log_rest[~np.isfinite(second) | (second <= -np.finfo(z.dtype).max)] = -np.inf
+    del z
+    log_q = _at_top(log_q, top, log_rest - log_total)
+    scope = slice(first, None)
+    loss = log_p[:, scope] * g
+    loss *= a
+    off = 1 - g
+    off *= log_q[:, scope]
+    off *= b
+    loss += off
+    np.negative(loss, out=loss)
+    return loss.astype(x.dtype, copy=False), (log_p, log_q, top, g, a, b, first)
+
+
+def _softmax_bce_backward(grad, log_p, log_q, top, g, a, b, first):
+    """The gradient of _softmax_bce_forward's sum against `grad`. With A = w a g, B = w b (1 - g) and
+    o = p / (1 - p), d/dx_j = -A_j (1 - p_j) + B_j p_j + p_j sum over k != j of (A_k - B_k o_k).
+    The top class's 1 - p is e^log(1 - p), not 1 - p (which float32 rounds to 0); its sums over the
+    other classes are taken over them alone, not as the total less its own (which cancels); and the
+    top's odds, which overflow once the others lie 88 below, enter only as p_j o_top =
+    e^(log p_j + log o_top), at most 1."""
+    below = ~top
+    off_target = np.zeros(log_p.shape, dtype=log_p.dtype)  # B
+    off_target[:, first:] = 1 - g
+    off_target[:, first:] *= grad
+    off_target[:, first:] *= b
+    terms = log_p - log_q  # log odds
+    top_log_odds = terms.max(
+        axis=1, keepdims=True
+    )  # the odds grow with p: the top's are the largest
+    terms *= below
+    np.exp(terms, out=terms)  # o <= 1 below the top
+    terms *= below  # 0 at the top, whose B enters below
+    terms *= off_target
+    np.negative(terms, out=terms)
+    terms[:, first:] += grad * a * g  # A_k - B_k o_k, A_top at the top
+    out = terms.sum(axis=1, keepdims=True) - terms
+    terms *= below
+    out = _at_top(out, top, terms.sum(axis=1, keepdims=True))
+    del terms
+    out += off_target
+    out *= np.exp(log_p)
+    top_off_target = (off_target * top).sum(axis=1, keepdims=True)
+    del off_target
+    cross = log_p + top_log_odds
+    cross *= below
+    np.exp(cross, out=cross)
+    cross *= below
+    cross *= top_off_target
+    out -= cross
+    del cross
+    on_target = np.exp(log_q[:, first:])
+    on_target *= grad
+    on_target *= a
+    on_target *= g
+    out[:, first:] -= on_target
+    return out
 
 
 def _image_extreme(images, arg):
