@@ -1695,14 +1695,19 @@ def _softmax_bce_forward(x, g, a, b, first):
     np.negative(log_q, out=log_q)
     np.log1p(log_q, out=log_q)  # log(1 - p) below the top; 0 at the top, replaced below
     log_p = np.subtract(z, log_total, out=_host_empty(z.shape, z.dtype))
-    z -= top * np.finfo(z.dtype).max  # the top out of the others' logsumexp
-    second = z.max(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        z -= second
-        np.exp(z, out=z)
-        log_rest = np.log(z.sum(axis=1, keepdims=True)) + second
-        # every other class at -inf: R = 0 exactly, log R = -inf
-        log_rest[~np.isfinite(second) | (second <= -np.finfo(z.dtype).max)] = -np.inf
+    with np.errstate(divide="ignore"):
+        log_rest = np.log(rest)  # accurate wherever R is a normal number
+    small = rest < np.finfo(z.dtype).tiny
+    if small.any():  # R underflowed: a logsumexp of the others at those pixels
+        z -= top * np.finfo(z.dtype).max  # the top out of the others' logsumexp
+        second = z.max(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            z -= second
+            np.exp(z, out=z)
+            exact = np.log(z.sum(axis=1, keepdims=True)) + second
+            # every other class at -inf: R = 0 exactly, log R = -inf
+            exact[~np.isfinite(second) | (second <= -np.finfo(z.dtype).max)] = -np.inf
+        log_rest = np.where(small, exact, log_rest)
     del z
     log_q = _at_top(log_q, top, log_rest - log_total)
     scope = slice(first, None)
