@@ -245,8 +245,8 @@ class _Sigmoid(paddle.autograd.PyLayer):
     vectorised exp is many times faster than Paddle's operations here."""
 
     @staticmethod
-    def forward(ctx, x):
-        if x.place.is_cpu_place():
+    def forward(ctx, x, host):
+        if host:
             p, ctx.other = _sigmoid_pair(_host_array(x))
             ctx.save_for_backward(x)
             return _from_host(p)
@@ -270,9 +270,10 @@ class _Softplus(paddle.autograd.PyLayer):
     """_softplus_value with the slope sigmoid(t); on the CPU in NumPy (see _Sigmoid)."""
 
     @staticmethod
-    def forward(ctx, t):
+    def forward(ctx, t, host):
         ctx.save_for_backward(t)
-        if t.place.is_cpu_place():
+        ctx.host = host
+        if host:
             a = _host_array(t)
             out = np.abs(a)
             np.negative(out, out=out)
@@ -285,7 +286,7 @@ class _Softplus(paddle.autograd.PyLayer):
     @staticmethod
     def backward(ctx, grad):
         (t,) = ctx.saved_tensor()
-        if t.place.is_cpu_place():
+        if ctx.host:
             slope, _ = _sigmoid_pair(_host_array(t))
             slope *= _host_array(grad)
             return _from_host(slope)
@@ -316,8 +317,8 @@ class _Softmax(paddle.autograd.PyLayer):
     Paddle's softmax along a middle axis; elsewhere _softmax_value and Paddle's softmax_grad."""
 
     @staticmethod
-    def forward(ctx, x):
-        if x.place.is_cpu_place():
+    def forward(ctx, x, host):
+        if host:
             a = _host_array(x)
             p = _host_empty(a.shape, a.dtype)
             np.subtract(a, a.max(axis=1, keepdims=True), out=p)
@@ -977,7 +978,7 @@ class Context:
     def softplus(self, t):
         """log(1 + e^t), accurate where it is tiny (F.softplus rounds log(1 + e^-30) to 0 in float32),
         with the slope sigmoid(t)."""
-        return _Softplus.apply(t) if paddle.in_dynamic_mode() else _softplus_value(t)
+        return _Softplus.apply(t, self._host_fields(t)) if paddle.in_dynamic_mode() else _softplus_value(t)
 
     def log_cosh(self, t):
         """log(cosh t) with neither overflow nor cancellation: log1p(2 sinh(t/2)^2) for |t| < 1 (its slope,
@@ -992,7 +993,7 @@ class Context:
     def sigmoid(self, t):
         """1 / (1 + e^-t) with a slope accurate where it is tiny: F.sigmoid's backward, p (1 - p), is 0
         once p rounds to 1."""
-        return _Sigmoid.apply(t) if paddle.in_dynamic_mode() else _sigmoid_value(t)
+        return _Sigmoid.apply(t, self._host_fields(t)) if paddle.in_dynamic_mode() else _sigmoid_value(t)
 
     def indicator(self, t):
         """1 where t > 0, else 0 (no gradient)."""
@@ -1011,7 +1012,11 @@ class Context:
             if self.activation == "sigmoid":
                 self._probs = self.sigmoid(self.x)
             elif self.activation == "softmax":
-                self._probs = _Softmax.apply(self.x) if paddle.in_dynamic_mode() else self._graph_softmax()
+                self._probs = (
+                    _Softmax.apply(self.x, self._eager_cpu())
+                    if paddle.in_dynamic_mode()
+                    else self._graph_softmax()
+                )
             else:
                 self._probs = self.x
         return self._probs
@@ -1037,6 +1042,11 @@ class Context:
         """Whether this call runs eagerly on the CPU, where the NumPy paths are the fast ones; in a
         static graph or on an accelerator everything stays in Paddle ops on the device."""
         return paddle.in_dynamic_mode() and self.x.place.is_cpu_place()
+
+    def _host_fields(self, t):
+        """Whether an elementwise kernel computes field t in NumPy: eager calls on the CPU (not a
+        scalar statistic, where NumPy's call costs more than it saves)."""
+        return self._eager_cpu() and len(t.shape) > 0 and t.shape[-1] > 1
 
     def log_one_minus_probs(self, every=False):
         """log(1 - softmax(x)) without cancellation near p = 1.

@@ -3,6 +3,7 @@
 Select with SYMLOSS_PROFILE=deep.
 """
 import os
+import tempfile
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -12,6 +13,8 @@ settings.register_profile(
 )
 settings.register_profile("deep", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("SYMLOSS_PROFILE", "ci"))
+# Builds in the tests keep their claim outcomes to themselves (and to this session).
+os.environ.setdefault("SYMLOSS_CACHE_DIR", tempfile.mkdtemp(prefix="symloss-claims-"))
 
 
 @pytest.fixture(scope="session")

@@ -88,6 +88,32 @@ def test_check_mode_reports_a_stale_file_without_writing(tmp_path, capsys):
     assert stale.read_text() == before
 
 
+def test_a_build_reuses_claim_outcomes_only_of_unchanged_inputs(tmp_path, monkeypatch, capsys):
+    """A second build of the same specs with the same compiler takes the claims' outcomes from the
+    first; a changed spec file (or --no-cache) checks them again."""
+    from symloss.compiler.proof.check import Checker
+
+    monkeypatch.setenv("SYMLOSS_CACHE_DIR", str(tmp_path / "cache"))
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    text = (ROOT / "specs" / "dice.py").read_text().replace('name="dice"', 'name="my_dice"')
+    (specs / "my_dice.py").write_text(text)
+    out = str(tmp_path / "out")
+    build = ["build", str(specs / "my_dice.py"), "--out", out, "--quiet", "--jobs", "1"]
+    assert main(build) == 0
+    assert "checked my_dice" in capsys.readouterr().out
+    checked = []
+    original = Checker.check
+    monkeypatch.setattr(Checker, "check", lambda self, loss: checked.append(loss.name) or original(self, loss))
+    assert main(build) == 0
+    assert "reused  my_dice" in capsys.readouterr().out and checked == []
+    assert main(build + ["--no-cache"]) == 0
+    assert checked == ["my_dice"]
+    (specs / "my_dice.py").write_text(text + "\n# a comment is a change too\n")
+    assert main(build) == 0
+    assert checked == ["my_dice", "my_dice"] and "checked my_dice" in capsys.readouterr().out
+
+
 def test_orphans_are_removed_and_unchanged_files_are_not_rewritten(tmp_path):
     files = render_package(REGISTRY)
     out = tmp_path / "pkg"

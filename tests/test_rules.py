@@ -135,6 +135,9 @@ def test_kernels_are_chosen_only_when_optimising():
     assert "ctx.sigmoid_bce(dist1 + 1, dist0 + 1)" in render_loss(REGISTRY["distance_map_ce"], REGISTRY)
     dice = render_loss(REGISTRY["dice"], REGISTRY)
     assert "ctx.target_sum(p)" in dice and "ctx.target_count()" in dice and "ctx.g" not in dice
+    tversky = render_loss(REGISTRY["tversky"], REGISTRY)  # sum((1 - g) p), summed as it stands
+    assert "ctx.complement_sum(p)" in tversky and "ctx.msum(p * (1 - g))" not in tversky
+    assert "ctx.complement_sum(" not in render_loss(REGISTRY["tversky"], REGISTRY, optimize=False)
     assert "ctx.softmax_bce(dist1 + 1, dist0 + 1)" in render_loss(REGISTRY["distance_map_ce"], REGISTRY)
     literal = render_loss(REGISTRY["bce"], REGISTRY, optimize=False)
     assert "ctx.sigmoid_bce" not in literal and "paddle.log(" in literal
@@ -158,8 +161,8 @@ def test_target_weight_kernel_equals_the_class_sum():
 
 @pytest.mark.parametrize("labels", ["indices", "ignored", "soft", "no_background", "batch"])
 def test_target_sums_equal_the_sums_they_replace(labels):
-    """target_sum(t) = psum(g * t), msum(t) after it = msum(t), target_count() = psum(g): values and,
-    through the shared gradient, the gradient of t."""
+    """target_sum(t) = psum(g * t), complement_sum(t) = msum((1 - g) * t), msum(t) after them = msum(t),
+    target_count() = psum(g): values and, through the shared gradient, the gradient of t."""
     paddle = pytest.importorskip("paddle")
     import numpy as np
     from symloss.paddle import _runtime
@@ -177,15 +180,36 @@ def test_target_sums_equal_the_sums_they_replace(labels):
             ctx = _runtime.Context("test", logit, y, **options)
             t = ctx.probs()
             if fused:
-                sums = [ctx.target_sum(t), ctx.msum(t), ctx.target_count()]
+                sums = [ctx.target_sum(t), ctx.complement_sum(t), ctx.msum(t), ctx.target_count()]
             else:
-                sums = [ctx.psum(ctx.g * t), ctx.msum(t), ctx.psum(ctx.g)]
-            total = paddle.sum(sums[0] * weights[:, :, :1] + sums[1] * weights[:, :, 1:2] + sums[2])
+                sums = [ctx.psum(ctx.g * t), ctx.msum((1 - ctx.g) * t), ctx.msum(t), ctx.psum(ctx.g)]
+            total = paddle.sum(sums[0] * weights[:, :, :1] + sums[1] * weights[:, :, 1:2]
+                               + sums[2] * weights[:, :, 2:3] + sums[3])
             total.backward()
             results.append(([s.numpy() for s in sums], logit.grad.numpy()))
         for got, expected in zip(results[0][0], results[1][0]):
             np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12, atol=1e-12)
+
+
+def test_complement_sum_does_not_cancel_in_float32():
+    """sum((1 - g) p) of a class covering every pixel but one is that one pixel's p, exactly, where
+    msum(p) - target_sum(p) is a difference of two sums of 65536 numbers near 1 (no digit left)."""
+    paddle = pytest.importorskip("paddle")
+    import numpy as np
+    from symloss.paddle import _runtime
+
+    raw = np.zeros((1, 256, 256), dtype=np.int64)
+    raw[0, 0, 0] = 1
+    x = np.zeros((1, 2, 256, 256), dtype=np.float32)
+    x[:, 0] = 12.0  # p of class 0 is 1 - 6e-6 at every pixel
+    ctx = _runtime.Context("test", paddle.to_tensor(x), paddle.to_tensor(raw), activation="auto",
+                           ignore_index=255, include_background=True, batch=False, sync=False, reduction="none")
+    p = ctx.probs()
+    ctx.target_sum(p)
+    rest = float(ctx.complement_sum(p)[0, 0, 0])
+    exact = 1 / (1 + np.exp(-12.0))  # the one pixel labelled 1, in class 0
+    assert abs(rest - exact) <= 1e-6 * exact
 
 
 def draw_labels(rng, labels, classes):

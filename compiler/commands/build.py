@@ -14,7 +14,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import claim_cache
+
 _REGISTRY: dict = {}  # the registry, inherited by forked workers
+_DIGEST: str | None = None  # claim_cache.inputs_digest of it, when earlier outcomes may be reused
 
 
 @dataclass
@@ -24,6 +27,7 @@ class Compiled:
     module: str | None  # the rendered module, None if a claim failed or rendering was not asked for
     seconds: float  # wall time of this spec in its worker
     cpu_seconds: float  # CPU time of this spec in its worker
+    reused: bool = False  # its claim outcomes came from an earlier build (claim_cache)
 
 
 def _work(name: str, render: str | None) -> Compiled:
@@ -32,11 +36,16 @@ def _work(name: str, render: str | None) -> Compiled:
 
     start, cpu_start = time.perf_counter(), time.process_time()
     registry = _REGISTRY
-    outcomes = Checker(registry).check(registry[name])
+    outcomes = claim_cache.load(_DIGEST, name) if _DIGEST else None
+    reused = outcomes is not None
+    if not reused:
+        outcomes = Checker(registry).check(registry[name])
+        if _DIGEST:
+            claim_cache.store(_DIGEST, name, outcomes)
     module = None
     if render and all(o.ok for o in outcomes):
         module = render_loss(registry[name], registry, standalone=render == "standalone")
-    return Compiled(name, outcomes, module, time.perf_counter() - start, time.process_time() - cpu_start)
+    return Compiled(name, outcomes, module, time.perf_counter() - start, time.process_time() - cpu_start, reused)
 
 
 def requested_names(registry: dict, paths) -> list[str]:
@@ -53,13 +62,15 @@ def default_jobs() -> int:
 
 
 def compile_specs(registry: dict, names, render: str | None = "package", jobs: int | None = None,
-                  on_result=None) -> list[Compiled]:
+                  on_result=None, reuse: bool = False) -> list[Compiled]:
     """Check (and render, if `render` is "package" or "standalone") each named spec.
 
     `on_result(compiled)` is called for each spec, in name order, as soon as its result is known.
+    `reuse`: take a spec's claim outcomes from an earlier build of the same inputs (claim_cache).
     """
-    global _REGISTRY
+    global _REGISTRY, _DIGEST
     _REGISTRY = registry
+    _DIGEST = claim_cache.inputs_digest(registry) if reuse else None
     jobs = min(jobs or default_jobs(), len(names))
     results = []
     if jobs <= 1:

@@ -26,16 +26,19 @@ def _registry(paths=()):
     return load_registry(paths)
 
 
-def _compile(registry, names, render=None, jobs=None):
+def _compile(registry, names, render=None, jobs=None, reuse=False):
     """Check (and render) specs on every core, printing one line per spec as it finishes."""
     from .build import compile_specs
 
     def report(done):
         bad = sum(not o.ok for o in done.outcomes)
         state = "ok" if not bad else f"{bad} FAILED"
-        _say(f"  checked {done.name:<24} {len(done.outcomes):>2} claims {state:<10} {done.seconds:6.2f} s")
+        if done.reused:
+            _say(f"  reused  {done.name:<24} {len(done.outcomes):>2} claims {state:<10} (checked by an earlier build)")
+        else:
+            _say(f"  checked {done.name:<24} {len(done.outcomes):>2} claims {state:<10} {done.seconds:6.2f} s")
 
-    return compile_specs(registry, names, render=render, jobs=jobs, on_result=report)
+    return compile_specs(registry, names, render=render, jobs=jobs, on_result=report, reuse=reuse)
 
 
 def _unknown(registry, names):
@@ -68,7 +71,8 @@ def cmd_build(args) -> int:
     out_dir = Path(args.out) if args.out else package_dir()
     what = "standalone modules" if standalone else "the symloss.paddle package"
     _say(f"symloss build: {len(names)} specs -> {what} in {out_dir}")
-    compiled = _compile(registry, names, render="standalone" if standalone else "package", jobs=args.jobs)
+    compiled = _compile(registry, names, render="standalone" if standalone else "package", jobs=args.jobs,
+                        reuse=not args.no_cache)
     outcomes = [o for c in compiled for o in c.outcomes]
     failed = [o for o in outcomes if not o.ok]
     if not args.quiet or failed:
@@ -283,6 +287,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--check", action="store_true", help="write nothing; exit 1 if the output would change")
     b.add_argument("--quiet", action="store_true", help="omit the proof table unless a claim fails")
     b.add_argument("--jobs", type=int, help="worker processes (default: one per core)")
+    b.add_argument("--no-cache", action="store_true",
+                   help="check every claim again, even where an earlier build checked the same specs with the "
+                        "same compiler (outcomes kept in $SYMLOSS_CACHE_DIR, else ~/.cache/symloss/claims)")
     b.set_defaults(run=cmd_build)
 
     c = sub.add_parser("check", help="prove every claim and print the proof table")
