@@ -613,33 +613,37 @@ def _softmax_terms(x):
 # the formulas (a PyLayer in a static graph warns, so graphs differentiate the formulas).
 class _Sigmoid(paddle.autograd.PyLayer):
     """_sigmoid_value with the slope p sigmoid(-x) (Paddle's F.sigmoid slope, p (1 - p), is 0 once p
-    rounds to 1, x > 17 in float32, though the slope is e^-x there). On the CPU in NumPy, whose
-    vectorised exp is many times faster than Paddle's operations here."""
+    rounds to 1, x > 17 in float32, though the slope is e^-x there). Eager on the CPU (`host`) in
+    NumPy, whose vectorised exp is many times faster than Paddle's operations here."""
 
     @staticmethod
     def forward(ctx, x, host):
+        ctx.host = host
+        ctx.save_for_backward(x)
         if host:
-            p, ctx.other = _sigmoid_pair(_host_array(x))
-            ctx.save_for_backward(x)
-            return _from_host(p)
+            return _from_host(_sigmoid_host(_host_array(x)))
         p = _sigmoid_value(x)
-        ctx.other = None
-        ctx.save_for_backward(x, p)
+        ctx.p = p
         return p
 
     @staticmethod
     def backward(ctx, grad):
-        if ctx.other is not None:  # p (1 - p) from the accurate pair, (p, sigmoid(-x))
-            p, other = _sigmoid_pair(_host_array(ctx.saved_tensor()[0]))
-            p *= other
-            p *= _host_array(grad)
-            return _from_host(p)
-        x, p = ctx.saved_tensor()
-        return grad * p * F.sigmoid(-x)
+        (x,) = ctx.saved_tensor()
+        if ctx.host:  # sigmoid(x) sigmoid(-x) = 1 / (2 + 2 cosh x), in place
+            a = _host_array(x)
+            with np.errstate(
+                over="ignore"
+            ):  # cosh x = inf: a slope of 0, below float's range anyway
+                slope = np.cosh(a, out=_host_empty(a.shape, a.dtype))
+            slope += 1
+            np.divide(0.5, slope, out=slope)
+            slope *= _host_array(grad)
+            return _from_host(slope)
+        return grad * ctx.p * F.sigmoid(-x)
 
 
 class _Softplus(paddle.autograd.PyLayer):
-    """_softplus_value with the slope sigmoid(t); on the CPU in NumPy (see _Sigmoid)."""
+    """_softplus_value with the slope sigmoid(t); eager on the CPU in NumPy (see _Sigmoid)."""
 
     @staticmethod
     def forward(ctx, t, host):
@@ -647,11 +651,12 @@ class _Softplus(paddle.autograd.PyLayer):
         ctx.host = host
         if host:
             a = _host_array(t)
-            out = np.abs(a)
+            out = _host_empty(a.shape, a.dtype)
+            np.abs(a, out=out)
             np.negative(out, out=out)
             np.exp(out, out=out)
             np.log1p(out, out=out)
-            out += np.maximum(a, 0)
+            np.add(out, a, out=out, where=a > 0)  # + max(a, 0)
             return _from_host(out)
         return _softplus_value(t)
 
@@ -659,26 +664,21 @@ class _Softplus(paddle.autograd.PyLayer):
     def backward(ctx, grad):
         (t,) = ctx.saved_tensor()
         if ctx.host:
-            slope, _ = _sigmoid_pair(_host_array(t))
+            slope = _sigmoid_host(_host_array(t))
             slope *= _host_array(grad)
             return _from_host(slope)
         return grad * F.sigmoid(t)
 
 
-def _sigmoid_pair(x):
-    """(sigmoid(x), sigmoid(-x)) of a NumPy array, each accurate to its own size: with e = e^-|x|,
-    1 / (1 + e) and e / (1 + e), whichever is which by the sign of x."""
-    e = np.abs(x)
-    np.negative(e, out=e)
-    np.exp(e, out=e)
-    total = 1 + e
-    positive = x >= 0
-    one = np.ones((), dtype=e.dtype)
-    p = np.where(positive, one, e)
-    p /= total
-    other = np.where(positive, e, one)
-    other /= total
-    return p, other
+def _sigmoid_host(a):
+    """sigmoid of a NumPy field, 1 / (1 + e^-a), in place in a Paddle buffer (see _host_empty): accurate
+    to a few ulps wherever the result is a normal number (below, e^-a overflows and it gives 0)."""
+    p = _host_empty(a.shape, a.dtype)
+    np.negative(a, out=p)
+    with np.errstate(over="ignore"):
+        np.exp(p, out=p)
+    p += 1
+    return np.reciprocal(p, out=p)
 
 
 class _Softmax(paddle.autograd.PyLayer):

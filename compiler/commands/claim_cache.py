@@ -1,8 +1,8 @@
 """Claim outcomes of earlier builds, reused while nothing they depend on has changed.
 
 Checking every claim is most of `symloss build`'s time. An outcome depends only on the spec files
-(a claim may refer to any registered loss), the compiler's own source and the versions of Python,
-SymPy and mpmath; a digest of all of them names the stored outcomes of each spec, so any change to
+(a claim may refer to any registered loss), the compiler's and the runtime's source and the versions of Python,
+SymPy, mpmath and NumPy; a digest of all of them names the stored outcomes of each spec, so any change to
 one of them checks every claim again. Only builds whose claims all held are stored.
 Folder: $SYMLOSS_CACHE_DIR, else $XDG_CACHE_HOME/symloss/claims, else ~/.cache/symloss/claims.
 """
@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 COMPILER = Path(__file__).resolve().parents[1]
+RUNTIME = COMPILER.parent / "runtime"  # its NumPy distance maps are the oracle's too
 
 
 def cache_dir() -> Path:
@@ -30,11 +31,14 @@ def inputs_digest(registry: dict) -> str | None:
     """A digest of everything a claim's outcome depends on, for this registry; None when a spec has no
     file to read (then nothing is reused)."""
     import mpmath
+    import numpy
     import sympy
 
-    h = hashlib.sha256(f"{platform.python_version()} sympy {sympy.__version__} mpmath {mpmath.__version__}".encode())
-    for path in sorted(COMPILER.rglob("*.py")):
-        h.update(str(path.relative_to(COMPILER)).encode() + b"\0" + path.read_bytes())
+    versions = f"{platform.python_version()} sympy {sympy.__version__} mpmath {mpmath.__version__} numpy {numpy.__version__}"
+    h = hashlib.sha256(versions.encode())
+    for root in (COMPILER, RUNTIME):
+        for path in sorted(root.rglob("*.py")):
+            h.update(str(path.relative_to(root.parent)).encode() + b"\0" + path.read_bytes())
     for name in sorted(registry):
         path = getattr(registry[name], "path", None)
         if not path or not Path(path).is_file():
