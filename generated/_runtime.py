@@ -1281,10 +1281,10 @@ class Context:
                     ignore_index=-1,
                     reduction="none",
                 )
-            if _softmax_clips(
-                self.x.place
-            ):  # the kernel puts every class at most 64 below the top:
-                with paddle.no_grad():  # add back what it cut (its gradient, p - g, is already right)
+            # The kernel puts every class at most 64 below the top: add back what it cut (its gradient,
+            # p - g, is already right). Nothing is cut where no two logits lie 64 apart (two reductions).
+            if _softmax_clips(self.x.place) and self._spread() > 64.0:
+                with paddle.no_grad():
                     below = paddle.max(self.x, axis=1, keepdim=True) - paddle.take_along_axis(
                         self.x, index, axis=1
                     )
@@ -1294,6 +1294,13 @@ class Context:
         return -paddle.sum(
             weight * self.target(every) * self.log_probs(every), axis=1, keepdim=True
         )
+
+    def _spread(self):
+        """max - min over every logit: read in place on the CPU, else two reductions and a host sync."""
+        values = _host_view(self.x) if self._eager_cpu() else None
+        if values is not None:
+            return float(values.max() - values.min())
+        return float(paddle.max(self.x) - paddle.min(self.x))
 
     def _unit(self, weight):
         """Whether `weight` is the ones that class_weights gave for None (every class weighs 1)."""
