@@ -683,21 +683,16 @@ def _sigmoid_host(a):
 
 class _Softmax(paddle.autograd.PyLayer):
     """softmax over axis 1 with the backward p (dp - sum p dp) for every class but the one holding
-    more than half the mass, and minus the sum of those for it (the gradients add up to 0): a sum of
-    small terms, where p_top (dp_top - ...) takes the difference of two numbers that float32 rounds
-    to the same. On the CPU in NumPy (e^(x - max) / sum, no clipping), several times faster than
-    Paddle's softmax along a middle axis; elsewhere _softmax_value and Paddle's softmax_grad."""
+    more than half the mass, and minus the sum of those for it (the gradients add up to 0): a sum of small terms, where p_top (dp_top -
+    ...) takes the difference of two numbers that float32 rounds to the same. Eager on the CPU the
+    context's NumPy softmax (`host`: _softmax_host), several times faster than Paddle's softmax along
+    a middle axis; elsewhere _softmax_value and Paddle's softmax_grad."""
 
     @staticmethod
     def forward(ctx, x, host):
-        if host:
-            a = _host_array(x)
-            p = _host_empty(a.shape, a.dtype)
-            np.subtract(a, a.max(axis=1, keepdims=True), out=p)
-            np.exp(p, out=p)
-            p /= p.sum(axis=1, keepdims=True)
-            ctx.host, ctx.p = True, p
-            return _from_host(p)
+        if host is not None:
+            ctx.host, ctx.p = True, host[1]
+            return _from_host(ctx.p)
         p = _softmax_value(x)
         ctx.host = False
         ctx.save_for_backward(p)
@@ -710,7 +705,9 @@ class _Softmax(paddle.autograd.PyLayer):
             d = np.multiply(dp, p, out=_host_empty(p.shape, p.dtype))
             np.subtract(dp, d.sum(axis=1, keepdims=True), out=d)
             d *= p
-            top = p > 0.5  # at most one class per pixel
+            top = (
+                p > 0.5
+            )  # at most one class per pixel; none needs the sum where none holds half the mass
             return _from_host(_at_top(d, top, -_below_top_sum(d, top)))
         (p,) = ctx.saved_tensor()
         d = _C_ops.softmax_grad(p, grad, 1)  # Paddle's fused p (dp - sum p dp)
@@ -727,6 +724,51 @@ class _Softmax(paddle.autograd.PyLayer):
         largest = paddle.argmax(p, axis=1, keepdim=True, dtype="int32")
         d.put_along_axis_(largest, rest, 1, reduce="add", broadcast=False)
         return d
+
+
+class _LogSoftmax(paddle.autograd.PyLayer):
+    """log softmax over axis 1 of eager CPU logits, in NumPy from the context's softmax (`host`:
+    _softmax_host): z - log1p(R) as _softmax_terms (no clip). Its backward is dl - p sum(dl) below the
+    top and, at the top, minus the others' sum (the gradients add up to 0): dl_top - p_top sum(dl)
+    would difference two numbers float32 rounds to the same where p_top ~ 1. Paddle's operations
+    along the class axis run many times slower here."""
+
+    @staticmethod
+    def forward(ctx, x, host):
+        ctx.p = host[1]
+        a = _host_array(x)
+        return _from_host(_log_softmax_host(a, host, _top_class(a, host[0])))
+
+    @staticmethod
+    def backward(ctx, grad):
+        p, dl = ctx.p, _host_array(grad)
+        d = np.multiply(p, dl.sum(axis=1, keepdims=True), out=_host_empty(p.shape, p.dtype))
+        np.subtract(dl, d, out=d)
+        top = p > 0.5  # as _Softmax's backward
+        return _from_host(_at_top(d, top, -_below_top_sum(d, top)))
+
+
+class _LogOneMinusSoftmax(paddle.autograd.PyLayer):
+    """log(1 - softmax) over axis 1 of eager CPU logits, in NumPy from the context's softmax
+    (_log_one_minus_softmax_host); its backward is softmax BCE's with the weights of -log(1 - p) alone
+    (_softmax_bce_backward), which keeps the top class's 1 - p and odds out of float32's rounding.
+    """
+
+    @staticmethod
+    def forward(ctx, x, host):
+        a = _host_array(x)
+        top = _top_class(a, host[0])
+        log_q = _log_one_minus_softmax_host(a, host, top)
+        ctx.saved = _log_softmax_host(a, host, top), log_q, top
+        return _from_host(log_q)
+
+    @staticmethod
+    def backward(ctx, grad):
+        log_p, log_q, top = ctx.saved
+        # sum of grad log(1 - p) = softmax BCE with target 0, weights a = 0 and b = -1
+        return _from_host(
+            _softmax_bce_backward(_host_array(grad), log_p, log_q, top, 0.0, 0.0, -1.0, 0)
+        )
 
 
 def _softmax_value(x):
@@ -755,9 +797,9 @@ class _SoftmaxBCE(paddle.autograd.PyLayer):
 
     @staticmethod
     def forward(ctx, x, parts):
-        g, a, b, first = parts
+        g, a, b, first, softmax, own = parts
         host = [_host_array(t) if isinstance(t, TENSORS) else t for t in (x, g, a, b)]
-        loss, ctx.saved = _softmax_bce_forward(*host, first)
+        loss, ctx.saved = _softmax_bce_forward(*host, first, softmax, own)
         ctx.dtype = x.dtype
         return _from_host(loss)
 
@@ -782,11 +824,13 @@ def _softmax_clips(place):
 
 
 def _host_view(tensor):
-    """A NumPy view of an eager CPU tensor's memory (no copy), or None where Paddle cannot share it."""
+    """A NumPy view of an eager CPU tensor's memory (no copy), or None where Paddle cannot share it.
+    Through a detached view: Paddle refuses to export a tensor that requires gradients (the logits).
+    """
     if not tensor.place.is_cpu_place():
         return None
     try:
-        return np.from_dlpack(tensor)
+        return np.from_dlpack(tensor.detach())
     except (AttributeError, BufferError, RuntimeError, TypeError, ValueError):
         return None
 
@@ -801,11 +845,12 @@ def _label_range(label):
 
 
 class _TargetSums(paddle.autograd.PyLayer):
-    """(sum of g * t, sum of (1 - g) * t over the valid pixels), each (N, classes, 1), with one
-    gradient field for both, g * d_target + (1 - g) * d_complement, built on a fresh target: autograd
-    would hold both products and the target at once (every region loss reads both sums). The
-    complement is summed as it stands, never as sum(t) - sum(g t), which cancels where g t ~ t; the
-    valid-pixel sum of t is the two parts added."""
+    """(sum of g * t, sum of (1 - g) * t, sum of t) over the valid pixels, each (N, classes, 1), with
+    one gradient field for all three, g * d_target + (1 - g) * d_complement + d_pixels, built on a
+    fresh target: autograd would hold the products and the target at once (every region loss reads
+    these sums). The complement is summed as it stands, never as sum(t) - sum(g t), which cancels
+    where g t ~ t; the sum of t is summed directly too, since the two parts added carry both their
+    rounding errors into a loss that differences it against sum(g t) (log_cosh_dice at C = 1)."""
 
     @staticmethod
     def forward(ctx, t, parts):
@@ -820,6 +865,7 @@ class _TargetSums(paddle.autograd.PyLayer):
 
         # ignored pixels left out by selection (t may be undefined there: 0 * nan)
         kept = t if mask is None else paddle.where(mask > 0, t, paddle.zeros([1], dtype=t.dtype))
+        pixels_sum = total(kept)
         on_target = kept * g
         on_target_sum = total(on_target)
         # the complement in the same field
@@ -828,10 +874,10 @@ class _TargetSums(paddle.autograd.PyLayer):
         else:
             paddle.assign(g, output=on_target)
             rest = on_target.scale_(-1.0, bias=1.0).multiply_(kept)
-        return on_target_sum, total(rest)
+        return on_target_sum, total(rest), pixels_sum
 
     @staticmethod
-    def backward(ctx, d_target, d_complement):
+    def backward(ctx, d_target, d_complement, d_pixels):
         grad = ctx.target()
         if d_complement is not None:
             rest = 1 - grad
@@ -842,6 +888,8 @@ class _TargetSums(paddle.autograd.PyLayer):
             grad.multiply_(d_target)
             if d_complement is not None:
                 grad.add_(rest)
+        if d_pixels is not None:
+            grad.add_(d_pixels)
         if ctx.mask is not None:  # (1 - g) is 1 at an ignored pixel: the mask takes it out
             grad.multiply_(ctx.mask)
         return grad
@@ -893,11 +941,11 @@ class Context:
                 "True with batch=True",
                 f"sync=False or batch=False ({local_only} cannot span data-parallel ranks)",
             )
-        self._probs = self._log_probs = self._softmax = None
+        self._probs = self._log_probs = self._softmax = self._host_parts = None
         self._maps = None  # the distance maps' shared transforms (_batch_map)
         self._split_sums = (
             {}
-        )  # id(t): (weak reference to t, sum of g t, sum of (1 - g) t) for each t split
+        )  # id(t): (weak reference to t, sum of g t, of (1 - g) t, of t) for each t split
         self._counts = None  # each class's pixels per image, when target_sum has counted them
         self._unit_weights = []
         if not isinstance(logit, TENSORS):
@@ -1330,7 +1378,10 @@ class Context:
         g = self.g
         weights = [w for w in (a, b) if isinstance(w, TENSORS)]
         if self._eager_cpu() and all(w.stop_gradient for w in weights):
-            return _SoftmaxBCE.apply(self.x, (g, a, b, self.first))
+            # a softmax no other field reads is computed here, and overwritten by log(1 - p)
+            own = self._host_parts is None
+            softmax = _softmax_host(_host_array(self.x)) if own else self._host_parts
+            return _SoftmaxBCE.apply(self.x, (g, a, b, self.first, softmax, own))
         return -(a * g * self.log_probs() + b * (1 - g) * self.log_one_minus_probs())
 
     def target_weight(self, weight):
@@ -1413,7 +1464,7 @@ class Context:
                 self._probs = self.sigmoid(self.x)
             elif self.activation == "softmax":
                 self._probs = (
-                    _Softmax.apply(self.x, self._eager_cpu())
+                    _Softmax.apply(self.x, self._host_softmax())
                     if paddle.in_dynamic_mode()
                     else self._graph_softmax()
                 )
@@ -1431,9 +1482,18 @@ class Context:
             self._softmax = _softmax_terms(self.x)
         return self._softmax
 
+    def _host_softmax(self):
+        """(max, p, S) of the logits in NumPy (_softmax_host), once per eager CPU call, where the
+        softmax, log softmax and log(1 - softmax) kernels all start from it; None elsewhere."""
+        if self._host_parts is None and self._host_fields(self.x):
+            self._host_parts = _softmax_host(_host_array(self.x))
+        return self._host_parts
+
     def log_probs(self, every=False):
         """log softmax(x) = z - log1p(R) (see _softmax_terms): no clipping, and accurate where p ~ 1."""
-        if self._log_probs is None:
+        if self._log_probs is None and self._host_softmax() is not None:
+            self._log_probs = _LogSoftmax.apply(self.x, self._host_softmax())
+        elif self._log_probs is None:
             top, shifted, rest = self._softmax_parts()
             self._log_probs = shifted - paddle.log1p(rest)
         return self._log_probs if every else self._drop(self._log_probs)
@@ -1455,6 +1515,9 @@ class Context:
         itself underflows once they lie 104 below the top); every other class has p <= 1/2, where
         log1p(-p) is accurate.
         """
+        if self._host_softmax() is not None:
+            out = _LogOneMinusSoftmax.apply(self.x, self._host_softmax())
+            return out if every else self._drop(out)
         top, shifted, rest = self._softmax_parts()
         p = self._full_probs()
         others = _where(top, _full_like(shifted, -math.inf), shifted)
@@ -1495,13 +1558,15 @@ class Context:
     def msum(self, t):
         """Sum over the valid pixels of each unit."""
         split = self._known_split(t)
-        if split is not None:  # split by target_sum(t): its two parts, sharing their gradient field
-            return split[0] + split[1]
+        if (
+            split is not None
+        ):  # summed by target_sum(t) in the same step, sharing its gradient field
+            return split[2]
         return self.psum(t)  # psum leaves the ignored pixels out
 
     def _known_split(self, t):
-        """(sum of g t, sum of (1 - g) t) if t was split in this call, else None."""
-        entry = self._split_sums.get(id(t))  # (weak reference to t, the two sums)
+        """(sum of g t, sum of (1 - g) t, sum of t) if t was split in this call, else None."""
+        entry = self._split_sums.get(id(t))  # (weak reference to t, the three sums)
         return entry[1:] if entry is not None and entry[0]() is t else None
 
     def _units(self, total, gradient=True):
@@ -1565,11 +1630,11 @@ class Context:
         return paddle.in_dynamic_mode() and list(t.shape) == [self.N, self.n_classes, self.P]
 
     def _split(self, t):
-        """(sum of g t, sum of (1 - g) t) over each unit's valid pixels, computed once per t.
+        """(sum of g t, sum of (1 - g) t, sum of t) over each unit's valid pixels, once per t.
 
-        In eager mode both sums come from one step that hands t one gradient field (_TargetSums),
-        and msum(t) is their sum: about half the peak memory of the sums apart. The one-hot target
-        is not kept for the backward pass but computed again there.
+        In eager mode the three sums come from one step that hands t one gradient field
+        (_TargetSums), msum(t) the third: about half the peak memory of the sums apart. The one-hot
+        target is not kept for the backward pass but computed again there.
         """
         split = self._known_split(t)
         if split is not None:
@@ -1580,12 +1645,11 @@ class Context:
             self._counts = self._pixel_sum(g)  # in blocks: a soft target's sum is not exact
         hard = self._soft is None
         parts = (g, self._target_again(), self.m, whole, self._pixel_sum, hard)
-        on_target, rest = _TargetSums.apply(t, parts)
+        sums = _TargetSums.apply(t, parts)
         finish = self._across_ranks if whole else self._units
         self._split_sums[id(t)] = (
             weakref.ref(t),
-            finish(on_target),
-            finish(rest),
+            *(finish(s) for s in sums),
         )  # t itself is not kept
         return self._split_sums[id(t)][1:]
 
@@ -1687,13 +1751,14 @@ class Context:
             e, t = (a.transpose([1, 0, 2]).reshape([1, self.n_classes, -1]) for a in (e, t))
         with paddle.no_grad():
             order = paddle.argsort(e, axis=-1, descending=True, stable=True)
-            ts = paddle.take_along_axis(t, order, axis=-1)
+            # running sums over every pixel of a unit: in float64, as the host path (float32 loses 1e-5)
+            ts = paddle.take_along_axis(t, order, axis=-1).astype("float64")
             steps = _lovasz_steps(
                 ts,
                 lambda a: paddle.cumsum(a, axis=-1),
                 lambda a: paddle.sum(a, axis=-1, keepdim=True),
                 lambda c, a, b: _where(c, a, _full_like(a, b)),
-            )
+            ).astype(e.dtype)
             w = paddle.put_along_axis(_full_like(steps, 0), order, steps, axis=-1)
         if self.batch:
             w = w.reshape([self.n_classes, self.N, self.P]).transpose([1, 0, 2])
@@ -2062,8 +2127,9 @@ def _lovasz_weights_numpy(errors, targets, hard):
             steps = np.divide(
                 numerator, denominator, out=np.ones_like(numerator), where=denominator > 0
             )
-        else:
-            steps = _lovasz_steps(ts, np.cumsum, lambda a: a.sum(keepdims=True), np.where)
+        else:  # soft targets: running sums over up to millions of terms, accumulated in float64
+            wide = ts.astype(np.float64)
+            steps = _lovasz_steps(wide, np.cumsum, lambda a: a.sum(keepdims=True), np.where)
         weights[r][order] = steps
     return weights
 
@@ -2105,26 +2171,49 @@ def _below_top_sum(field, top):
     return total
 
 
-def _softmax_bce_forward(x, g, a, b, first):
-    """-(a g log p + b (1 - g) log(1 - p)) over the classes from `first` on, p = softmax(x) over axis 1
-    of (N, C, P) logits, and what the backward reads. log p = z - log1p(R), z = x - x_top and R the
-    other classes' sum of e^z; log(1 - p) = log1p(-p) below the top (p <= 1/2 there), and at the top
-    log R - log1p(R), log R a logsumexp of the others (R underflows once they lie 104 below)."""
+def _softmax_host(x):
+    """(max, p, S) of NumPy logits x (N, C, P) over axis 1: p = e^z / S, z = x - max and S the sum of e^z
+    (the softmax with no clip), in a Paddle buffer (_host_empty). No class field beside p: the
+    kernels that need the top class or the others' mass R find them (_softmax_rest)."""
     highest = x.max(axis=1, keepdims=True)
-    top = _top_class(x, highest)
-    z = x - highest  # 0 at the top
-    log_q = np.exp(z, out=_host_empty(z.shape, z.dtype))
-    log_q *= ~top
-    rest = log_q.sum(axis=1, keepdims=True)
-    log_total = np.log1p(rest)
-    log_q /= 1 + rest  # p below the top, 0 at the top
+    p = np.subtract(x, highest, out=_host_empty(x.shape, x.dtype))
+    np.exp(p, out=p)
+    total = p.sum(axis=1, keepdims=True)
+    p /= total
+    return highest, p, total
+
+
+def _softmax_rest(softmax, top):
+    """R, the sum of e^z over the classes but the top, (N, 1, P): p S summed below the top (each term
+    within two roundings of e^z), never S - 1, which cancels where R is below float32's resolution
+    of 1 (where log p_top = -log1p(R) needs R's digits)."""
+    highest, p, total = softmax
+    rest = _below_top_sum(p, top)
+    rest *= total
+    return rest
+
+
+def _log_softmax_host(x, softmax, top):
+    """log softmax = z - log1p(R) from _softmax_host's parts and the top class."""
+    log_p = np.subtract(x, softmax[0], out=_host_empty(x.shape, x.dtype))
+    log_p -= np.log1p(_softmax_rest(softmax, top))
+    return log_p
+
+
+def _log_one_minus_softmax_host(x, softmax, top, own=False):
+    """log(1 - p) from _softmax_host's parts and the top class: log1p(-p) below the top (p <= 1/2
+    there), and at the top log R - log1p(R), log R a logsumexp of the others where R underflows (they
+    lie 104 below the top). `own`: p is the caller's to overwrite."""
+    highest, p, total = softmax
+    rest = _softmax_rest(softmax, top)
+    log_q = np.multiply(p, ~top, out=p if own else _host_empty(p.shape, p.dtype))  # 0 at the top
     np.negative(log_q, out=log_q)
-    np.log1p(log_q, out=log_q)  # log(1 - p) below the top; 0 at the top, replaced below
-    log_p = np.subtract(z, log_total, out=_host_empty(z.shape, z.dtype))
+    np.log1p(log_q, out=log_q)
     with np.errstate(divide="ignore"):
         log_rest = np.log(rest)  # accurate wherever R is a normal number
-    small = rest < np.finfo(z.dtype).tiny
+    small = rest < np.finfo(x.dtype).tiny
     if small.any():  # R underflowed: a logsumexp of the others at those pixels
+        z = x - highest
         z -= top * np.finfo(z.dtype).max  # the top out of the others' logsumexp
         second = z.max(axis=1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
@@ -2134,8 +2223,16 @@ def _softmax_bce_forward(x, g, a, b, first):
             # every other class at -inf: R = 0 exactly, log R = -inf
             exact[~np.isfinite(second) | (second <= -np.finfo(z.dtype).max)] = -np.inf
         log_rest = np.where(small, exact, log_rest)
-    del z
-    log_q = _at_top(log_q, top, log_rest - log_total)
+    return _at_top(log_q, top, log_rest - np.log1p(rest))
+
+
+def _softmax_bce_forward(x, g, a, b, first, softmax, own):
+    """-(a g log p + b (1 - g) log(1 - p)) over the classes from `first` on, p = softmax(x) over axis 1
+    of (N, C, P) logits (`softmax`: _softmax_host's parts; `own`: its p may be overwritten), and what
+    the backward reads. log p = z - log1p(R) and log(1 - p) as _log_one_minus_softmax_host."""
+    top = _top_class(x, softmax[0])
+    log_p = _log_softmax_host(x, softmax, top)
+    log_q = _log_one_minus_softmax_host(x, softmax, top, own)
     scope = slice(first, None)
     loss = np.multiply(log_p[:, scope], g, out=_host_empty(g.shape, log_p.dtype))
     loss *= a
@@ -2168,7 +2265,9 @@ def _softmax_bce_backward(grad, log_p, log_q, top, g, a, b, first):
     terms *= below  # 0 at the top, whose B enters below
     terms *= off_target
     np.negative(terms, out=terms)
-    terms[:, first:] += grad * a * g  # A_k - B_k o_k, A_top at the top
+    targeted = not (np.isscalar(a) and a == 0)  # A is 0 for log(1 - p) alone
+    if targeted:
+        terms[:, first:] += grad * a * g  # A_k - B_k o_k, A_top at the top
     out = np.subtract(
         terms.sum(axis=1, keepdims=True), terms, out=_host_empty(terms.shape, terms.dtype)
     )
@@ -2186,11 +2285,12 @@ def _softmax_bce_backward(grad, log_p, log_q, top, g, a, b, first):
     cross *= top_off_target
     out -= cross
     del cross
-    on_target = np.exp(log_q[:, first:])
-    on_target *= grad
-    on_target *= a
-    on_target *= g
-    out[:, first:] -= on_target
+    if targeted:
+        on_target = np.exp(log_q[:, first:])
+        on_target *= grad
+        on_target *= a
+        on_target *= g
+        out[:, first:] -= on_target
     return out
 
 

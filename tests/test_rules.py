@@ -212,6 +212,25 @@ def test_complement_sum_does_not_cancel_in_float32():
     assert abs(rest - exact) <= 1e-6 * exact
 
 
+def test_pixel_sum_after_the_split_is_summed_directly():
+    """msum(p) after target_sum(p) is the sum of p itself, bitwise what psum gives: the two parts
+    added carry both their roundings (2x the literal's gradient error of log_cosh_dice at C = 1)."""
+    paddle = pytest.importorskip("paddle")
+    import numpy as np
+    from symloss.paddle import _runtime
+
+    rng = np.random.default_rng(4)
+    x = paddle.to_tensor(rng.standard_normal((2, 1, 256, 256)).astype(np.float32) * 5)
+    labels = paddle.to_tensor(rng.integers(0, 2, (2, 256, 256)))
+    options = dict(activation="auto", ignore_index=255, include_background=True, batch=False,
+                   sync=False, reduction="none")
+    ctx = _runtime.Context("test", x, labels, **options)
+    p = ctx.probs()
+    ctx.target_sum(p)
+    direct = _runtime.Context("test", x, labels, **options)
+    np.testing.assert_array_equal(ctx.msum(p).numpy(), direct.psum(direct.probs()).numpy())
+
+
 def draw_labels(rng, labels, classes):
     """Labels of shape (2, 3, 5) of the kind a runtime test asks for: soft targets (2, classes, 3, 5), or class
     indices with 30% ignored pixels for "ignored"."""
