@@ -71,6 +71,7 @@ def asym_focal_tversky_loss(
         sync=sync,
         reduction=reduction,
         two_classes=True,
+        extra_sums=("missed",),
     )
     # rewritten: clamp_power, target_sum
     p = ctx.probs()
@@ -83,7 +84,7 @@ def asym_focal_tversky_loss(
         / (
             t1
             + ctx.complement_sum(t0) * ctx.const(1 - delta)
-            + ctx.const(delta) * ctx.target_sum(1 - t0)
+            + ctx.const(delta) * ctx.missed_sum(t0)
         )
         + 1
     )

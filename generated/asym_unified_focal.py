@@ -70,6 +70,7 @@ def asym_unified_focal_loss(
         sync=sync,
         reduction=reduction,
         two_classes=True,
+        extra_sums=("missed",),
     )
     # rewritten: clamp_log, clamp_power, target_sum
     p = ctx.probs()
@@ -80,21 +81,20 @@ def asym_unified_focal_loss(
     t1 = paddle.clip(paddle.clip(p, min=1e-07), max=0.9999999)
     t2 = g * paddle.log(ctx.clamp(t1))
     t3 = 1 - delta
-    t4 = 1 - t1
-    t5 = ctx.const(1e-07) + ctx.target_sum(t1)
-    t6 = (
-        -t5 / (t5 + ctx.complement_sum(t1) * ctx.const(t3) + ctx.const(delta) * ctx.target_sum(t4))
+    t4 = ctx.const(1e-07) + ctx.target_sum(t1)
+    t5 = (
+        -t4 / (t4 + ctx.complement_sum(t1) * ctx.const(t3) + ctx.const(delta) * ctx.missed_sum(t1))
         + 1
     )
     loss = ctx.const(weight) * ctx.const(1 / ctx.n_pixels) * ctx.const(t0) * ctx.msum(
         paddle.sum(
-            -background * t2 * ctx.power(t4, gamma) * ctx.const(t3)
+            -background * t2 * ctx.power(1 - t1, gamma) * ctx.const(t3)
             - foreground * t2 * ctx.const(delta),
             axis=1,
             keepdim=True,
         )
     ) + ctx.const(t0) * ctx.const(1 - weight) * paddle.sum(
-        background * t6 + foreground * ctx.power(t6, 1 - gamma), axis=1, keepdim=True
+        background * t5 + foreground * ctx.power(t5, 1 - gamma), axis=1, keepdim=True
     )
     return ctx.reduce(loss, per_class=False, per_pixel=False, reduction=reduction)
 

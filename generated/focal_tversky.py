@@ -72,6 +72,7 @@ def focal_tversky_loss(
         batch=batch,
         sync=sync,
         reduction=reduction,
+        extra_sums=("missed",),
     )
     if ctx.activation == "sigmoid":
         # rewritten: one_minus_sigmoid, clamp_power, target_sum
@@ -94,11 +95,7 @@ def focal_tversky_loss(
         t0 = ctx.const(smooth) + ctx.target_sum(p)
         loss = ctx.power(
             -t0
-            / (
-                t0
-                + ctx.complement_sum(p) * ctx.const(alpha)
-                + ctx.const(beta) * ctx.target_sum(1 - p)
-            )
+            / (t0 + ctx.complement_sum(p) * ctx.const(alpha) + ctx.const(beta) * ctx.missed_sum(p))
             + 1,
             1 / gamma,
         )

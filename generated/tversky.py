@@ -68,6 +68,7 @@ def tversky_loss(
         batch=batch,
         sync=sync,
         reduction=reduction,
+        extra_sums=("missed",),
     )
     if ctx.activation == "sigmoid":
         # rewritten: one_minus_sigmoid, target_sum
@@ -89,11 +90,7 @@ def tversky_loss(
         t0 = ctx.const(smooth) + ctx.target_sum(p)
         loss = (
             -t0
-            / (
-                t0
-                + ctx.complement_sum(p) * ctx.const(alpha)
-                + ctx.const(beta) * ctx.target_sum(1 - p)
-            )
+            / (t0 + ctx.complement_sum(p) * ctx.const(alpha) + ctx.const(beta) * ctx.missed_sum(p))
             + 1
         )
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)

@@ -462,19 +462,21 @@ def _label_range(label):
 
 
 class _TargetSums(paddle.autograd.PyLayer):
-    """(sum of g * t, sum of (1 - g) * t, sum of t) over the valid pixels, each (N, classes, 1), with
-    one gradient field for all three, g * d_target + (1 - g) * d_complement + d_pixels, built on a
-    fresh target: autograd would hold the products and the target at once (every region loss reads
-    these sums). The complement is summed as it stands, never as sum(t) - sum(g t), which cancels
-    where g t ~ t; the sum of t is summed directly too, since the two parts added carry both their
-    rounding errors into a loss that differences it against sum(g t) (log_cosh_dice at C = 1)."""
+    """(sum of g t, sum of (1 - g) t, sum of t, sum of g (1 - t), sum of (1 - g) (1 - t)) over the
+    valid pixels, each (N, classes, 1), with one gradient field for all, g (d_target - d_missed) +
+    (1 - g) (d_complement - d_rejected) + d_pixels, built on a fresh target: autograd would hold the
+    products and the target at once (every region loss reads these sums; Tversky's false negatives
+    are the fourth, MCC's true negatives the fifth, each computed only where `extra` asks, else 0).
+    Each is summed as it stands, never as a difference of the others (sum(t) - sum(g t) cancels where
+    g t ~ t), and the sum of t directly too: the two parts added carry both their rounding errors into
+    a loss that differences it against sum(g t) (log_cosh_dice at C = 1)."""
 
     @staticmethod
     def forward(ctx, t, parts):
         # g: the target for this pass; target() gives it again, fresh, for the backward pass
         # whole: one sum over everything (one class, whole batch); pixel_sum: the context's blocked pixel sum
-        # hard: g holds only 0 and 1, so that t - g t is (1 - g) t exactly
-        g, target, mask, whole, pixel_sum, hard = parts
+        # hard: g holds only 0 and 1, so that t - g t is (1 - g) t exactly; extra: the sums of 1 - t asked for
+        g, target, mask, whole, pixel_sum, hard, extra = parts
         ctx.target, ctx.mask, ctx.shape, ctx.dtype = target, mask, t.shape, t.dtype
 
         def total(field):
@@ -483,6 +485,17 @@ class _TargetSums(paddle.autograd.PyLayer):
         # ignored pixels left out by selection (t may be undefined there: 0 * nan)
         kept = t if mask is None else paddle.where(mask > 0, t, paddle.zeros([1], dtype=t.dtype))
         pixels_sum = total(kept)
+        missed_sum = rejected_sum = None
+        if extra:  # the sums of 1 - t, in fields of their own for as long as they are summed
+            miss = paddle.scale(kept, -1.0, bias=1.0)
+            if "rejected" in extra:
+                part = paddle.scale(g, -1.0, bias=1.0).multiply_(miss)
+                if mask is not None:  # 1 - t is 1 at an ignored pixel, and so is 1 - g
+                    part.multiply_(mask)
+                rejected_sum = total(part)
+                del part
+            missed_sum = total(miss.multiply_(g))
+            del miss
         on_target = kept * g
         on_target_sum = total(on_target)
         # the complement in the same field
@@ -491,10 +504,16 @@ class _TargetSums(paddle.autograd.PyLayer):
         else:
             paddle.assign(g, output=on_target)
             rest = on_target.scale_(-1.0, bias=1.0).multiply_(kept)
-        return on_target_sum, total(rest), pixels_sum
+        unasked = paddle.zeros_like(on_target_sum)
+        return (on_target_sum, total(rest), pixels_sum, unasked if missed_sum is None else missed_sum,
+                unasked if rejected_sum is None else rejected_sum)
 
     @staticmethod
-    def backward(ctx, d_target, d_complement, d_pixels):
+    def backward(ctx, d_target, d_complement, d_pixels, d_missed, d_rejected):
+        d_target, d_complement = (
+            (None if b is None else -b) if a is None else (a if b is None else a - b)
+            for a, b in ((d_target, d_missed), (d_complement, d_rejected))
+        )
         grad = ctx.target()
         if d_complement is not None:
             rest = 1 - grad
@@ -518,7 +537,9 @@ class Context:
     Attributes the generated code reads: `activation` (resolved), `g` (target, zero at ignored
     pixels, background dropped if asked), `n_pixels` (valid pixels per unit), `n_classes`.
     `probabilities=False` says the loss never reads p (only the logits), so activation="none"
-    does not ask the logit to hold probabilities.
+    does not ask the logit to hold probabilities. `extra_sums` names the sums of 1 - t the loss
+    reads ("missed": missed_sum, "rejected": rejected_sum), which target_sum's step then computes
+    beside the others.
     """
 
     def __init__(
@@ -536,6 +557,7 @@ class Context:
         probabilities=True,
         two_classes=False,
         local_only=None,
+        extra_sums=(),
     ):
         check_options(
             function,
@@ -560,7 +582,8 @@ class Context:
             )
         self._probs = self._log_probs = self._softmax = self._host_parts = None
         self._maps = None  # the distance maps' shared transforms (_batch_map)
-        self._split_sums = {}  # id(t): (weak reference to t, sum of g t, of (1 - g) t, of t) for each t split
+        self._split_sums = {}  # id(t): (weak reference to t, sum of g t, (1 - g) t, t, g (1 - t), (1 - g) (1 - t))
+        self._extra_sums = frozenset(extra_sums)
         self._counts = None  # each class's pixels per image, when target_sum has counted them
         self._unit_weights = []
         if not isinstance(logit, TENSORS):
@@ -606,6 +629,8 @@ class Context:
             activation if activation != "auto" else ("sigmoid" if self.C == 1 else "softmax")
         )
         self._probabilities_given = probabilities and self.activation == "none"
+        if self.activation == "sigmoid":  # no sigmoid branch reads them: it writes 1 - p as sigmoid(-x)
+            self._extra_sums = frozenset()
         # A loss written for two classes reads one channel as [1 - p, p] (sigmoid(-x) = 1 - sigmoid(x)).
         self.two_channels = two_classes and self.C == 1
         if self.two_channels:
@@ -1214,6 +1239,21 @@ class Context:
             return self.psum((1 - self.g) * t)
         return self._split(t)[1]
 
+    def missed_sum(self, t):
+        """sum over the pixels of g * (1 - t), (units, classes, 1): the target's mass t misses (Tversky's
+        false negatives), in target_sum's step where the Context was told (`extra_sums`) and summed
+        as it stands: sum(g) - target_sum(t) cancels wherever t ~ 1."""
+        if not ("missed" in self._extra_sums and self._splits(t)):
+            return self.psum(self.g * (1 - t))
+        return self._split(t)[3]
+
+    def rejected_sum(self, t):
+        """sum over the valid pixels of (1 - g) * (1 - t), (units, classes, 1): what t rightly leaves out
+        (MCC's true negatives), as missed_sum."""
+        if not ("rejected" in self._extra_sums and self._splits(t)):
+            return self.psum((1 - self.g) * (1 - t))
+        return self._split(t)[4]
+
     def _splits(self, t):
         return paddle.in_dynamic_mode() and list(t.shape) == [self.N, self.n_classes, self.P]
 
@@ -1232,10 +1272,12 @@ class Context:
         if self._counts is None and not whole:  # for target_count, from the target at hand
             self._counts = self._pixel_sum(g)  # in blocks: a soft target's sum is not exact
         hard = self._soft is None
-        parts = (g, self._target_again(), self.m, whole, self._pixel_sum, hard)
+        parts = (g, self._target_again(), self.m, whole, self._pixel_sum, hard, self._extra_sums)
         sums = _TargetSums.apply(t, parts)
         finish = self._across_ranks if whole else self._units
-        self._split_sums[id(t)] = (weakref.ref(t), *(finish(s) for s in sums))  # t itself is not kept
+        asked = (True, True, True, "missed" in self._extra_sums, "rejected" in self._extra_sums)
+        # t itself is not kept
+        self._split_sums[id(t)] = (weakref.ref(t), *(finish(s) if a else None for s, a in zip(sums, asked)))
         return self._split_sums[id(t)][1:]
 
     def reduce(self, loss, per_class, per_pixel, reduction, denominator=None):

@@ -138,6 +138,8 @@ def test_kernels_are_chosen_only_when_optimising():
     tversky = render_loss(REGISTRY["tversky"], REGISTRY)  # sum((1 - g) p), summed as it stands
     assert "ctx.complement_sum(p)" in tversky and "ctx.msum(p * (1 - g))" not in tversky
     assert "ctx.complement_sum(" not in render_loss(REGISTRY["tversky"], REGISTRY, optimize=False)
+    assert "ctx.missed_sum(p)" in tversky and "extra_sums=(\"missed\",)" in tversky  # sum(g (1 - p)), in one step
+    assert "ctx.rejected_sum(p)" in render_loss(REGISTRY["mcc"], REGISTRY)  # sum((1 - g) (1 - p))
     assert "ctx.softmax_bce(dist1 + 1, dist0 + 1)" in render_loss(REGISTRY["distance_map_ce"], REGISTRY)
     literal = render_loss(REGISTRY["bce"], REGISTRY, optimize=False)
     assert "ctx.sigmoid_bce" not in literal and "paddle.log(" in literal
@@ -162,7 +164,8 @@ def test_target_weight_kernel_equals_the_class_sum():
 @pytest.mark.parametrize("labels", ["indices", "ignored", "soft", "no_background", "batch"])
 def test_target_sums_equal_the_sums_they_replace(labels):
     """target_sum(t) = psum(g * t), complement_sum(t) = msum((1 - g) * t), msum(t) after them = msum(t),
-    target_count() = psum(g): values and, through the shared gradient, the gradient of t."""
+    missed_sum(t) = psum(g * (1 - t)), rejected_sum(t) = msum((1 - g) * (1 - t)), target_count() = psum(g):
+    values and, through the shared gradient, the gradient of t."""
     paddle = pytest.importorskip("paddle")
     import numpy as np
     from symloss.paddle import _runtime
@@ -172,7 +175,8 @@ def test_target_sums_equal_the_sums_they_replace(labels):
         x = rng.normal(size=(2, classes, 3, 5))
         y = paddle.to_tensor(draw_labels(rng, labels, classes))
         options = dict(activation="auto", ignore_index=255, include_background=labels != "no_background",
-                       batch=labels == "batch", sync=False, reduction="none")
+                       batch=labels == "batch", sync=False, reduction="none",
+                       extra_sums=("missed", "rejected"))
         weights = paddle.to_tensor(rng.uniform(size=(2, classes - (labels == "no_background" and classes > 1), 15)))
         results = []
         for fused in (True, False):
@@ -180,11 +184,14 @@ def test_target_sums_equal_the_sums_they_replace(labels):
             ctx = _runtime.Context("test", logit, y, **options)
             t = ctx.probs()
             if fused:
-                sums = [ctx.target_sum(t), ctx.complement_sum(t), ctx.msum(t), ctx.target_count()]
+                sums = [ctx.target_sum(t), ctx.complement_sum(t), ctx.msum(t), ctx.missed_sum(t),
+                        ctx.rejected_sum(t), ctx.target_count()]
             else:
-                sums = [ctx.psum(ctx.g * t), ctx.msum((1 - ctx.g) * t), ctx.msum(t), ctx.psum(ctx.g)]
+                sums = [ctx.psum(ctx.g * t), ctx.msum((1 - ctx.g) * t), ctx.msum(t), ctx.psum(ctx.g * (1 - t)),
+                        ctx.msum((1 - ctx.g) * (1 - t)), ctx.psum(ctx.g)]
             total = paddle.sum(sums[0] * weights[:, :, :1] + sums[1] * weights[:, :, 1:2]
-                               + sums[2] * weights[:, :, 2:3] + sums[3])
+                               + sums[2] * weights[:, :, 2:3] + sums[3] * weights[:, :, 3:4]
+                               + sums[4] * weights[:, :, 4:5] + sums[5])
             total.backward()
             results.append(([s.numpy() for s in sums], logit.grad.numpy()))
         for got, expected in zip(results[0][0], results[1][0]):

@@ -165,6 +165,26 @@ class ComplementSum(Kernel):
         return self.args[0].is_nonnegative
 
 
+class MissedSum(Kernel):
+    """sum over the pixels of each unit of g * (1 - t) (keepdim): the target's mass t misses, in the
+    step that sums g t (no field 1 - t of its own, one gradient field for both)."""
+
+    nargs = 1
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+
+class RejectedSum(Kernel):
+    """sum over the valid pixels of each unit of (1 - g) * (1 - t) (keepdim): what t rightly leaves
+    out, in the step that sums g t, as MissedSum."""
+
+    nargs = 1
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+
 class TargetCount(Kernel):
     """TargetCount(PIXELS) = sum over the pixels of each unit of g (keepdim): with class indices, each
     class's pixel count. Its argument, the axis symbol, keeps SymPy from taking it for a number."""

@@ -145,6 +145,12 @@ class PaddlePrinter(PythonCodePrinter):
     def _print_ComplementSum(self, expr):
         return f"ctx.complement_sum({self._print(expr.args[0])})"
 
+    def _print_MissedSum(self, expr):
+        return f"ctx.missed_sum({self._print(expr.args[0])})"
+
+    def _print_RejectedSum(self, expr):
+        return f"ctx.rejected_sum({self._print(expr.args[0])})"
+
     def _print_TargetCount(self, expr):
         return "ctx.target_count()"
 

@@ -231,10 +231,12 @@ def _softmax_bce(e):
 
 
 def _target_sum(e):
-    """ReduceSum(g * t, pixels) -> TargetSum(t); ReduceSum((1 - g) * t, pixels) -> ComplementSum(t);
-    ReduceSum(g, pixels) -> TargetCount(PIXELS). t is a tensor expression (it may read g: g (g - p)^2
+    """ReduceSum(g * t, pixels) -> TargetSum(t); ReduceSum(g * (1 - t), pixels) -> MissedSum(t);
+    ReduceSum((1 - g) * t, pixels) -> ComplementSum(t); ReduceSum((1 - g) * (1 - t), pixels) ->
+    RejectedSum(t); ReduceSum(g, pixels) -> TargetCount(PIXELS). t is a tensor expression (it may read g: g (g - p)^2
     is still a sum at each pixel's target class)."""
-    from .ir import PIXELS, PIXELS_MASKED, TENSORS, ComplementSum, ReduceSum, TargetCount, TargetSum, is_tensor
+    from .ir import (PIXELS, PIXELS_MASKED, TENSORS, ComplementSum, MissedSum, ReduceSum, RejectedSum, TargetCount,
+                     TargetSum, is_tensor)
 
     if not (isinstance(e, ReduceSum) and e.args[1] in (PIXELS, PIXELS_MASKED)):
         return None
@@ -247,10 +249,16 @@ def _target_sum(e):
 
     rest = _split_factor(body, g) if e.args[1] == PIXELS else None
     if kernel_of(rest):
+        missed = 1 - rest  # g (1 - t): the target's mass t misses
+        if isinstance(rest, sp.Add) and sp.S.One in rest.args and kernel_of(missed):
+            return MissedSum(missed)
         return TargetSum(rest)
     for complement, sign in ((1 - g, 1), (g - 1, -1)):
         rest = _split_factor(body, complement)
         if kernel_of(rest):  # (1 - g) is 1 at an ignored pixel: the kernel sums the valid pixels only
+            missed = 1 - rest  # (1 - g) (1 - t): what t rightly leaves out
+            if isinstance(rest, sp.Add) and sp.S.One in rest.args and kernel_of(missed):
+                return sign * RejectedSum(missed)
             return sign * ComplementSum(rest)
     return None
 
