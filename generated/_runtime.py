@@ -15,9 +15,11 @@ import paddle
 import paddle.nn.functional as F
 from paddle import _C_ops
 
-
 # The build inlines runtime/distance_maps.py in place of the next line (generated/_runtime.py is one module).
 # ---- runtime/distance_maps.py ----
+import itertools
+
+
 def _sides(values, valid):
     """(inside, outside): the mask (value > 0.5) and its complement, each among the valid pixels."""
     inside = np.asarray(values, dtype=float) > 0.5
@@ -159,6 +161,92 @@ class _Scipy:
         return self.one_sided(mask) + self.one_sided(~mask)
 
 
+class _NearFirst:
+    """A transform (_Edt or _Scipy) with the pixels near the other side measured first, exactly, by
+    comparing the image with itself shifted by each integer offset in order of squared length (the
+    first offset that reaches the other side gives a pixel's squared distance). Where every pixel lies
+    within a few pixels of the other side (noisy or thin masks: the transforms' slowest case) that is
+    the whole map, several times faster; otherwise (regions) the first shell tells, and the wrapped
+    transform computes the map."""
+
+    def __init__(self, base):
+        self.base = base
+        self.threads = base.threads
+
+    def one_sided(self, inside):
+        near = near_squares(inside, inside)
+        return self.base.one_sided(inside) if near is None else near
+
+    def two_sided(self, mask):
+        near = near_squares(mask, None)
+        return self.base.two_sided(mask) if near is None else near
+
+
+NEAR_LARGEST = 32  # the largest squared distance measured by shifts
+NEAR_DENSE = 0.5  # past the first shell, more pixels left than this share of the image: a region
+NEAR_SPARSE = 1 / 64  # fewer pixels left than this share: follow them by their coordinates
+
+
+@functools.lru_cache(maxsize=None)
+def _shells(ndim, largest):
+    """((k, offsets), ...): every nonzero integer offset of squared length k <= largest, by k."""
+    reach = math.isqrt(largest)
+    shells = {}
+    for offset in itertools.product(range(-reach, reach + 1), repeat=ndim):
+        k = sum(c * c for c in offset)
+        if 0 < k <= largest:
+            shells.setdefault(k, []).append(offset)
+    return tuple((k, tuple(shells[k])) for k in sorted(shells))
+
+
+def _shift_differs(labels, offset):
+    """Boolean image: labels[x + offset] != labels[x] (False where x + offset leaves the image)."""
+    out = np.zeros(labels.shape, dtype=bool)
+    here = tuple(slice(max(-c, 0), n - max(c, 0)) for c, n in zip(offset, labels.shape))
+    there = tuple(slice(max(c, 0), n - max(-c, 0)) for c, n in zip(offset, labels.shape))
+    np.not_equal(labels[here], labels[there], out=out[here])
+    return out
+
+
+def near_squares(labels, where):
+    """Float32 squared distance from each pixel of `where` (None: every pixel) to the nearest pixel of
+    the other label of boolean `labels`, 0 elsewhere; None when a pixel lies farther than
+    sqrt(NEAR_LARGEST), or when more than NEAR_DENSE of them lie beyond the first shell."""
+    out = np.zeros(labels.shape, dtype=np.float32)
+    todo = np.ones(labels.shape, dtype=bool) if where is None else where.copy()
+    left = np.count_nonzero(todo)
+    shells = _shells(labels.ndim, NEAR_LARGEST)
+    done = 0
+    while (
+        done < len(shells) and left > NEAR_SPARSE * labels.size
+    ):  # many pixels: whole-image shifts
+        k, offsets = shells[done]
+        done += 1
+        hit = _shift_differs(labels, offsets[0])
+        for offset in offsets[1:]:
+            hit |= _shift_differs(labels, offset)
+        hit &= todo
+        out[hit] = k
+        todo &= ~hit
+        left = np.count_nonzero(todo)
+        if done == 1 and left > NEAR_DENSE * labels.size:
+            return None
+    points = np.stack(np.nonzero(todo), axis=1)  # few pixels: followed by their coordinates
+    own = labels[todo]
+    limit = np.array(labels.shape)
+    for k, offsets in shells[done:]:
+        if not len(points):
+            break
+        found = np.zeros(len(points), dtype=bool)
+        for offset in offsets:
+            reached = points + offset
+            inside = np.all((reached >= 0) & (reached < limit), axis=1)
+            found[inside] |= labels[tuple(reached[inside].T)] != own[inside]
+        out[tuple(points[found].T)] = k
+        points, own = points[~found], own[~found]
+    return out if not len(points) else None
+
+
 def map_threads():
     """Threads that transform the images of a batch at once: SYMLOSS_MAP_THREADS, else up to 2 (the
     transforms are a small share of a core's work each; more threads mostly contend for memory)."""
@@ -211,14 +299,14 @@ def _find_transform(float32_exact):
         try:
             import edt
 
-            return _Edt(edt)
+            return _NearFirst(_Edt(edt))
         except ImportError:
             pass
     try:
         from scipy import ndimage
     except ImportError:
         return None
-    return _Scipy(ndimage)
+    return _NearFirst(_Scipy(ndimage))
 
 
 class MapBatch:

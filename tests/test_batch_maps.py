@@ -1,17 +1,19 @@
 """The eager runtime's batch distance maps (runtime/distance_maps.py, BATCH_MAPS) give exactly the values
 of the per-image reference functions the oracle uses, cast to the compute dtype, with either transform
-(the optional edt package or SciPy), with ignored pixels, in 1 to 3 spatial dimensions."""
+(the optional edt package or SciPy, each with or without the near pixels measured by shifts first),
+with ignored pixels, in 1 to 3 spatial dimensions."""
 import numpy as np
 import pytest
 from scipy import ndimage
 
 from symloss.runtime import distance_maps as D
 
-TRANSFORMS = {"scipy": lambda: D._Scipy(ndimage)}
+TRANSFORMS = {"scipy": lambda: D._Scipy(ndimage), "near, scipy": lambda: D._NearFirst(D._Scipy(ndimage))}
 try:
     import edt
 
     TRANSFORMS["edt"] = lambda: D._Edt(edt)
+    TRANSFORMS["near, edt"] = lambda: D._NearFirst(D._Edt(edt))
 except ImportError:  # the optional `fast` extra
     pass
 
@@ -66,6 +68,32 @@ def test_batch_maps_equal_the_reference_maps(transform, spatial, kind):
                     got = D.BATCH_MAPS["contour_distance"][0](maps, masks, other, valid, dtype)
                     expected = _reference_contour(masks, other, valid)
                     np.testing.assert_array_equal(got, expected.astype(dtype), err_msg=f"contour {label}")
+
+
+@pytest.mark.parametrize("spatial", [(300,), (40, 37), (12, 13, 14)])
+def test_near_squares_are_the_exact_squared_distances(spatial):
+    """Measured by shifts, or None: never a value that differs from the transform's. Noisy masks are
+    measured (the test fails if none is), regions and sparse masks go back to the transform."""
+    rng = np.random.default_rng(len(spatial))
+    measured = 0
+    for density in (0.5, 0.25, 0.05, 0.95):
+        mask = rng.random(spatial) < density
+        for where in (None, mask, ~mask):  # two-sided; one-sided from either side
+            near = D.near_squares(mask, where)
+            if near is None:
+                continue
+            measured += 1
+            both = ndimage.distance_transform_edt(mask) ** 2 + ndimage.distance_transform_edt(~mask) ** 2
+            expected = np.where(np.ones(spatial, bool) if where is None else where, np.rint(both), 0)
+            assert near.dtype == np.float32
+            np.testing.assert_array_equal(near, expected, err_msg=f"{density} {where is None}")
+    assert measured >= 3
+    region = np.zeros(spatial, bool)
+    region[tuple(slice(0, max(1, s // 2)) for s in spatial)] = True
+    assert D.near_squares(region, None) is None  # most pixels lie inside a region: the transform's job
+    lonely = np.zeros(spatial, bool)
+    lonely.reshape(-1)[0] = True  # one pixel: the others lie farther than sqrt(NEAR_LARGEST)
+    assert D.near_squares(lonely, lonely) is not None and D.near_squares(lonely, ~lonely) is None
 
 
 def _reference_contour(pred, true, valid):

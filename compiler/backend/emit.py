@@ -385,10 +385,12 @@ def _runtime_source(name: str) -> str:
     return (folder / name).read_text(encoding="utf-8")
 
 
-def _body(source: str) -> str:
-    """A module's code after its docstring, less the imports the runtime already has."""
+def _body(source: str, known: str) -> str:
+    """A module's code after its docstring, less the import lines `known` (the runtime's) has."""
     start = source.index('"""', source.index('"""') + 3) + 3
-    return source[start:].replace("import numpy as np\n", "").strip() + "\n"
+    imports = {line for line in known.splitlines() if line.startswith(("import ", "from "))}
+    lines = [line for line in source[start:].splitlines() if line not in imports]
+    return "\n".join(lines).strip() + "\n"
 
 
 def render_runtime() -> str:
@@ -396,7 +398,7 @@ def render_runtime() -> str:
     core = _runtime_source("core.py")
     if RUNTIME_INLINE not in core:
         raise RuntimeError(f"runtime/core.py lost the line {RUNTIME_INLINE.strip()!r} that the build inlines")
-    maps = "# ---- runtime/distance_maps.py ----\n" + _body(_runtime_source("distance_maps.py")) + "# ---- end ----\n"
+    maps = "# ---- runtime/distance_maps.py ----\n" + _body(_runtime_source("distance_maps.py"), core) + "# ---- end ----\n"
     text = header("runtime/core.py") + "\n" + core.replace(RUNTIME_INLINE, maps)
     return format_code(text)
 
