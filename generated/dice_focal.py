@@ -76,36 +76,15 @@ def dice_focal_loss(
         sync=sync,
         reduction=reduction,
     )
-    if ctx.activation == "sigmoid":
-        # rewritten: log_sigmoid, one_minus_sigmoid, clamp_power, target_sum
-        x = ctx.logits()
-        p = ctx.probs()
-        g = ctx.g
-        loss = (
-            -(ctx.const(smooth) + 2 * ctx.target_sum(p))
-            / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
-            + 1
-        ) * ctx.const(lambda_dice) + ctx.const(lambda_focal) * ctx.const(
-            1 / ctx.n_pixels
-        ) * ctx.msum(
-            g * ctx.power(ctx.sigmoid(-x), gamma) * ctx.softplus(-x)
-            + (1 - g) * ctx.power(p, gamma) * ctx.softplus(x)
-        )
-    else:
-        # rewritten: log_sigmoid, one_minus_sigmoid, clamp_power, target_sum
-        x = ctx.logits()
-        p = ctx.probs()
-        g = ctx.g
-        loss = (
-            -(ctx.const(smooth) + 2 * ctx.target_sum(p))
-            / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
-            + 1
-        ) * ctx.const(lambda_dice) + ctx.const(lambda_focal) * ctx.const(
-            1 / ctx.n_pixels
-        ) * ctx.msum(
-            g * ctx.power(ctx.sigmoid(-x), gamma) * ctx.softplus(-x)
-            + (1 - g) * ctx.power(ctx.sigmoid(x), gamma) * ctx.softplus(x)
-        )
+    # rewritten: log_sigmoid, one_minus_sigmoid, clamp_power, sigmoid_focal, target_sum
+    p = ctx.probs()
+    loss = (
+        -(ctx.const(smooth) + 2 * ctx.target_sum(p))
+        / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
+        + 1
+    ) * ctx.const(lambda_dice) + ctx.const(lambda_focal) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
+        ctx.sigmoid_focal(gamma, 1, 1)
+    )
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 
 

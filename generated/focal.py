@@ -66,13 +66,8 @@ def focal_loss(
         reduction=reduction,
     )
     if ctx.activation == "sigmoid":
-        # rewritten: log_sigmoid, one_minus_sigmoid, clamp_power
-        x = ctx.logits()
-        p = ctx.probs()
-        g = ctx.g
-        loss = g * ctx.power(ctx.sigmoid(-x), gamma) * ctx.const(alpha) * ctx.softplus(-x) + (
-            1 - g
-        ) * ctx.power(p, gamma) * ctx.const(1 - alpha) * ctx.softplus(x)
+        # rewritten: log_sigmoid, one_minus_sigmoid, clamp_power, sigmoid_focal
+        loss = ctx.sigmoid_focal(gamma, alpha, 1 - alpha)
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, log1m_softmax, clamp_power
         logp = ctx.log_probs()

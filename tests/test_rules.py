@@ -133,6 +133,9 @@ def test_kernels_are_chosen_only_when_optimising():
     assert "ctx.softmax_bce(beta, 1 - beta)" in render_loss(REGISTRY["balanced_bce"], REGISTRY)
     assert "ctx.sigmoid_bce(beta, 1 - beta)" in render_loss(REGISTRY["balanced_bce"], REGISTRY)
     assert "ctx.sigmoid_bce(dist1 + 1, dist0 + 1)" in render_loss(REGISTRY["distance_map_ce"], REGISTRY)
+    assert "ctx.sigmoid_focal(gamma, alpha, 1 - alpha)" in render_loss(REGISTRY["focal"], REGISTRY)
+    assert "ctx.sigmoid_focal(gamma, 1, 1)" in render_loss(REGISTRY["dice_focal"], REGISTRY)
+    assert "ctx.sigmoid_focal" not in render_loss(REGISTRY["focal"], REGISTRY, optimize=False)
     dice = render_loss(REGISTRY["dice"], REGISTRY)
     assert "ctx.target_sum(p)" in dice and "ctx.target_count()" in dice and "ctx.g" not in dice
     tversky = render_loss(REGISTRY["tversky"], REGISTRY)  # sum((1 - g) p), summed as it stands
@@ -143,6 +146,39 @@ def test_kernels_are_chosen_only_when_optimising():
     assert "ctx.softmax_bce(dist1 + 1, dist0 + 1)" in render_loss(REGISTRY["distance_map_ce"], REGISTRY)
     literal = render_loss(REGISTRY["bce"], REGISTRY, optimize=False)
     assert "ctx.sigmoid_bce" not in literal and "paddle.log(" in literal
+
+
+@pytest.mark.parametrize("labels", ["indices", "ignored", "soft", "no_background"])
+@pytest.mark.parametrize("gamma, a, b", [(2.0, 0.25, 0.75), (0.0, 1.0, 1.0), (0.5, 0.3, 0.7), (3.0, 2.0, 2.0)])
+def test_sigmoid_focal_kernel_equals_the_terms_it_replaces(labels, gamma, a, b):
+    """sigmoid_focal(gamma, a, b) = a g sigmoid(-x)^gamma softplus(-x) + b (1 - g) sigmoid(x)^gamma
+    softplus(x), values and gradients, at logits out to +-40 (the kernel's NumPy path for class
+    indices, the terms themselves for soft targets)."""
+    paddle = pytest.importorskip("paddle")
+    import numpy as np
+    from symloss.paddle import _runtime
+
+    rng = np.random.default_rng(8)
+    for classes in (1, 4):
+        x = rng.normal(size=(2, classes, 3, 5)) * rng.choice([1.0, 10.0, 40.0], size=(2, classes, 3, 5))
+        y = paddle.to_tensor(draw_labels(rng, labels, classes))
+        options = dict(activation="sigmoid", ignore_index=255, include_background=labels != "no_background",
+                       batch=False, sync=False, reduction="none")
+        upstream = rng.uniform(size=(2, classes - (labels == "no_background" and classes > 1), 15))
+        results = []
+        for fused in (True, False):
+            logit = paddle.to_tensor(x, stop_gradient=False)
+            ctx = _runtime.Context("test", logit, y, **options)
+            if fused:
+                loss = ctx.sigmoid_focal(gamma, a, b)
+            else:
+                z, g = ctx.logits(), ctx.g
+                loss = (a * g * ctx.sigmoid(-z) ** gamma * ctx.softplus(-z)
+                        + b * (1 - g) * ctx.sigmoid(z) ** gamma * ctx.softplus(z))
+            paddle.sum(loss * paddle.to_tensor(upstream)).backward()
+            results.append((loss.numpy(), logit.grad.numpy()))
+        np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-11, atol=1e-300)
 
 
 def test_target_weight_kernel_equals_the_class_sum():

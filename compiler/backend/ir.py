@@ -133,6 +133,13 @@ class SigmoidBCE(Kernel):
     nargs = (1, 2)
 
 
+class SigmoidFocal(Kernel):
+    """a g sigmoid(-x)^gamma softplus(-x) + b (1 - g) sigmoid(x)^gamma softplus(x): the sigmoid focal
+    loss (Lin et al.), one pass over the logits instead of two sigmoids, two softplus and two powers."""
+
+    nargs = 3
+
+
 class SoftmaxBCE(Kernel):
     """-(a g log p + b (1 - g) log(1 - p)) per class and pixel, p the softmax: binary cross-entropy of
     every class against the rest, with a single log per element when the labels are class indices."""

@@ -136,6 +136,9 @@ class PaddlePrinter(PythonCodePrinter):
     def _print_SigmoidBCE(self, expr):
         return f"ctx.sigmoid_bce({', '.join(self._print(a) for a in expr.args)})"
 
+    def _print_SigmoidFocal(self, expr):
+        return f"ctx.sigmoid_focal({', '.join(self._print(a) for a in expr.args)})"
+
     def _print_SoftmaxBCE(self, expr):
         return f"ctx.softmax_bce({self._print(expr.args[0])}, {self._print(expr.args[1])})"
 

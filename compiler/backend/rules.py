@@ -203,6 +203,40 @@ def _binary_cross_entropy(e):
     return None
 
 
+def _sigmoid_focal(e):
+    """a g sigmoid(-x)^gamma softplus(-x) + b (1 - g) sigmoid(x)^gamma softplus(x) -> SigmoidFocal(gamma,
+    a, b): gamma a number or parameter, a and b free of the fields (the sigmoids' powers may carry
+    the guard clamp, which the kernel does not need: it never divides by the sigmoid)."""
+    from .ir import TENSORS, Clamp, SigmoidFocal
+
+    if not isinstance(e, sp.Add) or len(e.args) != 2:
+        return None
+    x, g = TENSORS["x"], TENSORS["g"]
+
+    def split(term, sign, label):
+        """(weight, gamma) of weight * label * sigmoid(sign x)^gamma * softplus(sign x), or None."""
+        rest = _split_factor(term, softplus(sign * x))
+        rest = _split_factor(rest, label) if rest is not None else None
+        if rest is None:
+            return None
+        for factor in sp.Mul.make_args(rest):
+            base, gamma = factor.as_base_exp()
+            if isinstance(base, Clamp):
+                base = base.args[0]
+            if base == sigmoid(sign * x) and _fields_free(gamma):
+                weight = _split_factor(rest, factor)
+                if weight is not None and _prediction_free(weight):
+                    return weight, gamma
+        return None
+
+    for first, second in (e.args, e.args[::-1]):
+        positive, negative = split(first, -1, g), split(second, 1, 1 - g)
+        if positive is None or negative is None or positive[1] != negative[1]:
+            continue
+        return SigmoidFocal(positive[1], positive[0], negative[0])
+    return None
+
+
 def _softmax_bce(e):
     """-(a g logp + b (1 - g) log1mp) -> SoftmaxBCE(a, b), a and b free of the fields; other terms stay."""
     from .ir import TENSORS, SoftmaxBCE
@@ -275,7 +309,8 @@ def _target_weight(e):
     return TargetWeight(rest)
 
 
-KERNELS = (("softmax_cross_entropy", _cross_entropy), ("sigmoid_bce", _binary_cross_entropy),
+KERNELS = (("softmax_cross_entropy", _cross_entropy), ("sigmoid_focal", _sigmoid_focal),
+           ("sigmoid_bce", _binary_cross_entropy),
            ("target_weight", _target_weight), ("softmax_bce", _softmax_bce), ("target_sum", _target_sum))
 
 
