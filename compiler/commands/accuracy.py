@@ -75,11 +75,16 @@ DESIGN = """## What keeps the generated code accurate
   NaN), and sum(p (1 - g)) = sum(p) - sum(p g) loses digits where p g ~ p. Measured with the two-level
   sums below, that split made Tversky's worst value error 2.0e-6 against 5.6e-7 for the sums it
   replaced (both within the targets), at 1.2x (C = 4) to 1.8x (C = 1) the speed; the pass keeps the
-  sums.
+  sums. Nor is a sum added up from its parts: sum(p) as sum(p g) + sum(p (1 - g)) carries both
+  parts' rounding, which doubled log_cosh_dice's gradient error at C = 1 against the literal's; each
+  sum of the fused step (sum(g p), sum((1 - g) p), sum(p), sum(g (1 - p)), ...) is summed directly.
 - **Sums in two levels.** Paddle's CPU sums accumulate in order, and on an image of repeated values
   their rounding errors add up instead of cancelling (6e-7 over 32768 entries, 7.5e-6 over a 512x512
   image); pixel sums and the reduction's total run over blocks of about sqrt(P) pixels, then over the
   blocks.
+- **Long running sums in float64.** The Lovász extension's cumulative sums run over every pixel of
+  a unit in sorted order (65k-262k terms); in float32 they cost soft targets 2e-5 of the value at
+  256x256, so they accumulate in float64 (then 1e-10).
 - **Softmax without Paddle's clip, and with accurate gradients.** Paddle's CPU softmax, log_softmax
   and cross-entropy put every logit at most 64 below the top (so -log p of a class 100 below reads
   64). log softmax is z - log1p(R) (z = x - x_top, R the other classes' mass), whose gradient at a
