@@ -181,6 +181,22 @@ def test_sigmoid_focal_kernel_equals_the_terms_it_replaces(labels, gamma, a, b):
         np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-11, atol=1e-300)
 
 
+def test_log_of_one_plus_a_nonnegative_term_becomes_log1p_and_nothing_else_does():
+    import sympy as sp
+
+    from symloss.compiler.backend.rules import log_one_plus
+    from symloss.compiler.frontend.functions import log1p
+
+    q = sp.Symbol("q", nonnegative=True)
+    y = sp.Symbol("y", real=True)
+    assert log_one_plus(sp.log(1 + q)) == log1p(q)
+    assert log_one_plus(sp.log(1 + q ** 2 + q)) == log1p(q ** 2 + q)
+    for kept in (sp.log(q), sp.log(2 + q), sp.log(1 + y), sp.log(1 - q), sp.log(3 * q)):
+        assert log_one_plus(kept) == kept  # no literal 1, or a term that may reach -1
+    assert sp.simplify((log1p(q) - sp.log(1 + q)).rewrite(sp.exp)) == 0
+    assert sp.diff(log1p(q), q) == 1 / (1 + q)
+
+
 def test_target_weight_kernel_equals_the_class_sum():
     paddle = pytest.importorskip("paddle")
     import numpy as np

@@ -10,7 +10,7 @@ import sympy as sp
 from sympy.printing.precedence import precedence
 from sympy.printing.pycode import PythonCodePrinter
 
-from ..frontend.functions import log_cosh, sigmoid, softplus
+from ..frontend.functions import log1p, log_cosh, sigmoid, softplus
 from ..frontend.primitives import Primitive
 from .rules import EPS
 from .ir import CLASSES, N_ALL_CLASSES, N_CLASSES, N_PIXELS, PIXELS, PIXELS_MASKED, Clamp, counts_pixels, is_tensor
@@ -24,9 +24,10 @@ TENSOR_FUNCTIONS = {
     sigmoid: "ctx.sigmoid",  # Paddle's lose the tail (softplus) or the gradient's tail (sigmoid) in float32
     softplus: "ctx.softplus",
     log_cosh: "ctx.log_cosh",
+    log1p: "paddle.log1p",
 }
 SCALAR_FUNCTIONS = {sp.log: "math.log", sp.exp: "math.exp", sp.Abs: "abs", sp.cosh: "math.cosh",
-                    sp.tanh: "math.tanh"}
+                    sp.tanh: "math.tanh", log1p: "math.log1p"}
 SCALAR_FORMS = {  # sigmoid(z) = e^min(z, 0) / (1 + e^-|z|); softplus(z) = max(z, 0) + log1p(e^-|z|)
     sigmoid: "(math.exp(min({z}, 0)) / (1 + math.exp(-abs({z}))))",
     softplus: "(max({z}, 0) + math.log1p(math.exp(-abs({z}))))",
@@ -84,7 +85,7 @@ class PaddlePrinter(PythonCodePrinter):
         return f"{name}({', '.join(self._tensor(a) for a in expr.args)})"
 
     _print_log = _print_exp = _print_Abs = _print_cosh = _print_tanh = _print_Function
-    _print_sigmoid = _print_softplus = _print_log_cosh = _print_Function
+    _print_sigmoid = _print_softplus = _print_log_cosh = _print_log1p = _print_Function
 
     def _print_ReduceSum(self, expr):
         body, axis = expr.args

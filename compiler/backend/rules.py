@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..frontend.language import c, i
-from ..frontend.functions import log_cosh, sigmoid, softplus
+from ..frontend.functions import log1p, log_cosh, sigmoid, softplus
 from .ir import LOG1M_SOFTMAX, LOG1M_SOFTMAX_ALL, LOG_SOFTMAX, LOG_SOFTMAX_ALL, SOFTMAX, SOFTMAX_ALL, Clamp, is_tensor
 
 z = sp.Wild("z")
@@ -84,6 +84,22 @@ RULES = (
 PHASES = ("canonicalize", "stabilize")
 
 
+def _one_plus(e) -> bool:
+    """log(1 + z) with z >= 0 and not a sum of exponentials' kind the canonical rules name (softplus)."""
+    if not (isinstance(e, sp.log) and isinstance(e.args[0], sp.Add) and sp.S.One in e.args[0].args):
+        return False
+    return (e.args[0] - 1).is_nonnegative is True
+
+
+def log_one_plus(expr: sp.Expr) -> sp.Expr:
+    """log(1 + z) -> log1p(z) for z >= 0: 1 + z rounds away z's digits where z is small (z = 1e-10 keeps
+    six of them in float64), log1p keeps them; z >= 0 keeps it finite with no guard. A rule's pattern
+    log(1 + z) would match every log (log(p) as z = p - 1), so this one looks for the literal 1."""
+    if not expr.has(sp.log):
+        return expr
+    return expr.replace(_one_plus, lambda e: log1p(e.args[0] - 1))
+
+
 def rewrite(expr: sp.Expr, phases=PHASES, max_rounds: int = 20) -> tuple[sp.Expr, list[str]]:
     """Run each phase's rules to a fixpoint; return the result and the names of rules that fired."""
     fired: list[str] = []
@@ -95,6 +111,11 @@ def rewrite(expr: sp.Expr, phases=PHASES, max_rounds: int = 20) -> tuple[sp.Expr
                 after = rule.apply(expr)
                 if after != expr:
                     fired.append(rule.name)
+                    expr = after
+            if phase == "stabilize":
+                after = log_one_plus(expr)
+                if after != expr:
+                    fired.append("log1p")
                     expr = after
             if expr == before:
                 break

@@ -78,6 +78,30 @@ class log_cosh(sp.Function):
         return self.args[0].is_real
 
 
+class log1p(sp.Function):
+    """log(1 + z) without rounding 1 + z, which loses z's digits where |z| is small (the compiler writes
+    it for log(1 + z) with z >= 0; specs write log(1 + z))."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        return 1 / (1 + self.args[0])
+
+    @classmethod
+    def eval(cls, z):
+        if z.is_zero:
+            return sp.S.Zero
+
+    def _eval_rewrite_as_exp(self, z, **kwargs):
+        return sp.log(1 + z)
+
+    def _eval_is_nonnegative(self):
+        return self.args[0].is_nonnegative
+
+    def _eval_is_real(self):
+        return True if self.args[0].is_nonnegative else None
+
+
 class Indicator(sp.Function):
     """1 where z > 0, else 0: a selection (e.g. "this class is present"), with no gradient."""
 
@@ -97,4 +121,4 @@ ELEMENTWISE = (sp.log, sp.exp, sp.Abs, sp.cosh, sp.tanh, sp.Max, sp.Min, sigmoid
 
 def literal(expr: sp.Expr) -> sp.Expr:
     """The expression with every symloss function spelled out in exp/log (the oracle's form)."""
-    return expr.replace(lambda e: isinstance(e, (sigmoid, softplus, log_cosh)), lambda e: e.rewrite(sp.exp))
+    return expr.replace(lambda e: isinstance(e, (sigmoid, softplus, log_cosh, log1p)), lambda e: e.rewrite(sp.exp))
