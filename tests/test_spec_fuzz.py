@@ -159,6 +159,14 @@ def test_regression(name, tmp_path):
     assert outcome(text, seed, tmp_path) == expected
 
 
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="open: the guard clamps log(g) of a target-only field, whose exact value at "
+                                        "g = 0 is -inf (the oracle's ratio is then 0); found by the deep fuzzer")
+def test_log_of_the_target_alone_follows_the_formula(tmp_path):
+    text = spec_text("t1", "\nt0 = log(g[c, i])\nt1 = (2 * Sum(p[c, i], i) + 2) / (Sum(t0, i) + Sum(g[c, i], i) + 2)\n")
+    text = text.replace("    expr=EXPR,\n", "    expr=EXPR,\n    mean_denominator=Indicator(Sum(g[c, i], i)),\n")
+    assert outcome(text, 0, tmp_path) == "compiled"
+
+
 def test_an_image_with_every_pixel_ignored_sends_no_nan_into_the_gradient(tmp_path):
     """An image whose pixels are all ignored contributes nothing (README): loss 0, gradient 0. The generated code
     still evaluates the formula there, on sums that are all 0, and masks the result; where the formula is singular
