@@ -135,8 +135,21 @@ def _has_field(e: sp.Expr) -> bool:
     return not constant and any(_has_field(a) for a in e.args)
 
 
+def _reads_prediction(e: sp.Expr) -> bool:
+    """Whether `e` reads the logits or probabilities (after activation: x, a softmax or its logs)."""
+    from .ir import PrimitiveField
+
+    predictions = {"p", "x", "p_all", "x_all"} | {b.name for b in (SOFTMAX, SOFTMAX_ALL, LOG_SOFTMAX, LOG_SOFTMAX_ALL,
+                                                                 LOG1M_SOFTMAX, LOG1M_SOFTMAX_ALL)}
+    return any(not isinstance(ind.base, PrimitiveField) and ind.base.name in predictions
+               for ind in e.atoms(sp.Indexed))
+
+
 def _needs_clamp_log(e) -> bool:
-    return isinstance(e, sp.log) and _has_field(e.args[0]) and not isinstance(e.args[0], Clamp)
+    """A log of the prediction's fields, which may round to 0 where their exact value does not. A log of
+    the target alone is exact: -inf at a 0, as the formula says (clamped, a finite wrong value)."""
+    return (isinstance(e, sp.log) and _has_field(e.args[0]) and not isinstance(e.args[0], Clamp)
+            and _reads_prediction(e.args[0]))
 
 
 def _needs_clamp_pow(e) -> bool:
@@ -145,7 +158,8 @@ def _needs_clamp_pow(e) -> bool:
 
 
 def guard(expr: sp.Expr) -> tuple[sp.Expr, list[str]]:
-    """Clamp the argument of each remaining log, and the base of each non-integer power, at EPS."""
+    """Clamp the argument of each remaining log of the prediction, and the base of each non-integer power,
+    at EPS."""
     fired = []
     if expr.has(sp.log) and any(_needs_clamp_log(e) for e in sp.preorder_traversal(expr)):
         expr = expr.replace(_needs_clamp_log, lambda e: sp.log(Clamp(e.args[0], EPS)))
