@@ -150,6 +150,10 @@ REGRESSIONS: dict[str, tuple[str, int, str]] = {
     # log(1 + p) rounded 1 + p: at p ~ 1e-4 the gradient of log(log(1 + p))^2 missed the oracle (1.6 x tolerance)
     "log of one plus a small probability": (spec_text("t2", "\nt0 = log(1 + p[c, i])\nt1 = log(t0)\nt2 = (t1)**2\n"), 0,
                                             "compiled"),
+    # Max(ref("bce"), 2) made SymPy compare the fused kernel SigmoidBCE(1), whose arguments are numbers
+    "maximum of a fused kernel": (spec_text(
+        "0.25 * t2 + (1 - 0.25) * Sum(p[c, i], i)", "\nt0 = log(p[c, i])\nt1 = Max(ref(\"bce\"), 2)\nt2 = (t1 + p[c, i])\n"),
+        0, "compiled"),
     # the guard clamped log(g), a log of the target alone: log(tiny) where the formula's -inf made the ratio 0
     "log of the target alone": (spec_text(
         "t1", "\nt0 = log(g[c, i])\nt1 = (2 * Sum(p[c, i], i) + 2) / (Sum(t0, i) + Sum(g[c, i], i) + 2)\n")

@@ -40,6 +40,8 @@ def is_tensor(expr) -> bool:
 class Kernel(sp.Function):
     """A fused Paddle kernel: a tensor, whatever its arguments (which may be numbers)."""
 
+    is_number = False  # SigmoidBCE(1) is no number: SymPy's Max and Min would try to compare it
+
 
 class RunSize(sp.Symbol):
     """A size known only at run time: valid pixels per unit, or classes after the background is dropped."""
