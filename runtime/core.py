@@ -308,11 +308,10 @@ def _sigmoid_host(a):
 
 
 class _Softmax(paddle.autograd.PyLayer):
-    """softmax over axis 1 with the backward p (dp - sum p dp) for every class but the one holding
-    more than half the mass, and minus the sum of those for it (the gradients add up to 0): a sum of small terms, where p_top (dp_top -
-    ...) takes the difference of two numbers that float32 rounds to the same. Eager on the CPU the
-    context's NumPy softmax (`host`: _softmax_host), several times faster than Paddle's softmax along
-    a middle axis; elsewhere _softmax_value and Paddle's softmax_grad."""
+    """softmax over axis 1 with the backward p (dp - sum p dp), balanced at the top class
+    (_balanced_at_top). Eager on the CPU the context's NumPy softmax (`host`: _softmax_host), several
+    times faster than Paddle's softmax along a middle axis; elsewhere _softmax_value and Paddle's
+    softmax_grad."""
 
     @staticmethod
     def forward(ctx, x, host):
@@ -331,8 +330,7 @@ class _Softmax(paddle.autograd.PyLayer):
             d = np.multiply(dp, p, out=_host_empty(p.shape, p.dtype))
             np.subtract(dp, d.sum(axis=1, keepdims=True), out=d)
             d *= p
-            top = p > 0.5  # at most one class per pixel; none needs the sum where none holds half the mass
-            return _from_host(_at_top(d, top, -_below_top_sum(d, top)))
+            return _from_host(_balanced_at_top(d, p))
         (p,) = ctx.saved_tensor()
         d = _C_ops.softmax_grad(p, grad, 1)  # Paddle's fused p (dp - sum p dp)
         # compared with a one-element tensor (a Python number is expanded to a full field first)
@@ -352,24 +350,22 @@ class _Softmax(paddle.autograd.PyLayer):
 
 class _LogSoftmax(paddle.autograd.PyLayer):
     """log softmax over axis 1 of eager CPU logits, in NumPy from the context's softmax (`host`:
-    _softmax_host): z - log1p(R) as _softmax_terms (no clip). Its backward is dl - p sum(dl) below the
-    top and, at the top, minus the others' sum (the gradients add up to 0): dl_top - p_top sum(dl)
-    would difference two numbers float32 rounds to the same where p_top ~ 1. Paddle's operations
-    along the class axis run many times slower here."""
+    _softmax_host): z - log1p(R) as _softmax_terms (no clip). Its backward is dl - p sum(dl), balanced
+    at the top class (_balanced_at_top). Paddle's operations along the class axis run many times
+    slower here."""
 
     @staticmethod
     def forward(ctx, x, host):
         ctx.p = host[1]
         a = _host_array(x)
-        return _from_host(_log_softmax_host(a, host, _top_class(a, host[0])))
+        return _from_host(_log_softmax_host(a, host, _softmax_rest(host, _top_class(a, host[0]))))
 
     @staticmethod
     def backward(ctx, grad):
         p, dl = ctx.p, _host_array(grad)
         d = np.multiply(p, dl.sum(axis=1, keepdims=True), out=_host_empty(p.shape, p.dtype))
         np.subtract(dl, d, out=d)
-        top = p > 0.5  # as _Softmax's backward
-        return _from_host(_at_top(d, top, -_below_top_sum(d, top)))
+        return _from_host(_balanced_at_top(d, p))
 
 
 class _LogOneMinusSoftmax(paddle.autograd.PyLayer):
@@ -381,8 +377,9 @@ class _LogOneMinusSoftmax(paddle.autograd.PyLayer):
     def forward(ctx, x, host):
         a = _host_array(x)
         top = _top_class(a, host[0])
-        log_q = _log_one_minus_softmax_host(a, host, top)
-        ctx.saved = _log_softmax_host(a, host, top), log_q, top
+        rest = _softmax_rest(host, top)
+        log_q = _log_one_minus_softmax_host(a, host, top, rest)
+        ctx.saved = _log_softmax_host(a, host, rest), log_q, top
         return _from_host(log_q)
 
     @staticmethod
@@ -537,13 +534,19 @@ def _host_view(tensor):
         return None
 
 
-def _label_range(label):
-    """(min, max) of an eager label tensor: read in place on the CPU (a quarter of the cost of two
-    Paddle reductions and a host copy), else two reductions and one host sync."""
-    values = _host_view(label)
+def _extremes(tensor):
+    """(min, max) of an eager tensor, as NumPy scalars: read in place on the CPU (a quarter of the
+    cost of two Paddle reductions and a host copy), else two reductions and one host sync."""
+    values = _host_view(tensor)
     if values is not None:
-        return int(values.min()), int(values.max())
-    return tuple(int(v) for v in paddle.stack([paddle.min(label), paddle.max(label)]).numpy())
+        return values.min(), values.max()
+    low, high = paddle.stack([paddle.min(tensor), paddle.max(tensor)]).numpy()
+    return low, high
+
+
+def _label_range(label):
+    """(min, max) of an eager label tensor, as ints."""
+    return tuple(int(v) for v in _extremes(label))
 
 
 class _TargetSums(paddle.autograd.PyLayer):
@@ -1063,11 +1066,9 @@ class Context:
         )
 
     def _spread(self):
-        """max - min over every logit: read in place on the CPU, else two reductions and a host sync."""
-        values = _host_view(self.x) if self._eager_cpu() else None
-        if values is not None:
-            return float(values.max() - values.min())
-        return float(paddle.max(self.x) - paddle.min(self.x))
+        """max - min over every logit (_extremes)."""
+        low, high = _extremes(self.x)
+        return float(high - low)
 
     def _unit(self, weight):
         """Whether `weight` is the ones that class_weights gave for None (every class weighs 1)."""
@@ -1876,6 +1877,15 @@ def _top_class(x, highest):
     return top
 
 
+def _balanced_at_top(d, p):
+    """A softmax gradient d (its entries add up to 0 over the classes) with the entry of the class
+    holding more than half the mass p replaced by minus the others' sum: there d_top takes the
+    difference of two numbers that float32 rounds to the same (p_top ~ 1), the others are small
+    terms. A pixel where no class holds half the mass keeps its d."""
+    top = p > 0.5  # at most one class per pixel
+    return _at_top(d, top, -_below_top_sum(d, top))
+
+
 def _at_top(field, top, values):
     """`field` with `values` (N, 1, P) at the top class, in place: by arithmetic one class at a time,
     which is many times faster than boolean indexing or a broadcasting where and holds no second
@@ -1919,19 +1929,18 @@ def _softmax_rest(softmax, top):
     return rest
 
 
-def _log_softmax_host(x, softmax, top):
-    """log softmax = z - log1p(R) from _softmax_host's parts and the top class."""
+def _log_softmax_host(x, softmax, rest):
+    """log softmax = z - log1p(R) from _softmax_host's parts and R (_softmax_rest)."""
     log_p = np.subtract(x, softmax[0], out=_host_empty(x.shape, x.dtype))
-    log_p -= np.log1p(_softmax_rest(softmax, top))
+    log_p -= np.log1p(rest)
     return log_p
 
 
-def _log_one_minus_softmax_host(x, softmax, top, own=False):
-    """log(1 - p) from _softmax_host's parts and the top class: log1p(-p) below the top (p <= 1/2
-    there), and at the top log R - log1p(R), log R a logsumexp of the others where R underflows (they
-    lie 104 below the top). `own`: p is the caller's to overwrite."""
+def _log_one_minus_softmax_host(x, softmax, top, rest, own=False):
+    """log(1 - p) from _softmax_host's parts, the top class and R (_softmax_rest): log1p(-p) below the
+    top (p <= 1/2 there), and at the top log R - log1p(R), log R a logsumexp of the others where R
+    underflows (they lie 104 below the top). `own`: p is the caller's to overwrite."""
     highest, p, total = softmax
-    rest = _softmax_rest(softmax, top)
     log_q = np.multiply(p, ~top, out=p if own else _host_empty(p.shape, p.dtype))  # 0 at the top
     np.negative(log_q, out=log_q)
     np.log1p(log_q, out=log_q)
@@ -1957,8 +1966,9 @@ def _softmax_bce_forward(x, g, a, b, first, softmax, own):
     of (N, C, P) logits (`softmax`: _softmax_host's parts; `own`: its p may be overwritten), and what
     the backward reads. log p = z - log1p(R) and log(1 - p) as _log_one_minus_softmax_host."""
     top = _top_class(x, softmax[0])
-    log_p = _log_softmax_host(x, softmax, top)
-    log_q = _log_one_minus_softmax_host(x, softmax, top, own)
+    rest = _softmax_rest(softmax, top)
+    log_p = _log_softmax_host(x, softmax, rest)
+    log_q = _log_one_minus_softmax_host(x, softmax, top, rest, own)
     scope = slice(first, None)
     loss = np.multiply(log_p[:, scope], g, out=_host_empty(g.shape, log_p.dtype))
     loss *= a
