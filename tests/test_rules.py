@@ -150,7 +150,7 @@ def test_kernels_are_chosen_only_when_optimising():
 
 @pytest.mark.parametrize("labels", ["indices", "ignored", "soft", "no_background"])
 @pytest.mark.parametrize("gamma, a, b", [(2.0, 0.25, 0.75), (0.0, 1.0, 1.0), (0.5, 0.3, 0.7), (3.0, 2.0, 2.0)])
-def test_sigmoid_focal_kernel_equals_the_terms_it_replaces(labels, gamma, a, b):
+def test_sigmoid_focal_kernel_equals_the_terms_it_replaces(labels, gamma, a, b, monkeypatch):
     """sigmoid_focal(gamma, a, b) = a g sigmoid(-x)^gamma softplus(-x) + b (1 - g) sigmoid(x)^gamma
     softplus(x), values and gradients, at logits out to +-40 (the kernel's NumPy path for class
     indices, the terms themselves for soft targets)."""
@@ -158,6 +158,9 @@ def test_sigmoid_focal_kernel_equals_the_terms_it_replaces(labels, gamma, a, b):
     import numpy as np
     from symloss.paddle import _runtime
 
+    calls = []
+    kernel = _runtime._SigmoidFocal.apply
+    monkeypatch.setattr(_runtime._SigmoidFocal, "apply", lambda *args: calls.append(1) or kernel(*args))
     rng = np.random.default_rng(8)
     for classes in (1, 4):
         x = rng.normal(size=(2, classes, 3, 5)) * rng.choice([1.0, 10.0, 40.0], size=(2, classes, 3, 5))
@@ -179,6 +182,7 @@ def test_sigmoid_focal_kernel_equals_the_terms_it_replaces(labels, gamma, a, b):
             results.append((loss.numpy(), logit.grad.numpy()))
         np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-12, atol=1e-300)
         np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-11, atol=1e-300)
+    assert bool(calls) == (labels != "soft")  # the NumPy kernel ran for class indices: it is what is compared
 
 
 def test_log_of_one_plus_a_nonnegative_term_becomes_log1p_and_nothing_else_does():

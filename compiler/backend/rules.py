@@ -84,17 +84,23 @@ RULES = (
 PHASES = ("canonicalize", "stabilize")
 
 
+def _less_one(e: sp.Expr):
+    """e - 1 where e is a sum with the literal term 1 (1 + z, 1 - t), else None. A Wild pattern 1 + z
+    would match any expression, as z = e - 1."""
+    return e - 1 if isinstance(e, sp.Add) and sp.S.One in e.args else None
+
+
 def _one_plus(e) -> bool:
-    """log(1 + z) with z >= 0 and not a sum of exponentials' kind the canonical rules name (softplus)."""
-    if not (isinstance(e, sp.log) and isinstance(e.args[0], sp.Add) and sp.S.One in e.args[0].args):
-        return False
-    return (e.args[0] - 1).is_nonnegative is True
+    """log(1 + z) with z >= 0."""
+    z = _less_one(e.args[0]) if isinstance(e, sp.log) else None
+    return z is not None and z.is_nonnegative is True
 
 
 def log_one_plus(expr: sp.Expr) -> sp.Expr:
     """log(1 + z) -> log1p(z) for z >= 0: 1 + z rounds away z's digits where z is small (z = 1e-10 keeps
     six of them in float64), log1p keeps them; z >= 0 keeps it finite with no guard. A rule's pattern
-    log(1 + z) would match every log (log(p) as z = p - 1), so this one looks for the literal 1."""
+    log(1 + z) would match every log (log(p) as z = p - 1), so this one looks for the literal 1
+    (_less_one)."""
     if not expr.has(sp.log):
         return expr
     return expr.replace(_one_plus, lambda e: log1p(e.args[0] - 1))
@@ -135,13 +141,16 @@ def _has_field(e: sp.Expr) -> bool:
     return not constant and any(_has_field(a) for a in e.args)
 
 
+# The fields of the prediction, after activation: the logits, p, the softmax and its logs.
+PREDICTIONS = frozenset({"p", "x", "p_all", "x_all"} | {b.name for b in (
+    SOFTMAX, SOFTMAX_ALL, LOG_SOFTMAX, LOG_SOFTMAX_ALL, LOG1M_SOFTMAX, LOG1M_SOFTMAX_ALL)})
+
+
 def _reads_prediction(e: sp.Expr) -> bool:
-    """Whether `e` reads the logits or probabilities (after activation: x, a softmax or its logs)."""
+    """Whether `e` reads the prediction's fields (PREDICTIONS; primitives' maps are constants)."""
     from .ir import PrimitiveField
 
-    predictions = {"p", "x", "p_all", "x_all"} | {b.name for b in (SOFTMAX, SOFTMAX_ALL, LOG_SOFTMAX, LOG_SOFTMAX_ALL,
-                                                                 LOG1M_SOFTMAX, LOG1M_SOFTMAX_ALL)}
-    return any(not isinstance(ind.base, PrimitiveField) and ind.base.name in predictions
+    return any(not isinstance(ind.base, PrimitiveField) and ind.base.name in PREDICTIONS
                for ind in e.atoms(sp.Indexed))
 
 
@@ -318,16 +327,14 @@ def _target_sum(e):
 
     rest = _split_factor(body, g) if e.args[1] == PIXELS else None
     if kernel_of(rest):
-        missed = 1 - rest  # g (1 - t): the target's mass t misses
-        if isinstance(rest, sp.Add) and sp.S.One in rest.args and kernel_of(missed):
-            return MissedSum(missed)
-        return TargetSum(rest)
+        missed = _less_one(rest)  # g (1 - t): the target's mass t misses
+        return MissedSum(-missed) if missed is not None and kernel_of(-missed) else TargetSum(rest)
     for complement, sign in ((1 - g, 1), (g - 1, -1)):
         rest = _split_factor(body, complement)
         if kernel_of(rest):  # (1 - g) is 1 at an ignored pixel: the kernel sums the valid pixels only
-            missed = 1 - rest  # (1 - g) (1 - t): what t rightly leaves out
-            if isinstance(rest, sp.Add) and sp.S.One in rest.args and kernel_of(missed):
-                return sign * RejectedSum(missed)
+            missed = _less_one(rest)  # (1 - g) (1 - t): what t rightly leaves out
+            if missed is not None and kernel_of(-missed):
+                return sign * RejectedSum(-missed)
             return sign * ComplementSum(rest)
     return None
 
