@@ -76,16 +76,11 @@ def focal_tversky_loss(
     )
     if ctx.activation == "sigmoid":
         # rewritten: one_minus_sigmoid, clamp_power, target_sum
-        x = ctx.logits()
         p = ctx.probs()
         t0 = ctx.const(smooth) + ctx.target_sum(p)
         loss = ctx.power(
             -t0
-            / (
-                t0
-                + ctx.complement_sum(p) * ctx.const(alpha)
-                + ctx.const(beta) * ctx.target_sum(ctx.sigmoid(-x))
-            )
+            / (t0 + ctx.complement_sum(p) * ctx.const(alpha) + ctx.const(beta) * ctx.missed_sum(p))
             + 1,
             1 / gamma,
         )

@@ -67,20 +67,18 @@ def mcc_loss(
     )
     if ctx.activation == "sigmoid":
         # rewritten: one_minus_sigmoid, clamp_power, target_sum
-        x = ctx.logits()
         p = ctx.probs()
         t0 = ctx.complement_sum(p)
-        t1 = ctx.sigmoid(-x)
-        t2 = ctx.target_sum(t1)
+        t1 = ctx.missed_sum(p)
+        t2 = ctx.rejected_sum(p)
         t3 = ctx.target_sum(p)
-        t4 = ctx.complement_sum(t1)
         loss = (
-            -(-t0 * t2 + t3 * t4 + ctx.const(smooth_nr))
+            -(-t0 * t1 + t2 * t3 + ctx.const(smooth_nr))
             / paddle.sqrt(
-                ctx.clamp((t0 + t3) * (t0 + t4) * (t2 + t3) * (t2 + t4) + ctx.const(smooth_dr))
+                ctx.clamp((t0 + t2) * (t0 + t3) * (t1 + t2) * (t1 + t3) + ctx.const(smooth_dr))
             )
             + 1
-        ) * ctx.indicator(t0 + t2)
+        ) * ctx.indicator(t0 + t1)
     else:
         # rewritten: clamp_power, target_sum
         p = ctx.probs()

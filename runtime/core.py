@@ -296,11 +296,15 @@ class _Softplus(paddle.autograd.PyLayer):
         return grad * F.sigmoid(t)
 
 
-def _sigmoid_host(a):
-    """sigmoid of a NumPy field, 1 / (1 + e^-a), in place in a Paddle buffer (see _host_empty): accurate
-    to a few ulps wherever the result is a normal number (below, e^-a overflows and it gives 0)."""
+def _sigmoid_host(a, negated=False):
+    """sigmoid of a NumPy field, 1 / (1 + e^-a) (sigmoid(-a) where `negated`), in place in a Paddle
+    buffer (see _host_empty): accurate to a few ulps wherever the result is a normal number (below,
+    e^-a overflows and it gives 0)."""
     p = _host_empty(a.shape, a.dtype)
-    np.negative(a, out=p)
+    if negated:
+        np.copyto(p, a)
+    else:
+        np.negative(a, out=p)
     with np.errstate(over="ignore"):
         np.exp(p, out=p)
     p += 1
@@ -564,7 +568,8 @@ class _TargetSums(paddle.autograd.PyLayer):
         # g: the target for this pass; target() gives it again, fresh, for the backward pass
         # whole: one sum over everything (one class, whole batch); pixel_sum: the context's blocked pixel sum
         # hard: g holds only 0 and 1, so that t - g t is (1 - g) t exactly; extra: the sums of 1 - t asked for
-        g, target, mask, whole, pixel_sum, hard, extra = parts
+        # complement: a function giving 1 - t exactly where 1 - t would round (sigmoid probabilities), or None
+        g, target, mask, whole, pixel_sum, hard, extra, complement = parts
         ctx.target, ctx.mask, ctx.shape, ctx.dtype = target, mask, t.shape, t.dtype
 
         def total(field):
@@ -575,7 +580,12 @@ class _TargetSums(paddle.autograd.PyLayer):
         pixels_sum = total(kept)
         missed_sum = rejected_sum = None
         if extra:  # the sums of 1 - t, in fields of their own for as long as they are summed
-            miss = paddle.scale(kept, -1.0, bias=1.0)
+            if complement is None:
+                miss = paddle.scale(kept, -1.0, bias=1.0)
+            else:  # 1 at an ignored pixel, as 1 - kept is
+                miss = complement()
+                if mask is not None:
+                    miss = paddle.where(mask > 0, miss, paddle.ones([1], dtype=miss.dtype))
             if "rejected" in extra:
                 part = paddle.scale(g, -1.0, bias=1.0).multiply_(miss)
                 if mask is not None:  # 1 - t is 1 at an ignored pixel, and so is 1 - g
@@ -603,6 +613,12 @@ class _TargetSums(paddle.autograd.PyLayer):
             for a, b in ((d_target, d_missed), (d_complement, d_rejected))
         )
         grad = ctx.target()
+        field = _host_view(grad)
+        if field is not None:  # Paddle's CPU broadcasts of an (N, C, 1) statistic are ten times slower
+            # an output no term reads comes back as zeros: left out, with its field
+            small = [_nonzero(d) for d in (d_target, d_complement, d_pixels)]
+            _spread_statistics(field, *small, None if ctx.mask is None else _host_array(ctx.mask))
+            return grad
         if d_complement is not None:
             rest = 1 - grad
             rest.multiply_(d_complement)
@@ -617,6 +633,33 @@ class _TargetSums(paddle.autograd.PyLayer):
         if ctx.mask is not None:  # (1 - g) is 1 at an ignored pixel: the mask takes it out
             grad.multiply_(ctx.mask)
         return grad
+
+
+def _nonzero(statistic):
+    """A small statistic as a NumPy array, or None where it is absent or all zeros."""
+    values = None if statistic is None else statistic.numpy()
+    return values if values is not None and values.any() else None
+
+
+def _spread_statistics(g, d_target, d_complement, d_pixels, mask):
+    """_TargetSums' gradient field g d_target + (1 - g) d_complement + d_pixels (times the mask), in
+    place of the target g (NumPy), in the order of the Paddle path (the same numbers)."""
+    if d_complement is not None:
+        rest = np.subtract(1, g, out=_scratch(g.shape, g.dtype))
+        rest *= d_complement
+    if d_target is None:
+        if d_complement is None:
+            g.fill(0)
+        else:
+            np.copyto(g, rest)
+    else:
+        g *= d_target
+        if d_complement is not None:
+            g += rest
+    if d_pixels is not None:
+        g += d_pixels
+    if mask is not None:
+        g *= mask
 
 
 class Context:
@@ -671,6 +714,7 @@ class Context:
         self._probs = self._log_probs = self._softmax = self._host_parts = None
         self._maps = None  # the distance maps' shared transforms (_batch_map)
         self._split_sums = {}  # id(t): (weak reference to t, sum of g t, (1 - g) t, t, g (1 - t), (1 - g) (1 - t))
+        self._sigmoid_probs = {}  # id(p): (weak reference to p, every): the sigmoid probabilities handed out
         self._extra_sums = frozenset(extra_sums)
         self._counts = None  # each class's pixels per image, when target_sum has counted them
         self._unit_weights = []
@@ -717,8 +761,6 @@ class Context:
             activation if activation != "auto" else ("sigmoid" if self.C == 1 else "softmax")
         )
         self._probabilities_given = probabilities and self.activation == "none"
-        if self.activation == "sigmoid":  # no sigmoid branch reads them: it writes 1 - p as sigmoid(-x)
-            self._extra_sums = frozenset()
         # A loss written for two classes reads one channel as [1 - p, p] (sigmoid(-x) = 1 - sigmoid(x)).
         self.two_channels = two_classes and self.C == 1
         if self.two_channels:
@@ -1182,7 +1224,34 @@ class Context:
         return self.x if every else self._drop(self.x)
 
     def probs(self, every=False):
-        return self._full_probs() if every else self._drop(self._full_probs())
+        p = self._full_probs() if every else self._drop(self._full_probs())
+        if self.activation == "sigmoid":  # its complement is sigmoid(-x): see _complement
+            self._sigmoid_probs[id(p)] = (weakref.ref(p), every)
+        return p
+
+    def _complement(self, t):
+        """1 - t, as sigmoid(-x) where t is the sigmoid probabilities: 1 - p rounds e^-x away once p ~ 1
+        (x > 17 in float32), and with it the false negatives of a near-perfect prediction."""
+        entry = self._sigmoid_probs.get(id(t))
+        if entry is None or entry[0]() is not t:
+            return 1 - t
+        return self.sigmoid(-self.logits(entry[1]))
+
+    def _complement_values(self, t):
+        """A function giving _complement(t)'s values with no gradient (for _TargetSums), or None where
+        1 - t is exact enough."""
+        entry = self._sigmoid_probs.get(id(t))
+        if entry is None or entry[0]() is not t:
+            return None
+        x = self.logits(entry[1])
+
+        def complement():
+            values = _host_view(x)
+            if values is None:
+                return _sigmoid_value(-x)
+            return _from_host(_sigmoid_host(values, negated=True))
+
+        return complement
 
     def _full_probs(self):
         """The activation of every class, computed once per call."""
@@ -1345,14 +1414,14 @@ class Context:
         false negatives), in target_sum's step where the Context was told (`extra_sums`) and summed
         as it stands: sum(g) - target_sum(t) cancels wherever t ~ 1."""
         if not ("missed" in self._extra_sums and self._splits(t)):
-            return self.psum(self.g * (1 - t))
+            return self.psum(self.g * self._complement(t))
         return self._split(t)[3]
 
     def rejected_sum(self, t):
         """sum over the valid pixels of (1 - g) * (1 - t), (units, classes, 1): what t rightly leaves out
         (MCC's true negatives), as missed_sum."""
         if not ("rejected" in self._extra_sums and self._splits(t)):
-            return self.psum((1 - self.g) * (1 - t))
+            return self.psum((1 - self.g) * self._complement(t))
         return self._split(t)[4]
 
     def _splits(self, t):
@@ -1373,7 +1442,8 @@ class Context:
         if self._counts is None and not whole:  # for target_count, from the target at hand
             self._counts = self._pixel_sum(g)  # in blocks: a soft target's sum is not exact
         hard = self._soft is None
-        parts = (g, self._target_again(), self.m, whole, self._pixel_sum, hard, self._extra_sums)
+        parts = (g, self._target_again(), self.m, whole, self._pixel_sum, hard, self._extra_sums,
+                 self._complement_values(t))
         sums = _TargetSums.apply(t, parts)
         finish = self._across_ranks if whole else self._units
         asked = (True, True, True, "missed" in self._extra_sums, "rejected" in self._extra_sums)

@@ -143,6 +143,10 @@ def test_kernels_are_chosen_only_when_optimising():
     assert "ctx.complement_sum(" not in render_loss(REGISTRY["tversky"], REGISTRY, optimize=False)
     assert "ctx.missed_sum(p)" in tversky and "extra_sums=(\"missed\",)" in tversky  # sum(g (1 - p)), in one step
     assert "ctx.rejected_sum(p)" in render_loss(REGISTRY["mcc"], REGISTRY)  # sum((1 - g) (1 - p))
+    for name in ("tversky", "focal_tversky", "mcc"):  # the sigmoid branch too: its 1 - p is sigmoid(-x)
+        sigmoid_branch = render_loss(REGISTRY[name], REGISTRY).split('if ctx.activation == "sigmoid":')[1]
+        sigmoid_branch = sigmoid_branch.split("else:")[0]
+        assert "ctx.missed_sum(p)" in sigmoid_branch and "ctx.sigmoid(-x)" not in sigmoid_branch
     assert "ctx.softmax_bce(dist1 + 1, dist0 + 1)" in render_loss(REGISTRY["distance_map_ce"], REGISTRY)
     literal = render_loss(REGISTRY["bce"], REGISTRY, optimize=False)
     assert "ctx.sigmoid_bce" not in literal and "paddle.log(" in literal
@@ -253,6 +257,84 @@ def test_target_sums_equal_the_sums_they_replace(labels):
         for got, expected in zip(results[0][0], results[1][0]):
             np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("graph", [False, True])
+@pytest.mark.parametrize("batch", [False, True])
+def test_missed_and_rejected_sums_of_sigmoid_probabilities_keep_their_tail(graph, batch):
+    """sum(g (1 - p)) and sum((1 - g) (1 - p)) of p = sigmoid(x) at a near-perfect prediction (x = +-20,
+    where float32 rounds p to 1): 1 - p would give 0 where the sums are e^-20 per pixel; they are summed
+    as sigmoid(-x), in the fused step (eager) and in a static graph."""
+    paddle = pytest.importorskip("paddle")
+    import numpy as np
+    from symloss.paddle import _runtime
+
+    rng = np.random.default_rng(3)
+    raw = rng.integers(0, 2, (2, 16, 16))
+    raw[0, 0, :4] = 255
+    x = np.where(raw == 1, 20.0, 12.0).astype(np.float32)[:, None]  # p of the background: sigmoid(12)
+    options = dict(activation="sigmoid", ignore_index=255, include_background=True, batch=batch,
+                   sync=False, reduction="none", extra_sums=("missed", "rejected"))
+
+    def sums(logit, label):
+        ctx = _runtime.Context("test", logit, label, **options)
+        p = ctx.probs()
+        ctx.target_sum(p)
+        return ctx.missed_sum(p), ctx.rejected_sum(p)
+
+    if graph:
+        static = paddle.jit.to_static(sums, full_graph=True)
+        missed, rejected = (t.numpy() for t in static(paddle.to_tensor(x), paddle.to_tensor(raw)))
+    else:
+        missed, rejected = (t.numpy() for t in sums(paddle.to_tensor(x), paddle.to_tensor(raw)))
+    valid = raw != 255
+    q = 1 / (1 + np.exp(x[:, 0].astype(np.float64)))  # 1 - p, exact
+    expected_missed = np.sum(q * (raw == 1), axis=(1, 2))
+    expected_rejected = np.sum(q * ((raw == 0) & valid), axis=(1, 2))
+    if batch:
+        expected_missed, expected_rejected = expected_missed.sum(keepdims=True), expected_rejected.sum(keepdims=True)
+    np.testing.assert_allclose(missed.reshape(-1), expected_missed, rtol=1e-5)
+    np.testing.assert_allclose(rejected.reshape(-1), expected_rejected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("labels", ["indices", "ignored", "soft", "no_background"])
+def test_target_sums_gradient_in_numpy_is_the_paddle_path_bit_for_bit(labels, monkeypatch):
+    """The eager CPU backward of the fused sums spreads the five statistics' gradients in NumPy
+    (_spread_statistics); with no host view it takes Paddle's operations: the same numbers."""
+    paddle = pytest.importorskip("paddle")
+    import numpy as np
+    from symloss.paddle import _runtime
+
+    rng = np.random.default_rng(8)
+    x = (rng.normal(size=(2, 4, 3, 5)) * 3).astype(np.float32)
+    y = paddle.to_tensor(draw_labels(rng, labels, 4).astype(np.float32 if labels == "soft" else np.int64))
+    weights = paddle.to_tensor(rng.uniform(size=(5, 2, 4 - (labels == "no_background"), 1)).astype(np.float32))
+    gradients = []
+    for host in (True, False):
+        if not host:
+            original = _runtime._host_view
+            monkeypatch.setattr(_runtime._TargetSums, "backward", staticmethod(_without_host_views(
+                _runtime._TargetSums.backward, _runtime, original, monkeypatch)))
+        logit = paddle.to_tensor(x, stop_gradient=False)
+        ctx = _runtime.Context("test", logit, y, activation="softmax", ignore_index=255,
+                               include_background=labels != "no_background", batch=False, sync=False,
+                               reduction="none", extra_sums=("missed", "rejected"))
+        p = ctx.probs()
+        sums = [ctx.target_sum(p), ctx.complement_sum(p), ctx.msum(p), ctx.missed_sum(p), ctx.rejected_sum(p)]
+        paddle.sum(sum(s * w for s, w in zip(sums, weights))).backward()
+        gradients.append(logit.grad.numpy())
+    np.testing.assert_array_equal(gradients[0], gradients[1])
+
+
+def _without_host_views(backward, runtime, original, monkeypatch):
+    """backward run as on a device: no NumPy view of any tensor."""
+    def run(ctx, *grads):
+        monkeypatch.setattr(runtime, "_host_view", lambda tensor: None)
+        try:
+            return backward(ctx, *grads)
+        finally:
+            monkeypatch.setattr(runtime, "_host_view", original)
+    return run
 
 
 def test_complement_sum_does_not_cancel_in_float32():

@@ -327,16 +327,26 @@ def _target_sum(e):
 
     rest = _split_factor(body, g) if e.args[1] == PIXELS else None
     if kernel_of(rest):
-        missed = _less_one(rest)  # g (1 - t): the target's mass t misses
-        return MissedSum(-missed) if missed is not None and kernel_of(-missed) else TargetSum(rest)
+        missed = _one_minus(rest)  # g (1 - t): the target's mass t misses
+        return MissedSum(missed) if kernel_of(missed) else TargetSum(rest)
     for complement, sign in ((1 - g, 1), (g - 1, -1)):
         rest = _split_factor(body, complement)
         if kernel_of(rest):  # (1 - g) is 1 at an ignored pixel: the kernel sums the valid pixels only
-            missed = _less_one(rest)  # (1 - g) (1 - t): what t rightly leaves out
-            if missed is not None and kernel_of(-missed):
-                return sign * RejectedSum(-missed)
-            return sign * ComplementSum(rest)
+            missed = _one_minus(rest)  # (1 - g) (1 - t): what t rightly leaves out
+            return sign * (RejectedSum(missed) if kernel_of(missed) else ComplementSum(rest))
     return None
+
+
+def _one_minus(e: sp.Expr):
+    """t where e is 1 - t, else None. sigmoid(-x) is 1 - p for the sigmoid probabilities p =
+    sigmoid(x) (one_minus_sigmoid wrote it so): the runtime sums 1 - p for them as sigmoid(-x)."""
+    from .ir import TENSORS
+
+    for x in (TENSORS["x"], TENSORS["x_all"]):
+        if e == sigmoid(-x):
+            return sigmoid(x)
+    missed = _less_one(e)
+    return None if missed is None else -missed
 
 
 def _target_weight(e):
