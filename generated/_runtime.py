@@ -760,15 +760,11 @@ class _Softplus(paddle.autograd.PyLayer):
         return grad * F.sigmoid(t)
 
 
-def _sigmoid_host(a, negated=False):
-    """sigmoid of a NumPy field, 1 / (1 + e^-a) (sigmoid(-a) where `negated`), in place in a Paddle
-    buffer (see _host_empty): accurate to a few ulps wherever the result is a normal number (below,
-    e^-a overflows and it gives 0)."""
+def _sigmoid_host(a):
+    """sigmoid of a NumPy field, 1 / (1 + e^-a), in place in a Paddle buffer (see _host_empty): accurate
+    to a few ulps wherever the result is a normal number (below, e^-a overflows and it gives 0)."""
     p = _host_empty(a.shape, a.dtype)
-    if negated:
-        np.copyto(p, a)
-    else:
-        np.negative(a, out=p)
+    np.negative(a, out=p)
     with np.errstate(over="ignore"):
         np.exp(p, out=p)
     p += 1
@@ -1041,9 +1037,19 @@ class _TargetSums(paddle.autograd.PyLayer):
         # g: the target for this pass; target() gives it again, fresh, for the backward pass
         # whole: one sum over everything (one class, whole batch); pixel_sum: the context's blocked pixel sum
         # hard: g holds only 0 and 1, so that t - g t is (1 - g) t exactly; extra: the sums of 1 - t asked for
-        # complement: a function giving 1 - t exactly where 1 - t would round (sigmoid probabilities), or None
-        g, target, mask, whole, pixel_sum, hard, extra, complement = parts
+        # logits: a function giving x where t = sigmoid(x), whose 1 - t is summed as sigmoid(-x) (1 - t rounds
+        # where t ~ 1), or None
+        g, target, mask, whole, pixel_sum, hard, extra, logits = parts
         ctx.target, ctx.mask, ctx.shape, ctx.dtype = target, mask, t.shape, t.dtype
+        fields = [_host_view(f) for f in (t, g)]
+        if fields[0] is not None and fields[1] is not None:
+            host_logits = None if logits is None else _host_view(logits())
+            if logits is None or host_logits is not None:
+                host_mask = None if mask is None else _host_array(mask)
+                sums = _target_sums_host(*fields, host_mask, hard, extra, host_logits)
+                if whole:
+                    sums = np.sum(sums, axis=(1, 2), keepdims=True)
+                return tuple(_from_host(s) for s in sums)
 
         def total(field):
             return paddle.sum(field).reshape([1, 1, 1]) if whole else pixel_sum(field)
@@ -1053,10 +1059,10 @@ class _TargetSums(paddle.autograd.PyLayer):
         pixels_sum = total(kept)
         missed_sum = rejected_sum = None
         if extra:  # the sums of 1 - t, in fields of their own for as long as they are summed
-            if complement is None:
+            if logits is None:
                 miss = paddle.scale(kept, -1.0, bias=1.0)
             else:  # 1 at an ignored pixel, as 1 - kept is
-                miss = complement()
+                miss = _sigmoid_value(-logits())
                 if mask is not None:
                     miss = paddle.where(mask > 0, miss, paddle.ones([1], dtype=miss.dtype))
             if "rejected" in extra:
@@ -1123,23 +1129,75 @@ def _nonzero(statistic):
 
 def _spread_statistics(g, d_target, d_complement, d_pixels, mask):
     """_TargetSums' gradient field g d_target + (1 - g) d_complement + d_pixels (times the mask), in
-    place of the target g (NumPy), in the order of the Paddle path (the same numbers)."""
-    if d_complement is not None:
-        rest = np.subtract(1, g, out=_scratch(g.shape, g.dtype))
-        rest *= d_complement
-    if d_target is None:
-        if d_complement is None:
-            g.fill(0)
+    place of the target g (NumPy), in the order of the Paddle path (the same numbers); one image at a
+    time, so that (1 - g) d_complement needs a field of one image only."""
+    rest = None if d_complement is None else _scratch(g.shape[1:], g.dtype)
+
+    def image(d, n):
+        return None if d is None else d[n if d.shape[0] > 1 else 0]
+
+    for n in range(g.shape[0]):
+        field, target, complement = g[n], image(d_target, n), image(d_complement, n)
+        if complement is not None:
+            np.subtract(1, field, out=rest)
+            rest *= complement
+        if target is None:
+            if complement is None:
+                field.fill(0)
+            else:
+                np.copyto(field, rest)
         else:
-            np.copyto(g, rest)
-    else:
-        g *= d_target
-        if d_complement is not None:
-            g += rest
-    if d_pixels is not None:
-        g += d_pixels
-    if mask is not None:
-        g *= mask
+            field *= target
+            if complement is not None:
+                field += rest
+        if d_pixels is not None:
+            field += image(d_pixels, n)
+        if mask is not None:
+            field *= mask[n]
+
+
+def _target_sums_host(t, g, mask, hard, extra, logits):
+    """_TargetSums' five sums, each (N, C, 1), of NumPy fields t and g (mask (N, 1, P) or None;
+    `logits`: x where 1 - t is sigmoid(-x)), one image at a time: no field of the whole batch beyond
+    t and g, and each image's fields stay in cache while they are summed. Pairwise sums (NumPy along
+    a contiguous axis), in the Paddle path's order of operations elementwise."""
+    N, C, P = t.shape
+    sums = np.zeros((5, N, C, 1), dtype=t.dtype)
+    product = _scratch((C, P), t.dtype)
+    miss = _scratch((C, P), t.dtype) if extra else None
+    for n in range(N):
+        valid = None if mask is None else mask[n] > 0
+        # ignored pixels left out by selection (t may be undefined there: 0 * nan)
+        kept = t[n] if valid is None else np.where(valid, t[n], 0).astype(t.dtype, copy=False)
+        sums[2, n] = kept.sum(axis=1, keepdims=True)
+        np.multiply(kept, g[n], out=product)
+        sums[0, n] = product.sum(axis=1, keepdims=True)
+        if hard:  # t - g t is (1 - g) t exactly
+            np.subtract(kept, product, out=product)
+        else:
+            np.subtract(1, g[n], out=product)
+            product *= kept
+        sums[1, n] = product.sum(axis=1, keepdims=True)
+        if not extra:
+            continue
+        if logits is None:
+            np.subtract(1, kept, out=miss)
+        else:  # sigmoid(-x) = 1 / (1 + e^x), as _sigmoid_host computes it; 1 at an ignored pixel
+            with np.errstate(over="ignore"):
+                np.exp(logits[n], out=miss)
+            miss += 1
+            np.reciprocal(miss, out=miss)
+            if valid is not None:
+                miss[:, ~valid[0]] = 1
+        if "rejected" in extra:
+            np.subtract(1, g[n], out=product)
+            product *= miss
+            if mask is not None:  # 1 - t is 1 at an ignored pixel, and so is 1 - g
+                product *= mask[n]
+            sums[4, n] = product.sum(axis=1, keepdims=True)
+        miss *= g[n]
+        sums[3, n] = miss.sum(axis=1, keepdims=True)
+    return sums
 
 
 class Context:
@@ -1735,21 +1793,15 @@ class Context:
             return 1 - t
         return self.sigmoid(-self.logits(entry[1]))
 
-    def _complement_values(self, t):
-        """A function giving _complement(t)'s values with no gradient (for _TargetSums), or None where
-        1 - t is exact enough."""
+    def _complement_logits(self, t):
+        """For _TargetSums: where t is the sigmoid probabilities, a function giving the logits x whose
+        sigmoid(-x) is 1 - t, else None (1 - t is exact enough). A function, not the tensor: a PyLayer
+        takes a tensor among its arguments for an input and the gradient of x went astray."""
         entry = self._sigmoid_probs.get(id(t))
         if entry is None or entry[0]() is not t:
             return None
         x = self.logits(entry[1])
-
-        def complement():
-            values = _host_view(x)
-            if values is None:
-                return _sigmoid_value(-x)
-            return _from_host(_sigmoid_host(values, negated=True))
-
-        return complement
+        return lambda: x
 
     def _full_probs(self):
         """The activation of every class, computed once per call."""
@@ -1951,7 +2003,14 @@ class Context:
         g = self.g  # kept for this call's other sums; the backward pass computes it again
         whole = self.batch and self.n_classes == 1  # as psum: a full-tensor sum is faster
         if self._counts is None and not whole:  # for target_count, from the target at hand
-            self._counts = self._pixel_sum(g)  # in blocks: a soft target's sum is not exact
+            values = _host_view(
+                g
+            )  # pairwise in NumPy, or in blocks: a soft target's sum is not exact
+            self._counts = (
+                self._pixel_sum(g)
+                if values is None
+                else _from_host(np.sum(values, axis=2, keepdims=True))
+            )
         hard = self._soft is None
         parts = (
             g,
@@ -1961,7 +2020,7 @@ class Context:
             self._pixel_sum,
             hard,
             self._extra_sums,
-            self._complement_values(t),
+            self._complement_logits(t),
         )
         sums = _TargetSums.apply(t, parts)
         finish = self._across_ranks if whole else self._units

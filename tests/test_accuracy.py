@@ -182,3 +182,21 @@ def one_hot(label, C):
     if C == 1:
         return (label == 1).astype(np.float32)[:, None]
     return (label[:, None] == np.arange(C)[None, :, None, None]).astype(np.float32)
+
+
+def test_accuracy_in_worker_processes_measures_what_one_process_does():
+    """`symloss accuracy --jobs 2`: the same summaries, in the order asked, as one process."""
+    import argparse
+
+    from symloss.compiler.commands import accuracy as command
+
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    names = ["tversky", "bce"]
+    results = []
+    for jobs in ("1", "2"):
+        args = parser.parse_args([*names, "--size", "16", "--jobs", jobs])
+        results.append([(s.name, s.worst["generated"].value, s.worst["generated"].gradient)
+                        for s in command._measured(names, args)])
+    assert [r[0] for r in results[1]] == names
+    assert results[0] == results[1]

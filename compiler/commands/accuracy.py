@@ -114,6 +114,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-write", action="store_true", help="print only; write no Markdown file")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512], metavar="SIZE",
                         help="image sizes of the full corpus (default: 256 512)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="losses measured at once, each in a process of its own (default 1)")
     parser.add_argument("--size", type=int, metavar="SIZE",
                         help="the quick corpus's rows (every scene at |x| = 30, random labels at every magnitude) "
                              "at SIZExSIZE instead of the full corpus")
@@ -223,9 +225,47 @@ def _layout_text(rows: list) -> str:
             "at every magnitude.")
 
 
-def run(args) -> int:
+def _corpora(args) -> tuple[list, list]:
+    """(rows, the unrolled oracle's rows) the arguments ask for."""
+    rows = (acc.quick_corpus() if args.quick else acc.quick_corpus(args.size) if args.size
+            else acc.corpus(tuple(args.sizes)))
+    return rows, acc.unrolled_corpus(quick=args.quick)
+
+
+def _measure_one(name: str, args):
+    """One loss's Summary (in a worker process too: the registry and corpus are built there)."""
     from symloss.benchmarks.accuracy import implementations
 
+    from ..frontend.loader import load_registry
+
+    registry = load_registry()
+    rows, small = _corpora(args)
+    began = time.perf_counter()
+    _, why = acc.oracle_for(registry[name], registry)
+    measured = acc.measure(registry[name], registry, implementations(registry, name), small if why else rows)
+    s = acc.summarize(name, measured)
+    s.oracle = f"unrolled ({why})" if why else "pooled"
+    s.corpus = small if why else rows
+    s.seconds = time.perf_counter() - began
+    return s
+
+
+def _measured(names: list, args):
+    """Each loss's Summary, in the order of `names`; with --jobs N, N losses at once in fresh processes
+    (spawned: a forked Paddle is not safe)."""
+    if args.jobs <= 1:
+        for name in names:
+            yield _measure_one(name, args)
+        return
+    import concurrent.futures
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
+        yield from pool.map(_measure_one, names, [args] * len(names))
+
+
+def run(args) -> int:
     from ..frontend.loader import load_registry
 
     registry = load_registry()
@@ -233,33 +273,27 @@ def run(args) -> int:
     missing = [n for n in names if n not in registry]
     if missing:
         raise SpecError(f"no loss named {', '.join(map(repr, missing))}; `symloss list` shows the registered ones")
-    rows = (acc.quick_corpus() if args.quick else acc.quick_corpus(args.size) if args.size
-            else acc.corpus(tuple(args.sizes)))
-    small = acc.unrolled_corpus(quick=args.quick)
+    if args.jobs < 1:
+        raise SpecError(f"--jobs must be at least 1, got {args.jobs}")
+    rows, small = _corpora(args)
     _say(f"symloss accuracy: {len(names)} losses x {len(rows)} rows ({len(small)} for the unrolled oracle's), "
          "float32 against the 100-digit oracle")
     start = time.perf_counter()
     summaries = []
-    for name in names:
-        began = time.perf_counter()
-        _, why = acc.oracle_for(registry[name], registry)
-        measured = acc.measure(registry[name], registry, implementations(registry, name), small if why else rows)
-        s = acc.summarize(name, measured)
-        s.oracle = f"unrolled ({why})" if why else "pooled"
-        s.corpus = small if why else rows
-        s.seconds = time.perf_counter() - began
+    for s in _measured(names, args):
         summaries.append(s)
         gen = s.worst.get("generated")
-        _say(f"  {name:<24} value {_error(gen.value)}  gradient {_error(gen.gradient)}  "
+        _say(f"  {s.name:<24} value {_error(gen.value)}  gradient {_error(gen.gradient)}  "
              f"{'ok' if not s.violations else f'{len(s.violations)} rows miss the targets'}  "
-             f"({s.seconds:.0f} s{', unrolled oracle' if why else ''})")
+             f"({s.seconds:.0f} s{', unrolled oracle' if s.oracle != 'pooled' else ''})")
         for v in s.violations:
             _say(f"      {v}")
     seconds = time.perf_counter() - start
     output = Path(args.output) if args.output else (default_output() if not args.names and not args.quick else None)
     if output is not None and not args.no_write:
         output.parent.mkdir(parents=True, exist_ok=True)
-        command = "symloss accuracy" + (f" --size {args.size}" if args.size else "")
+        command = ("symloss accuracy" + (f" --size {args.size}" if args.size else "")
+                   + (f" --jobs {args.jobs}" if args.jobs > 1 else ""))
         output.write_text(render(summaries, rows, seconds, command), encoding="utf-8")
         _say(f"wrote {output}")
     failed = [s.name for s in summaries if s.violations]
