@@ -971,13 +971,40 @@ class _SoftmaxBCE(paddle.autograd.PyLayer):
     def forward(ctx, x, parts):
         g, a, b, first, softmax, own = parts
         host = [_host_array(t) if isinstance(t, TENSORS) else t for t in (x, g, a, b)]
-        loss, ctx.saved = _softmax_bce_forward(*host, first, softmax, own)
-        ctx.dtype = x.dtype
+        loss = _host_empty(host[1].shape, host[0].dtype)
+        ctx.saved, ctx.shape = [], host[0].shape
+        for n, (x_n, g_n, a_n, b_n, *softmax_n) in enumerate(
+            _by_image(host[0].shape[0], *host, *softmax)
+        ):
+            _, saved = _softmax_bce_forward(
+                x_n, g_n, a_n, b_n, first, softmax_n, own, out=loss[n : n + 1]
+            )
+            ctx.saved.append(saved)
         return _from_host(loss)
 
     @staticmethod
     def backward(ctx, grad):
-        return _from_host(_softmax_bce_backward(_host_array(grad), *ctx.saved))
+        grad = _host_array(grad)
+        out = _host_empty(ctx.shape, grad.dtype)
+        for n, saved in enumerate(ctx.saved):
+            _softmax_bce_backward(grad[n : n + 1], *saved, out=out[n : n + 1])
+        return _from_host(out)
+
+
+def _by_image(N, *fields):
+    """Each image's slice (n:n+1) of every field with N images; numbers and fields shared by every image
+    (one row, or none) as they are. Elementwise kernels and sums over the classes run one image at a
+    time: their temporaries stay in cache and hold one image each, and the numbers are the same."""
+
+    def image(field, n):
+        return (
+            field[n : n + 1]
+            if isinstance(field, np.ndarray) and field.ndim and field.shape[0] == N
+            else field
+        )
+
+    for n in range(N):
+        yield [image(f, n) for f in fields]
 
 
 _CLIPPING = {}
@@ -2613,7 +2640,7 @@ def _log_one_minus_softmax_host(x, softmax, top, rest, own=False):
     return _at_top(log_q, top, log_rest - np.log1p(rest))
 
 
-def _softmax_bce_forward(x, g, a, b, first, softmax, own):
+def _softmax_bce_forward(x, g, a, b, first, softmax, own, out=None):
     """-(a g log p + b (1 - g) log(1 - p)) over the classes from `first` on, p = softmax(x) over axis 1
     of (N, C, P) logits (`softmax`: _softmax_host's parts; `own`: its p may be overwritten), and what
     the backward reads. log p = z - log1p(R) and log(1 - p) as _log_one_minus_softmax_host."""
@@ -2622,7 +2649,9 @@ def _softmax_bce_forward(x, g, a, b, first, softmax, own):
     log_p = _log_softmax_host(x, softmax, rest)
     log_q = _log_one_minus_softmax_host(x, softmax, top, rest, own)
     scope = slice(first, None)
-    loss = np.multiply(log_p[:, scope], g, out=_host_empty(g.shape, log_p.dtype))
+    loss = np.multiply(
+        log_p[:, scope], g, out=_host_empty(g.shape, log_p.dtype) if out is None else out
+    )
     loss *= a
     off = 1 - g
     off *= log_q[:, scope]
@@ -2632,7 +2661,7 @@ def _softmax_bce_forward(x, g, a, b, first, softmax, own):
     return loss.astype(x.dtype, copy=False), (log_p, log_q, top, g, a, b, first)
 
 
-def _softmax_bce_backward(grad, log_p, log_q, top, g, a, b, first):
+def _softmax_bce_backward(grad, log_p, log_q, top, g, a, b, first, out=None):
     """The gradient of _softmax_bce_forward's sum against `grad`. With A = w a g, B = w b (1 - g) and
     o = p / (1 - p), d/dx_j = -A_j (1 - p_j) + B_j p_j + p_j sum over k != j of (A_k - B_k o_k).
     The top class's 1 - p is e^log(1 - p), not 1 - p (which float32 rounds to 0); its sums over the
@@ -2656,8 +2685,11 @@ def _softmax_bce_backward(grad, log_p, log_q, top, g, a, b, first):
     targeted = not (np.isscalar(a) and a == 0)  # A is 0 for log(1 - p) alone
     if targeted:
         terms[:, first:] += grad * a * g  # A_k - B_k o_k, A_top at the top
+    given = out
     out = np.subtract(
-        terms.sum(axis=1, keepdims=True), terms, out=_host_empty(terms.shape, terms.dtype)
+        terms.sum(axis=1, keepdims=True),
+        terms,
+        out=_host_empty(terms.shape, terms.dtype) if out is None else out,
     )
     terms *= below
     out = _at_top(out, top, terms.sum(axis=1, keepdims=True))
@@ -2679,6 +2711,9 @@ def _softmax_bce_backward(grad, log_p, log_q, top, g, a, b, first):
         on_target *= a
         on_target *= g
         out[:, first:] -= on_target
+    if given is not None and out is not given:  # _at_top made a new field (values not finite)
+        np.copyto(given, out)
+        out = given
     return out
 
 
