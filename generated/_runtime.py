@@ -962,6 +962,25 @@ def _focal_weigh(field, g, a, b):
     return field
 
 
+class _SquaredError(paddle.autograd.PyLayer):
+    """(g - t)^2 with the backward 2 (t - g) grad, g given again by `target` (see Context.squared_error):
+    the numbers of paddle.square(g - t) and its gradient, one field fewer while the loss waits for
+    its backward pass."""
+
+    @staticmethod
+    def forward(ctx, t, parts):
+        g, ctx.target = parts
+        ctx.save_for_backward(t)
+        difference = g - t
+        return difference.multiply_(difference)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (t,) = ctx.saved_tensor()
+        slope = ctx.target().scale_(-1.0).add_(t)  # t - g, in the fresh target's field
+        return slope.scale_(2.0).multiply_(grad)
+
+
 class _SoftmaxBCE(paddle.autograd.PyLayer):
     """softmax_bce of an eager CPU call, in NumPy on the tensors' memory: the same accurate log p and
     log(1 - p) (_softmax_bce_forward), and a backward written from them (_softmax_bce_backward)
@@ -1066,10 +1085,11 @@ class _TargetSums(paddle.autograd.PyLayer):
         # hard: g holds only 0 and 1, so that t - g t is (1 - g) t exactly; extra: the sums of 1 - t asked for
         # logits: a function giving x where t = sigmoid(x), whose 1 - t is summed as sigmoid(-x) (1 - t rounds
         # where t ~ 1), or None
-        g, target, mask, whole, pixel_sum, hard, extra, logits = parts
-        ctx.target, ctx.mask, ctx.shape, ctx.dtype = target, mask, t.shape, t.dtype
-        fields = [_host_view(f) for f in (t, g)]
-        if fields[0] is not None and fields[1] is not None:
+        # host: an eager CPU call, whose sums NumPy takes (the device's are Paddle's)
+        g, target, mask, whole, pixel_sum, hard, extra, logits, host = parts
+        ctx.target, ctx.mask, ctx.shape, ctx.dtype, ctx.host = target, mask, t.shape, t.dtype, host
+        fields = [_host_view(f) for f in (t, g)] if host else [None]
+        if all(f is not None for f in fields):
             host_logits = None if logits is None else _host_view(logits())
             if logits is None or host_logits is not None:
                 host_mask = None if mask is None else _host_array(mask)
@@ -1124,7 +1144,7 @@ class _TargetSums(paddle.autograd.PyLayer):
             for a, b in ((d_target, d_missed), (d_complement, d_rejected))
         )
         grad = ctx.target()
-        field = _host_view(grad)
+        field = _host_view(grad) if ctx.host else None
         if (
             field is not None
         ):  # Paddle's CPU broadcasts of an (N, C, 1) statistic are ten times slower
@@ -1473,7 +1493,14 @@ class Context:
         """The target of every class, computed (target() keeps it)."""
         if self._soft is not None:
             return self._soft
-        return _one_hot(self.labels, self.C, self.dtype, self._checked_labels, self.m is not None)
+        return _one_hot(
+            self.labels,
+            self.C,
+            self.dtype,
+            self._checked_labels,
+            self.m is not None,
+            host=self._eager_cpu(),
+        )
 
     def _host_values(self, statistics):
         """The label's 0-d `statistics` on the host, and in the same sync the logit checks this call
@@ -1770,6 +1797,13 @@ class Context:
         second = (1 - g) * self.power(self.sigmoid(x), gamma) * self.softplus(x)
         return a * first + b * second
 
+    def squared_error(self, t):
+        """(g - t)^2 per class and pixel, with the slope 2 (t - g) from t and the target computed again
+        (_SquaredError): autograd would keep the field g - t beside the square."""
+        if not paddle.in_dynamic_mode():
+            return paddle.square(self.g - t)
+        return _SquaredError.apply(t, (self.g, self._target_again()))
+
     def softplus(self, t):
         """log(1 + e^t), accurate where it is tiny (F.softplus rounds log(1 + e^-30) to 0 in float32),
         with the slope sigmoid(t)."""
@@ -1968,6 +2002,13 @@ class Context:
             counts[image, :, 0] = found[first + 1 : first + 1 + self.n_classes]
         return self._units(paddle.to_tensor(counts), gradient=False)
 
+    def complement_count(self):
+        """sum over the valid pixels of 1 - g, (units, classes, 1): for class indices each unit's valid
+        pixels less target_count(), both exact integers, with no field 1 - g."""
+        if self._soft is not None:
+            return self.msum(1 - self.g)
+        return self._count(self.m) - self.target_count()
+
     def _target_again(self):
         """A function giving the target of the classes in scope anew, as a tensor of its own which the
         caller may overwrite, for a backward pass: it holds the labels (or the soft target), not this
@@ -1983,7 +2024,8 @@ class Context:
             self._checked_labels,
             self.m is not None,
         )
-        return lambda: _one_hot(labels, C, dtype, checked, ignored)[:, first:].contiguous()
+        host = self._eager_cpu()
+        return lambda: _one_hot(labels, C, dtype, checked, ignored, first, host)
 
     def target_sum(self, t):
         """sum over the pixels of g * t, (units, classes, 1); see `_split`."""
@@ -2029,15 +2071,14 @@ class Context:
             return split
         g = self.g  # kept for this call's other sums; the backward pass computes it again
         whole = self.batch and self.n_classes == 1  # as psum: a full-tensor sum is faster
-        if self._counts is None and not whole:  # for target_count, from the target at hand
-            values = _host_view(
-                g
+        if self._counts is None:  # for target_count, from the target at hand
+            values = (
+                _host_view(g) if self._eager_cpu() else None
             )  # pairwise in NumPy, or in blocks: a soft target's sum is not exact
-            self._counts = (
-                self._pixel_sum(g)
-                if values is None
-                else _from_host(np.sum(values, axis=2, keepdims=True))
-            )
+            if values is not None:
+                self._counts = _from_host(np.sum(values, axis=2, keepdims=True))
+            elif not whole:
+                self._counts = self._pixel_sum(g)
         hard = self._soft is None
         parts = (
             g,
@@ -2048,6 +2089,7 @@ class Context:
             hard,
             self._extra_sums,
             self._complement_logits(t),
+            self._eager_cpu(),
         )
         sums = _TargetSums.apply(t, parts)
         finish = self._across_ranks if whole else self._units
@@ -2411,10 +2453,21 @@ class Context:
         return self._per_image("signed_distance", mask)
 
 
-def _one_hot(labels, C, dtype, checked, ignored):
-    """The target (N, C, P) of class indices (N, 1, P), -1 where ignored (`ignored`): zero there in
-    every class. C == 1 reads label 1 as the class (`checked`: every label is 0 or 1)."""
+def _one_hot(labels, C, dtype, checked, ignored, first=0, host=False):
+    """The target (N, C - first, P) of class indices (N, 1, P) for the classes from `first` on, -1 where
+    ignored (`ignored`): zero there in every class. C == 1 reads label 1 as the class (`checked`:
+    every label is 0 or 1). Eager on the CPU (`host`) one class at a time in NumPy, into the field
+    itself: Paddle's one_hot and its transpose hold two fields and take three times as long."""
     N, P = labels.shape[0], labels.shape[2]
+    values = _host_view(labels) if host else None
+    if values is not None:
+        index = values.reshape(N, P)
+        g = _host_empty((N, C - first, P), np.dtype(dtype))
+        for k in range(first, C):  # an ignored pixel (-1) matches no class
+            g[:, k - first] = index == (1 if C == 1 else k)
+        return _from_host(g)
+    if first:
+        return _one_hot(labels, C, dtype, checked, ignored)[:, first:].contiguous()
     if C == 1:
         return labels.astype(dtype) if checked else (labels == 1).astype(dtype)
     # F.one_hot is far faster on the CPU than a broadcast comparison; ignored pixels (-1) become an

@@ -64,6 +64,7 @@ def hausdorff_dt_loss(
         sync=sync,
         reduction=reduction,
     )
+    # rewritten: squared_error
     p = ctx.probs()
     g = ctx.g
     if dist_map is None:
@@ -75,7 +76,7 @@ def hausdorff_dt_loss(
             ctx.power(dist0, alpha, guard=False)
             + ctx.power(ctx.distance_field(p), alpha, guard=False)
         )
-        * paddle.square(-g + p)
+        * ctx.squared_error(p)
     )
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 

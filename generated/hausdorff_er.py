@@ -65,9 +65,9 @@ def hausdorff_er_loss(
         sync=sync,
         reduction=reduction,
     )
+    # rewritten: squared_error
     p = ctx.probs()
-    g = ctx.g
-    loss = ctx.hausdorff_erosion(paddle.square(-g + p), alpha, k)
+    loss = ctx.hausdorff_erosion(ctx.squared_error(p), alpha, k)
     return ctx.reduce(loss, per_class=True, per_pixel=True, reduction=reduction)
 
 

@@ -64,7 +64,7 @@ def log_hausdorff_dt_loss(
         sync=sync,
         reduction=reduction,
     )
-    # rewritten: clamp_log
+    # rewritten: clamp_log, squared_error
     p = ctx.probs()
     g = ctx.g
     if dist_map is None:
@@ -79,7 +79,7 @@ def log_hausdorff_dt_loss(
                     ctx.power(dist0, alpha, guard=False)
                     + ctx.power(ctx.distance_field(p), alpha, guard=False)
                 )
-                * paddle.square(-g + p)
+                * ctx.squared_error(p)
             )
             + 1
         )

@@ -69,13 +69,12 @@ def sensitivity_specificity_loss(
         sync=sync,
         reduction=reduction,
     )
-    # rewritten: target_sum
+    # rewritten: squared_error, target_sum
     p = ctx.probs()
-    g = ctx.g
-    t0 = paddle.square(g - p)
+    t0 = ctx.squared_error(p)
     loss = ctx.const(r) * ctx.target_sum(t0) / (
         ctx.const(smooth) + ctx.target_count()
-    ) + ctx.complement_sum(t0) * ctx.const(1 - r) / (ctx.const(smooth) + ctx.msum(1 - g))
+    ) + ctx.complement_sum(t0) * ctx.const(1 - r) / (ctx.complement_count() + ctx.const(smooth))
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 
 

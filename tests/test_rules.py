@@ -143,6 +143,8 @@ def test_kernels_are_chosen_only_when_optimising():
     assert "ctx.complement_sum(" not in render_loss(REGISTRY["tversky"], REGISTRY, optimize=False)
     assert "ctx.missed_sum(p)" in tversky and "extra_sums=(\"missed\",)" in tversky  # sum(g (1 - p)), in one step
     assert "ctx.rejected_sum(p)" in render_loss(REGISTRY["mcc"], REGISTRY)  # sum((1 - g) (1 - p))
+    sensitivity = render_loss(REGISTRY["sensitivity_specificity"], REGISTRY)  # (g - p)^2 and sum(1 - g)
+    assert "ctx.squared_error(p)" in sensitivity and "ctx.complement_count()" in sensitivity
     for name in ("tversky", "focal_tversky", "mcc"):  # the sigmoid branch too: its 1 - p is sigmoid(-x)
         sigmoid_branch = render_loss(REGISTRY[name], REGISTRY).split('if ctx.activation == "sigmoid":')[1]
         sigmoid_branch = sigmoid_branch.split("else:")[0]
@@ -300,7 +302,7 @@ def test_missed_and_rejected_sums_of_sigmoid_probabilities_keep_their_tail(graph
 @pytest.mark.parametrize("labels", ["indices", "ignored", "soft", "no_background"])
 def test_target_sums_gradient_in_numpy_is_the_paddle_path_bit_for_bit(labels, monkeypatch):
     """The eager CPU backward of the fused sums spreads the five statistics' gradients in NumPy
-    (_spread_statistics); with no host view it takes Paddle's operations: the same numbers."""
+    (_spread_statistics); on a device it takes Paddle's operations: the same numbers."""
     paddle = pytest.importorskip("paddle")
     import numpy as np
     from symloss.paddle import _runtime
@@ -312,9 +314,8 @@ def test_target_sums_gradient_in_numpy_is_the_paddle_path_bit_for_bit(labels, mo
     gradients = []
     for host in (True, False):
         if not host:
-            original = _runtime._host_view
-            monkeypatch.setattr(_runtime._TargetSums, "backward", staticmethod(_without_host_views(
-                _runtime._TargetSums.backward, _runtime, original, monkeypatch)))
+            monkeypatch.setattr(_runtime._TargetSums, "backward",
+                                staticmethod(_as_on_a_device(_runtime._TargetSums.backward)))
         logit = paddle.to_tensor(x, stop_gradient=False)
         ctx = _runtime.Context("test", logit, y, activation="softmax", ignore_index=255,
                                include_background=labels != "no_background", batch=False, sync=False,
@@ -326,15 +327,42 @@ def test_target_sums_gradient_in_numpy_is_the_paddle_path_bit_for_bit(labels, mo
     np.testing.assert_array_equal(gradients[0], gradients[1])
 
 
-def _without_host_views(backward, runtime, original, monkeypatch):
-    """backward run as on a device: no NumPy view of any tensor."""
+def _as_on_a_device(backward):
+    """_TargetSums.backward run as on a device: Paddle's operations, no NumPy."""
     def run(ctx, *grads):
-        monkeypatch.setattr(runtime, "_host_view", lambda tensor: None)
-        try:
-            return backward(ctx, *grads)
-        finally:
-            monkeypatch.setattr(runtime, "_host_view", original)
+        ctx.host = False
+        return backward(ctx, *grads)
     return run
+
+
+@pytest.mark.parametrize("labels", ["indices", "ignored", "soft", "no_background", "batch"])
+def test_squared_error_and_complement_count_are_the_expressions_they_replace(labels):
+    """squared_error(t) = (g - t)^2, value and gradient bit for bit; complement_count() = msum(1 - g)
+    (class indices: valid pixels less the class's own, exact)."""
+    paddle = pytest.importorskip("paddle")
+    import numpy as np
+    from symloss.paddle import _runtime
+
+    rng = np.random.default_rng(9)
+    for classes in (1, 4):
+        x = (rng.normal(size=(2, classes, 3, 5)) * 3).astype(np.float32)
+        raw = draw_labels(rng, labels, classes)
+        y = paddle.to_tensor(raw.astype(np.float32) if labels == "soft" else raw)
+        options = dict(activation="auto", ignore_index=255, include_background=labels != "no_background",
+                       batch=labels == "batch", sync=False, reduction="none")
+        weights = rng.uniform(size=(2, classes - (labels == "no_background" and classes > 1), 15))
+        weights = paddle.to_tensor(weights.astype(np.float32))
+        results = []
+        for fused in (True, False):
+            logit = paddle.to_tensor(x, stop_gradient=False)
+            ctx = _runtime.Context("test", logit, y, **options)
+            p = ctx.probs()
+            field = ctx.squared_error(p) if fused else paddle.square(ctx.g - p)
+            count = ctx.complement_count() if fused else ctx.msum(1 - ctx.g)
+            paddle.sum(field * weights).backward()
+            results.append((field.numpy(), np.asarray(count), logit.grad.numpy()))
+        for got, expected in zip(*results):
+            np.testing.assert_array_equal(got, np.broadcast_to(expected, np.shape(got)))
 
 
 def test_complement_sum_does_not_cancel_in_float32():

@@ -149,6 +149,19 @@ class SoftmaxBCE(Kernel):
     nargs = 2
 
 
+class SquaredError(Kernel):
+    """(g - t)^2 per class and pixel, t a tensor: its slope 2 (t - g) is computed again in the backward
+    pass, where autograd would keep g - t beside the square."""
+
+    nargs = 1
+
+    def _eval_is_real(self):
+        return True
+
+    def _eval_is_nonnegative(self):
+        return True
+
+
 class TargetSum(Kernel):
     """sum over the pixels of each unit of g * t (keepdim): t summed at each pixel's target class."""
 
@@ -197,6 +210,19 @@ class RejectedSum(Kernel):
 class TargetCount(Kernel):
     """TargetCount(PIXELS) = sum over the pixels of each unit of g (keepdim): with class indices, each
     class's pixel count. Its argument, the axis symbol, keeps SymPy from taking it for a number."""
+
+    nargs = 1
+
+    def _eval_is_real(self):
+        return True
+
+    def _eval_is_nonnegative(self):
+        return True
+
+
+class ComplementCount(Kernel):
+    """ComplementCount(PIXELS) = sum over the valid pixels of each unit of 1 - g (keepdim): with class
+    indices, the unit's valid pixels less the class's own, counted with no field 1 - g."""
 
     nargs = 1
 

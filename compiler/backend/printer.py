@@ -143,6 +143,9 @@ class PaddlePrinter(PythonCodePrinter):
     def _print_SoftmaxBCE(self, expr):
         return f"ctx.softmax_bce({self._print(expr.args[0])}, {self._print(expr.args[1])})"
 
+    def _print_SquaredError(self, expr):
+        return f"ctx.squared_error({self._print(expr.args[0])})"
+
     def _print_TargetSum(self, expr):
         return f"ctx.target_sum({self._print(expr.args[0])})"
 
@@ -157,6 +160,9 @@ class PaddlePrinter(PythonCodePrinter):
 
     def _print_TargetCount(self, expr):
         return "ctx.target_count()"
+
+    def _print_ComplementCount(self, expr):
+        return "ctx.complement_count()"
 
     def _print_Indicator(self, expr):
         if not run_time_valued(expr):

@@ -311,16 +311,19 @@ def _softmax_bce(e):
 def _target_sum(e):
     """ReduceSum(g * t, pixels) -> TargetSum(t); ReduceSum(g * (1 - t), pixels) -> MissedSum(t);
     ReduceSum((1 - g) * t, pixels) -> ComplementSum(t); ReduceSum((1 - g) * (1 - t), pixels) ->
-    RejectedSum(t); ReduceSum(g, pixels) -> TargetCount(PIXELS). t is a tensor expression (it may read g: g (g - p)^2
+    RejectedSum(t); ReduceSum(g, pixels) -> TargetCount(PIXELS); ReduceSum(1 - g, valid pixels) ->
+    ComplementCount(PIXELS). t is a tensor expression (it may read g: g (g - p)^2
     is still a sum at each pixel's target class)."""
-    from .ir import (PIXELS, PIXELS_MASKED, TENSORS, ComplementSum, MissedSum, ReduceSum, RejectedSum, TargetCount,
-                     TargetSum, is_tensor)
+    from .ir import (PIXELS, PIXELS_MASKED, TENSORS, ComplementCount, ComplementSum, MissedSum, ReduceSum,
+                     RejectedSum, TargetCount, TargetSum, is_tensor)
 
     if not (isinstance(e, ReduceSum) and e.args[1] in (PIXELS, PIXELS_MASKED)):
         return None
     g, body = TENSORS["g"], e.args[0]
     if body == g and e.args[1] == PIXELS:
         return TargetCount(PIXELS)
+    if sp.expand(body - (1 - g)) == 0:
+        return ComplementCount(PIXELS)
 
     def kernel_of(rest):
         return rest is not None and not rest.has(ReduceSum) and is_tensor(rest)
@@ -361,8 +364,22 @@ def _target_weight(e):
     return TargetWeight(rest)
 
 
+def _squared_error(e):
+    """(g - t)^2 -> SquaredError(t), t a tensor read in the prediction (a number or the target alone
+    keeps no field of its own)."""
+    from .ir import TENSORS, SquaredError, is_tensor
+
+    if not (isinstance(e, sp.Pow) and e.exp == 2):
+        return None
+    g = TENSORS["g"]
+    for t in (g - e.base, e.base + g):  # (g - t)^2 and (t - g)^2
+        if is_tensor(t) and not _prediction_free(t) and not t.has(g):
+            return SquaredError(t)
+    return None
+
+
 KERNELS = (("softmax_cross_entropy", _cross_entropy), ("sigmoid_focal", _sigmoid_focal),
-           ("sigmoid_bce", _binary_cross_entropy),
+           ("sigmoid_bce", _binary_cross_entropy), ("squared_error", _squared_error),
            ("target_weight", _target_weight), ("softmax_bce", _softmax_bce), ("target_sum", _target_sum))
 
 
