@@ -74,11 +74,11 @@ def asym_focal_loss(
     g = ctx.g
     background = ctx.class_set("background")
     foreground = ctx.class_set("foreground")
-    t0 = paddle.clip(paddle.clip(p, min=epsilon), max=1 - epsilon)
-    t1 = g * paddle.log(ctx.clamp(t0))
-    loss = -background * t1 * ctx.power(1 - t0, gamma) * ctx.const(
+    t0 = paddle.clip(p, min=epsilon, max=1 - epsilon)
+    t1 = paddle.log(ctx.clamp(t0))
+    loss = -background * g * t1 * ctx.power(1 - t0, gamma) * ctx.const(
         1 - delta
-    ) - foreground * t1 * ctx.const(delta)
+    ) - foreground * g * t1 * ctx.const(delta)
     return ctx.reduce(loss, per_class=True, per_pixel=True, reduction=reduction)
 
 

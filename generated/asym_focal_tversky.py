@@ -77,7 +77,7 @@ def asym_focal_tversky_loss(
     p = ctx.probs()
     background = ctx.class_set("background")
     foreground = ctx.class_set("foreground")
-    t0 = paddle.clip(paddle.clip(p, min=epsilon), max=1 - epsilon)
+    t0 = paddle.clip(p, min=epsilon, max=1 - epsilon)
     t1 = ctx.const(epsilon) + ctx.target_sum(t0)
     t2 = (
         -t1

@@ -78,8 +78,8 @@ def asym_unified_focal_loss(
     background = ctx.class_set("background")
     foreground = ctx.class_set("foreground")
     t0 = 1 / ctx.n_classes
-    t1 = paddle.clip(paddle.clip(p, min=1e-07), max=0.9999999)
-    t2 = g * paddle.log(ctx.clamp(t1))
+    t1 = paddle.clip(p, min=1e-07, max=0.9999999)
+    t2 = paddle.log(ctx.clamp(t1))
     t3 = 1 - delta
     t4 = ctx.const(1e-07) + ctx.target_sum(t1)
     t5 = (
@@ -88,8 +88,8 @@ def asym_unified_focal_loss(
     )
     loss = ctx.const(weight) * ctx.const(1 / ctx.n_pixels) * ctx.const(t0) * ctx.msum(
         paddle.sum(
-            -background * t2 * ctx.power(1 - t1, gamma) * ctx.const(t3)
-            - foreground * t2 * ctx.const(delta),
+            -background * g * t2 * ctx.power(1 - t1, gamma) * ctx.const(t3)
+            - foreground * g * t2 * ctx.const(delta),
             axis=1,
             keepdim=True,
         )

@@ -143,6 +143,9 @@ def test_kernels_are_chosen_only_when_optimising():
     assert "ctx.complement_sum(" not in render_loss(REGISTRY["tversky"], REGISTRY, optimize=False)
     assert "ctx.missed_sum(p)" in tversky and "extra_sums=(\"missed\",)" in tversky  # sum(g (1 - p)), in one step
     assert "ctx.rejected_sum(p)" in render_loss(REGISTRY["mcc"], REGISTRY)  # sum((1 - g) (1 - p))
+    asym = render_loss(REGISTRY["asym_focal"], REGISTRY)  # one clip; g meets the class masks first
+    assert "t0 = paddle.clip(p, min=epsilon, max=1 - epsilon)" in asym
+    assert "t1 = paddle.log(ctx.clamp(t0))" in asym and "-background * g * t1" in asym
     sensitivity = render_loss(REGISTRY["sensitivity_specificity"], REGISTRY)  # (g - p)^2 and sum(1 - g)
     assert "ctx.squared_error(p)" in sensitivity and "ctx.complement_count()" in sensitivity
     for name in ("tversky", "focal_tversky", "mcc"):  # the sigmoid branch too: its 1 - p is sigmoid(-x)
@@ -416,3 +419,20 @@ def draw_labels(rng, labels, classes):
     if labels == "ignored":
         raw[rng.random(raw.shape) < 0.3] = 255
     return raw
+
+
+def test_nested_clips_become_one_only_where_the_bounds_are_ordered():
+    """Min(Max(t, a), b) is one clip(t, a, b) where a <= b at every parameter value (then the values and
+    the slope are the nested clips'); where the domains let a exceed b (nested: b everywhere), two."""
+    from symloss.compiler.backend.ir import TensorVar
+    from symloss.compiler.backend.printer import paddle_code
+    from symloss.compiler.frontend.language import Param
+
+    t = TensorVar("p", positive=True)
+    eps = Param("eps", 1e-7, domain=(0, 0.5))
+    assert paddle_code(sp.Min(sp.Max(t, eps), 1 - eps)) == "paddle.clip(p, min=eps, max=1 - eps)"
+    assert paddle_code(sp.Max(sp.Min(t, 1 - eps), eps)) == "paddle.clip(p, min=eps, max=1 - eps)"
+    low, high = Param("low", 0.1, domain=(0, 1)), Param("high", 0.9, domain=(0, 1))
+    assert paddle_code(sp.Min(sp.Max(t, low), high)).count("paddle.clip(") == 2
+    wide = Param("wide", 0.1, domain=(0, None))
+    assert paddle_code(sp.Min(sp.Max(t, wide), 1)).count("paddle.clip(") == 2

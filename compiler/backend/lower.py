@@ -104,17 +104,38 @@ def common_subexpressions(exprs: list, reserved: set) -> tuple[list, list]:
     """CSE with canonical ordering; temporaries named t0, t1, ... and typed as tensors where they are."""
     names = (f"t{k}" for k in range(10**6))
     pairs, finals = sp.cse(exprs, symbols=(sp.Symbol(nm) for nm in names if nm not in reserved), order="canonical")
+    from .ir import TENSORS
+
     temps, renames = [], {}
+    predicted = set(TENSORS.values()) - {TENSORS["g"]}  # fields and temporaries that read the prediction
     for sym, value in pairs:
         value = value.xreplace(renames)
         if value.is_Atom or (-value).is_Atom:  # a temporary that only renames or negates: inline it
             renames[sym] = value
             continue
+        value, target = _target_factor(value, predicted)
         typed = (TensorVar(sym.name) if is_tensor(value) else PixelCount(sym.name, real=True) if counts_pixels(value)
                  else sp.Symbol(sym.name, real=True))
-        renames[sym] = typed
+        if value.free_symbols & predicted:
+            predicted.add(typed)
+        renames[sym] = typed * target
         temps.append((typed, value))
     return temps, [f.xreplace(renames) for f in finals]
+
+
+def _target_factor(value: sp.Expr, predicted: set) -> tuple[sp.Expr, sp.Expr]:
+    """(rest, g) where a temporary is g times a field of the prediction (one reading a symbol of
+    `predicted`), else (value, 1). The target
+    stays with the uses, where it meets the other factors that carry no gradient first (a class mask
+    times g, then the field): a class vector times a field on the gradient path is a broadcast in
+    both passes, which Paddle's CPU runs ten times slower than a product of equal shapes."""
+    from .ir import TENSORS
+
+    g = TENSORS["g"]
+    if not isinstance(value, sp.Mul) or g not in value.args:
+        return value, sp.S.One
+    rest = value / g
+    return (rest, g) if rest.free_symbols & predicted and not rest.has(g) else (value, sp.S.One)
 
 
 def target_maps(loss, registry: dict) -> list:

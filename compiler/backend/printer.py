@@ -106,6 +106,10 @@ class PaddlePrinter(PythonCodePrinter):
 
     def _extremum(self, expr, fold, clip_keyword, builtin):
         """Tensors fold pairwise; constants become one clip bound (Paddle's maximum wants tensors)."""
+        both = _clip_bounds(expr)
+        if both is not None:  # one clip, one field: the values and slope of the two nested clips
+            tensor, low, high = both
+            return f"paddle.clip({self._tensor(tensor)}, min={self._print(low)}, max={self._print(high)})"
         args = sorted(expr.args, key=sp.default_sort_key)
         tensors = [self._tensor(a) for a in args if run_time_valued(a)]
         consts = [self._print(a) for a in args if not run_time_valued(a)]
@@ -202,6 +206,37 @@ class PaddlePrinter(PythonCodePrinter):
         """An argument of a Paddle function: a tensor, or a run-time count made one (ctx.scalar)."""
         text = self._print(expr)
         return text if is_tensor(expr) else f"ctx.scalar({text})"
+
+
+def _clip_bounds(expr):
+    """(t, low, high) where expr is Min(Max(t, low), high) or Max(Min(t, high), low) with one tensor t,
+    constant bounds and low <= high for every parameter value the domains allow; else None."""
+    opposite = sp.Max if isinstance(expr, sp.Min) else sp.Min
+    inner = [a for a in expr.args if run_time_valued(a)]
+    outer_bound = [a for a in expr.args if not run_time_valued(a)]
+    if len(inner) != 1 or len(outer_bound) != 1 or not isinstance(inner[0], opposite):
+        return None
+    tensors = [a for a in inner[0].args if run_time_valued(a)]
+    inner_bound = [a for a in inner[0].args if not run_time_valued(a)]
+    if len(tensors) != 1 or len(inner_bound) != 1:
+        return None
+    low, high = (inner_bound[0], outer_bound[0]) if isinstance(expr, sp.Min) else (outer_bound[0], inner_bound[0])
+    return (tensors[0], low, high) if _ordered(low, high) else None
+
+
+def _ordered(low, high) -> bool:
+    """Whether low <= high at every value of the parameters' domains (interval arithmetic: a False
+    may be a bound it could not prove)."""
+    gap = sp.sympify(high - low)
+    bounds = {}
+    for symbol in gap.free_symbols:
+        domain = getattr(symbol, "domain", None)
+        if not isinstance(domain, sp.Interval) or not (domain.inf.is_finite and domain.sup.is_finite):
+            return False
+        bounds[symbol] = sp.AccumBounds(domain.inf, domain.sup)
+    value = gap.subs(bounds) if bounds else gap
+    least = value.min if isinstance(value, sp.AccumBounds) else value
+    return bool(least.is_number and least >= 0)
 
 
 def run_time_valued(expr) -> bool:
