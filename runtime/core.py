@@ -490,6 +490,73 @@ def _focal_weigh(field, g, a, b):
     return field
 
 
+class _HostPixelSum(paddle.autograd.PyLayer):
+    """Sum over the last axis (keepdim) of an eager CPU tensor (N, C, P) in NumPy: pairwise (error
+    O(log P)), three times faster than Paddle's sum along an axis; its backward spreads the gradient
+    over the pixels in one pass, where Paddle's broadcast is ten times slower."""
+
+    @staticmethod
+    def forward(ctx, t):
+        ctx.shape, ctx.dtype = t.shape, t.dtype
+        values = _host_array(t)
+        return _from_host(np.sum(values, axis=2, keepdims=True))
+
+    @staticmethod
+    def backward(ctx, grad):
+        out = _host_empty(ctx.shape, np.dtype(_dtype_name(grad)))
+        np.copyto(out, _host_array(grad))
+        return _from_host(out)
+
+
+class _SoftmaxCrossEntropy(paddle.autograd.PyLayer):
+    """-w_y log softmax(x)_y per pixel, (N, 1, P), of eager CPU logits and class indices y (-1 where
+    ignored: 0 there), from the context's softmax (_softmax_host): log p_y = z_y - log1p(R) as
+    _softmax_terms (no clip at 64 below the top, and the loss of a confident pixel keeps R's digits).
+    Its backward is w_y grad (p - g), balanced at the top class (_balanced_at_top). One image at a
+    time (_by_image)."""
+
+    @staticmethod
+    def forward(ctx, x, parts):
+        softmax, labels, weights = parts
+        a = _host_array(x)
+        N, P = a.shape[0], a.shape[2]
+        labels = labels.reshape(N, 1, P)
+        loss = _host_empty((N, 1, P), a.dtype)
+        ctx.saved = []
+        pixels = np.arange(P)
+        for n, (a_n, labels_n, highest, p, total) in enumerate(_by_image(N, a, labels, *softmax)):
+            top = _top_class(a_n, highest)
+            rest = _softmax_rest((highest, p, total), top)
+            index = np.maximum(labels_n, 0)  # an ignored pixel reads class 0, weighed 0
+            weight = (labels_n >= 0).astype(a.dtype)
+            if weights is not None:
+                weight *= weights[index]
+            # the entry of each pixel's class in the image's flat (C, P) field: np.take, several times
+            # faster than take_along_axis
+            entry = index.reshape(P) * P
+            entry += pixels
+            own = np.take(a_n, entry).reshape(1, 1, P)
+            own -= highest
+            own -= np.log1p(rest)
+            np.multiply(own, weight, out=loss[n : n + 1])
+            np.negative(loss[n : n + 1], out=loss[n : n + 1])
+            ctx.saved.append((p, entry, weight))
+        ctx.shape = a.shape
+        return _from_host(loss)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = _host_array(grad)
+        out = _host_empty(ctx.shape, grad.dtype)
+        for n, (p, entry, weight) in enumerate(ctx.saved):
+            scale = grad[n : n + 1] * weight
+            d = np.multiply(p, scale, out=out[n : n + 1])
+            flat = d.reshape(-1)  # a view: d is a contiguous slice
+            flat[entry] = np.take(flat, entry) - scale.reshape(-1)
+            _balanced_at_top(d, p)
+        return _from_host(out)
+
+
 class _SquaredError(paddle.autograd.PyLayer):
     """(g - t)^2 with the backward 2 (t - g) grad, g given again by `target` (see Context.squared_error):
     the numbers of paddle.square(g - t) and its gradient, one field fewer while the loss waits for
@@ -579,6 +646,12 @@ def _extremes(tensor):
         return values.min(), values.max()
     low, high = paddle.stack([paddle.min(tensor), paddle.max(tensor)]).numpy()
     return low, high
+
+
+def _largest(tensor):
+    """The largest value of a tensor, as a float (NumPy on the CPU: Paddle's max is slower there)."""
+    values = _host_view(tensor)
+    return float(values.max() if values is not None else paddle.max(tensor))
 
 
 def _label_range(label):
@@ -1164,35 +1237,42 @@ class Context:
 
     # fused kernels: the compiler emits these where the lowered formula is exactly their definition --
     def softmax_cross_entropy(self, weight, every=False):
-        """-sum_c weight_c g_c log softmax(x)_c per pixel, (N, 1, P): Paddle's fused kernel for class
-        indices over all classes (in scope, or `every` class) in eager mode; the same formula written out
-        for soft targets, a dropped background or a static graph.
+        """-sum_c weight_c g_c log softmax(x)_c per pixel, (N, 1, P), for class indices over all classes
+        (in scope, or `every` class): eager on the CPU from the context's NumPy softmax
+        (_SoftmaxCrossEntropy), eager elsewhere Paddle's fused kernel; the same formula written out for
+        soft targets, a dropped background or a static graph.
         """
         if self.labels is not None and (self.first == 0 or every) and self.C > 1:
             scale = 1.0 if isinstance(weight, TENSORS) else weight  # a number: every class weighs it
             unit = not isinstance(weight, TENSORS) or self._unit(weight)
-            index = paddle.clip(self.labels, min=0)  # ignored pixels read class 0 and are masked out
+            if self._eager_cpu():  # from the context's NumPy softmax: no clip, and faster than the fused kernel
+                weights = None if unit else _host_array(weight).reshape(self.C)
+                loss = _SoftmaxCrossEntropy.apply(self.x, (self._host_softmax(), _host_array(self.labels), weights))
+                return loss if scale == 1.0 else scale * loss
+            index = None  # the labels with ignored pixels at class 0 (masked out), where something reads them
             w = 1.0
+            if not unit or not paddle.in_dynamic_mode():
+                index = paddle.clip(self.labels, min=0)
             if not unit:
                 w = paddle.gather(weight.reshape([self.C]), index.reshape([-1])).reshape(index.shape)
             if self.m is not None:
                 w = w * self.m
             if not paddle.in_dynamic_mode():
                 return -scale * paddle.take_along_axis(self.log_probs(True), index, axis=1) * w
-            if unit and self._eager_cpu():
-                loss = self._cross_entropy_channels_last()
-            else:
-                loss = F.cross_entropy(
-                    self.x,
-                    self.labels,
-                    weight=None if unit else weight.reshape([self.C]),
-                    axis=1,
-                    ignore_index=-1,
-                    reduction="none",
-                )
+            loss = F.cross_entropy(
+                self.x,
+                self.labels,
+                weight=None if unit else weight.reshape([self.C]),
+                axis=1,
+                ignore_index=-1,
+                reduction="none",
+            )
             # The kernel puts every class at most 64 below the top: add back what it cut (its gradient,
-            # p - g, is already right). Nothing is cut where no two logits lie 64 apart (two reductions).
-            if _softmax_clips(self.x.place) and self._spread() > 64.0:
+            # p - g, is already right). A pixel whose class it cut has a loss of 64 or more; where no
+            # loss reaches 64 nothing was cut (one reduction over the losses, not two over the logits).
+            if _softmax_clips(self.x.place) and _largest(loss) >= 64.0:
+                if index is None:
+                    index = paddle.clip(self.labels, min=0)
                 with paddle.no_grad():
                     below = paddle.max(self.x, axis=1, keepdim=True) - paddle.take_along_axis(
                         self.x, index, axis=1
@@ -1204,30 +1284,9 @@ class Context:
             weight * self.target(every) * self.log_probs(every), axis=1, keepdim=True
         )
 
-    def _spread(self):
-        """max - min over every logit (_extremes)."""
-        low, high = _extremes(self.x)
-        return float(high - low)
-
     def _unit(self, weight):
         """Whether `weight` is the ones that class_weights gave for None (every class weighs 1)."""
         return any(weight is unit for unit in self._unit_weights)
-
-    def _cross_entropy_channels_last(self):
-        """Unweighted cross-entropy per pixel, (N, 1, P), by Paddle's fused kernel over the last axis:
-        on the CPU its class axis last is the fast path (axis=1 is about 1.2x slower), and calling the
-        kernel directly skips F.cross_entropy's three passes over the labels (its ignore mask)."""
-        dims = len(self.shape)  # the 4-D or 5-D transpose is faster than the (N, C, P) one
-        _, loss = paddle._C_ops.cross_entropy_with_softmax(
-            self._logit.transpose([0] + list(range(2, dims)) + [1]),
-            self.labels.reshape([self.N] + self.spatial + [1]),
-            False,  # soft_label
-            True,  # use_softmax
-            True,  # numeric_stable_mode
-            -1,  # ignore_index: the labels hold -1 at ignored pixels
-            -1,  # axis
-        )
-        return loss.reshape([self.N, 1, self.P])
 
     def softmax_bce(self, positive, negative):
         """-(a g log p + b (1 - g) log(1 - p)) per class and pixel, p the softmax, from the accurate
@@ -1440,8 +1499,11 @@ class Context:
     def _pixel_sum(self, t):
         """Sum over the pixel axis (keepdim) in two levels: blocks of about sqrt(P) pixels, then the
         blocks. Paddle's CPU sum along an axis accumulates in order, so its float32 error grows with
-        P (1e-5 at 512x512); in blocks it grows with the block length."""
+        P (1e-5 at 512x512); in blocks it grows with the block length. Eager on the CPU NumPy sums the
+        axis pairwise (_HostPixelSum), three times faster."""
         rows, block = self._blocks
+        if self._eager_cpu() and len(t.shape) == 3 and t.shape[2] > 1 and t.dtype in (paddle.float32, paddle.float64):
+            return _HostPixelSum.apply(t)
         if block == 1 or t.shape[2] != self.P:
             return paddle.sum(t, axis=2, keepdim=True)
         blocks = paddle.sum(t.reshape([t.shape[0], t.shape[1], rows, block]), axis=3)

@@ -436,3 +436,33 @@ def test_nested_clips_become_one_only_where_the_bounds_are_ordered():
     assert paddle_code(sp.Min(sp.Max(t, low), high)).count("paddle.clip(") == 2
     wide = Param("wide", 0.1, domain=(0, None))
     assert paddle_code(sp.Min(sp.Max(t, wide), 1)).count("paddle.clip(") == 2
+
+
+@pytest.mark.parametrize("device_path", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cross_entropy_is_exact_where_the_label_lies_far_below_the_top(weighted, device_path, monkeypatch):
+    """The loss is log-sum-exp minus the label's logit at every gap: eager on the CPU from the NumPy
+    softmax (no clip), and on the device path through Paddle's fused kernel, which puts every class at
+    most 64 below the top and whose cut is added back where a pixel's loss reaches 64; a class far
+    below that no pixel is labelled with changes nothing."""
+    paddle = pytest.importorskip("paddle")
+    import numpy as np
+    from symloss.paddle import FUNCTIONS, _runtime
+
+    if device_path:
+        monkeypatch.setattr(_runtime.Context, "_eager_cpu", lambda self: False)
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(2, 3, 4, 4)).astype(np.float32)
+    labels = rng.integers(0, 3, (2, 4, 4))
+    x[0, 1] -= 150.0  # class 1 of image 0 far below the rest: cut where it is the label
+    labels[1, 0, 0] = 255
+    weight = [0.5, 2.0, 1.0] if weighted else None
+    value = FUNCTIONS["cross_entropy"](paddle.to_tensor(x), paddle.to_tensor(labels), weight=weight).numpy()
+    z = x.astype(np.float64)
+    lse = np.log(np.exp(z - z.max(axis=1, keepdims=True)).sum(axis=1)) + z.max(axis=1)
+    valid = labels != 255
+    own = np.take_along_axis(z, np.where(valid, labels, 0)[:, None], axis=1)[:, 0]
+    w = np.asarray(weight or [1.0, 1.0, 1.0])[np.where(valid, labels, 0)] * valid
+    expected = np.sum(w * (lse - own)) / np.sum(w)
+    assert np.sum(valid & (labels == 1) & (np.arange(2)[:, None, None] == 0)) > 0  # some pixel is cut
+    np.testing.assert_allclose(value, expected, rtol=1e-5)
