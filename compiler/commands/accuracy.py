@@ -78,10 +78,11 @@ DESIGN = """## What keeps the generated code accurate
   sums. Nor is a sum added up from its parts: sum(p) as sum(p g) + sum(p (1 - g)) carries both
   parts' rounding, which doubled log_cosh_dice's gradient error at C = 1 against the literal's; each
   sum of the fused step (sum(g p), sum((1 - g) p), sum(p), sum(g (1 - p)), ...) is summed directly.
-- **Sums in two levels.** Paddle's CPU sums accumulate in order, and on an image of repeated values
-  their rounding errors add up instead of cancelling (6e-7 over 32768 entries, 7.5e-6 over a 512x512
-  image); pixel sums and the reduction's total run over blocks of about sqrt(P) pixels, then over the
-  blocks.
+- **Pixel sums pairwise, or in two levels.** Paddle's CPU sums accumulate in order, and on an image
+  of repeated values their rounding errors add up instead of cancelling (6e-7 over 32768 entries,
+  7.5e-6 over a 512x512 image). Eager on the CPU, pixel sums and the fused region sums run in NumPy,
+  which sums a contiguous axis pairwise (error O(log P)); in a static graph or on a device they run
+  over blocks of about sqrt(P) pixels, then over the blocks.
 - **Long running sums in float64.** The Lovász extension's cumulative sums run over every pixel of
   a unit in sorted order (65k-262k terms); in float32 they cost soft targets 2e-5 of the value at
   256x256, so they accumulate in float64 (then 1e-10).
@@ -89,13 +90,15 @@ DESIGN = """## What keeps the generated code accurate
   and cross-entropy put every logit at most 64 below the top (so -log p of a class 100 below reads
   64). log softmax is z - log1p(R) (z = x - x_top, R the other classes' mass), whose gradient at a
   class holding nearly all the mass is a sum of small terms rather than 1 - p, which float32 rounds
-  to 0; the probabilities' backward does the same for the top class; the fused cross-entropy gets
-  back what the clip cut.
-- **Tails.** Paddle's softplus rounds log(1 + e^-30) to 0 and its sigmoid's backward, p (1 - p), is 0
-  once p rounds to 1: the runtime's softplus is max(t, 0) + log1p(e^-|t|), its sigmoid has the slope
-  p sigmoid(-x), log(1 - softmax) of the top class is a logsumexp of the others, and log(cosh z) is
-  log1p(2 sinh(z/2)^2) near 0 (where |z| + softplus(-2|z|) - log 2 cancels) and the overflow-free
-  form beyond.
+  to 0; the probabilities' backward does the same for the top class. The cross-entropy of class
+  indices is -(z_y - log1p(R)) from the NumPy softmax on the CPU; on a device Paddle's fused kernel
+  runs, and what its clip cut is added back.
+- **Tails.** Paddle's softplus rounds log(1 + e^-30) to 0 and its sigmoid's backward, p (1 - p), is
+  0 once p rounds to 1: the runtime's softplus is max(t, 0) + log1p(e^-|t|), its sigmoid has the
+  slope p sigmoid(-x), sums of 1 - p over sigmoid probabilities (Tversky's false negatives, MCC's
+  true negatives) are sums of sigmoid(-x), log(1 - softmax) of the top class is a logsumexp of the
+  others, and log(cosh z) is log1p(2 sinh(z/2)^2) near 0 (where |z| + softplus(-2|z|) - log 2
+  cancels) and the overflow-free form beyond.
 """
 
 
