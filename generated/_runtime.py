@@ -1010,6 +1010,11 @@ class _SoftmaxCrossEntropy(paddle.autograd.PyLayer):
             own = np.take(a_n, entry).reshape(1, 1, P)
             own -= highest
             own -= np.log1p(rest)
+            # log p_y itself where p_y is a normal number up to 1/2 (as accurate there, and the keys a
+            # top-k or OHEM selection then orders as the literal formula's log p does)
+            p_own = np.take(p, entry).reshape(1, 1, P)
+            ordinary = (p_own <= 0.5) & (p_own >= np.finfo(a.dtype).tiny)
+            own = np.where(ordinary, np.log(np.maximum(p_own, np.finfo(a.dtype).tiny)), own)
             np.multiply(own, weight, out=loss[n : n + 1])
             np.negative(loss[n : n + 1], out=loss[n : n + 1])
             ctx.saved.append((p, entry, weight))
