@@ -653,12 +653,6 @@ def _extremes(tensor):
     return low, high
 
 
-def _largest(tensor):
-    """The largest value of a tensor, as a float (NumPy on the CPU: Paddle's max is slower there)."""
-    values = _host_view(tensor)
-    return float(values.max() if values is not None else paddle.max(tensor))
-
-
 def _label_range(label):
     """(min, max) of an eager label tensor, as ints."""
     return tuple(int(v) for v in _extremes(label))
@@ -767,13 +761,9 @@ def _spread_statistics(g, d_target, d_complement, d_pixels, mask):
     """_TargetSums' gradient field g d_target + (1 - g) d_complement + d_pixels (times the mask), in
     place of the target g (NumPy), in the order of the Paddle path (the same numbers); one image at a
     time, so that (1 - g) d_complement needs a field of one image only."""
-    rest = None if d_complement is None else _scratch(g.shape[1:], g.dtype)
-
-    def image(d, n):
-        return None if d is None else d[n if d.shape[0] > 1 else 0]
-
-    for n in range(g.shape[0]):
-        field, target, complement = g[n], image(d_target, n), image(d_complement, n)
+    rest = None if d_complement is None else _scratch((1,) + g.shape[1:], g.dtype)
+    images = _by_image(g.shape[0], g, d_target, d_complement, d_pixels, mask)
+    for field, target, complement, pixels, valid in images:
         if complement is not None:
             np.subtract(1, field, out=rest)
             rest *= complement
@@ -786,10 +776,10 @@ def _spread_statistics(g, d_target, d_complement, d_pixels, mask):
             field *= target
             if complement is not None:
                 field += rest
-        if d_pixels is not None:
-            field += image(d_pixels, n)
-        if mask is not None:
-            field *= mask[n]
+        if pixels is not None:
+            field += pixels
+        if valid is not None:
+            field *= valid
 
 
 def _target_sums_host(t, g, mask, hard, extra, logits):
@@ -1275,7 +1265,7 @@ class Context:
             # The kernel puts every class at most 64 below the top: add back what it cut (its gradient,
             # p - g, is already right). A pixel whose class it cut has a loss of 64 or more; where no
             # loss reaches 64 nothing was cut (one reduction over the losses, not two over the logits).
-            if _softmax_clips(self.x.place) and _largest(loss) >= 64.0:
+            if _softmax_clips(self.x.place) and float(_extremes(loss)[1]) >= 64.0:
                 if index is None:
                     index = paddle.clip(self.labels, min=0)
                 with paddle.no_grad():
@@ -1397,23 +1387,22 @@ class Context:
             self._sigmoid_probs[id(p)] = (weakref.ref(p), every)
         return p
 
+    def _sigmoid_logits(self, t):
+        """The logits x where t = sigmoid(x) is a probability field handed out by probs(), else None."""
+        entry = self._sigmoid_probs.get(id(t))
+        return self.logits(entry[1]) if entry is not None and entry[0]() is t else None
+
     def _complement(self, t):
         """1 - t, as sigmoid(-x) where t is the sigmoid probabilities: 1 - p rounds e^-x away once p ~ 1
         (x > 17 in float32), and with it the false negatives of a near-perfect prediction."""
-        entry = self._sigmoid_probs.get(id(t))
-        if entry is None or entry[0]() is not t:
-            return 1 - t
-        return self.sigmoid(-self.logits(entry[1]))
+        x = self._sigmoid_logits(t)
+        return 1 - t if x is None else self.sigmoid(-x)
 
     def _complement_logits(self, t):
-        """For _TargetSums: where t is the sigmoid probabilities, a function giving the logits x whose
-        sigmoid(-x) is 1 - t, else None (1 - t is exact enough). A function, not the tensor: a PyLayer
-        takes a tensor among its arguments for an input and the gradient of x went astray."""
-        entry = self._sigmoid_probs.get(id(t))
-        if entry is None or entry[0]() is not t:
-            return None
-        x = self.logits(entry[1])
-        return lambda: x
+        """For _TargetSums: a function giving _sigmoid_logits(t), or None. A function, not the tensor:
+        a PyLayer takes a tensor among its arguments for an input, and the gradient of x went astray."""
+        x = self._sigmoid_logits(t)
+        return None if x is None else (lambda: x)
 
     def _full_probs(self):
         """The activation of every class, computed once per call."""
