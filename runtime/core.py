@@ -782,48 +782,65 @@ def _spread_statistics(g, d_target, d_complement, d_pixels, mask):
             field *= valid
 
 
+_SUM_BLOCK = 1 << 18  # elements of scratch per step of the host sums: 1 MiB in float32, whatever the batch
+
+
 def _target_sums_host(t, g, mask, hard, extra, logits):
     """_TargetSums' five sums, each (N, C, 1), of NumPy fields t and g (mask (N, 1, P) or None;
-    `logits`: x where 1 - t is sigmoid(-x)), one image at a time: no field of the whole batch beyond
-    t and g, and each image's fields stay in cache while they are summed. Pairwise sums (NumPy along
-    a contiguous axis), in the Paddle path's order of operations elementwise."""
+    `logits`: x where 1 - t is sigmoid(-x)), a block of whole class rows of one image at a time: the
+    scratch stays a fixed size (a volume's image is no longer half the batch's memory again) and in
+    cache while it is summed. Pairwise sums of whole rows (NumPy along a contiguous axis), in the
+    Paddle path's order of operations elementwise."""
     N, C, P = t.shape
     sums = np.zeros((5, N, C, 1), dtype=t.dtype)
-    product = _scratch((C, P), t.dtype)
-    miss = _scratch((C, P), t.dtype) if extra else None
+    rows = max(1, min(C, _SUM_BLOCK // max(P, 1)))
+    product = _scratch((rows, P), t.dtype)
+    miss = _scratch((rows, P), t.dtype) if extra else None
     for n in range(N):
         valid = None if mask is None else mask[n] > 0
-        # ignored pixels left out by selection (t may be undefined there: 0 * nan)
-        kept = t[n] if valid is None else np.where(valid, t[n], 0).astype(t.dtype, copy=False)
-        sums[2, n] = kept.sum(axis=1, keepdims=True)
-        np.multiply(kept, g[n], out=product)
-        sums[0, n] = product.sum(axis=1, keepdims=True)
-        if hard:  # t - g t is (1 - g) t exactly
-            np.subtract(kept, product, out=product)
-        else:
-            np.subtract(1, g[n], out=product)
-            product *= kept
-        sums[1, n] = product.sum(axis=1, keepdims=True)
-        if not extra:
-            continue
-        if logits is None:
-            np.subtract(1, kept, out=miss)
-        else:  # sigmoid(-x) = 1 / (1 + e^x), as _sigmoid_host computes it; 1 at an ignored pixel
-            with np.errstate(over="ignore"):
-                np.exp(logits[n], out=miss)
-            miss += 1
-            np.reciprocal(miss, out=miss)
-            if valid is not None:
-                miss[:, ~valid[0]] = 1
-        if "rejected" in extra:
-            np.subtract(1, g[n], out=product)
-            product *= miss
-            if mask is not None:  # 1 - t is 1 at an ignored pixel, and so is 1 - g
-                product *= mask[n]
-            sums[4, n] = product.sum(axis=1, keepdims=True)
-        miss *= g[n]
-        sums[3, n] = miss.sum(axis=1, keepdims=True)
+        for c in range(0, C, rows):
+            block = slice(c, min(c + rows, C))
+            _block_sums(
+                sums[:, n, block], t[n, block], g[n, block], valid, None if mask is None else mask[n],
+                hard, extra, None if logits is None else logits[n, block],
+                product[: block.stop - c], None if miss is None else miss[: block.stop - c],
+            )
     return sums
+
+
+def _block_sums(sums, t, g, valid, mask, hard, extra, logits, product, miss):
+    """The five sums of class rows t, g of one image into sums (5, rows, 1); product and miss are
+    scratch of t's shape."""
+    # ignored pixels left out by selection (t may be undefined there: 0 * nan)
+    kept = t if valid is None else np.where(valid, t, 0).astype(t.dtype, copy=False)
+    sums[2] = kept.sum(axis=1, keepdims=True)
+    np.multiply(kept, g, out=product)
+    sums[0] = product.sum(axis=1, keepdims=True)
+    if hard:  # t - g t is (1 - g) t exactly
+        np.subtract(kept, product, out=product)
+    else:
+        np.subtract(1, g, out=product)
+        product *= kept
+    sums[1] = product.sum(axis=1, keepdims=True)
+    if not extra:
+        return
+    if logits is None:
+        np.subtract(1, kept, out=miss)
+    else:  # sigmoid(-x) = 1 / (1 + e^x), as _sigmoid_host computes it; 1 at an ignored pixel
+        with np.errstate(over="ignore"):
+            np.exp(logits, out=miss)
+        miss += 1
+        np.reciprocal(miss, out=miss)
+        if valid is not None:
+            miss[:, ~valid[0]] = 1
+    if "rejected" in extra:
+        np.subtract(1, g, out=product)
+        product *= miss
+        if mask is not None:  # 1 - t is 1 at an ignored pixel, and so is 1 - g
+            product *= mask
+        sums[4] = product.sum(axis=1, keepdims=True)
+    miss *= g
+    sums[3] = miss.sum(axis=1, keepdims=True)
 
 
 class Context:

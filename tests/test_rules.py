@@ -330,6 +330,34 @@ def test_target_sums_gradient_in_numpy_is_the_paddle_path_bit_for_bit(labels, mo
     np.testing.assert_array_equal(gradients[0], gradients[1])
 
 
+@pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
+@pytest.mark.parametrize("labels", ["indices", "ignored", "soft"])
+def test_target_sums_in_blocks_of_rows_equal_the_whole_image(labels, activation, monkeypatch):
+    """The host sums take a fixed-size block of class rows at a time (a volume's image would be half
+    the batch's memory again): one row per step, or two, gives the whole image's numbers bit for bit."""
+    paddle = pytest.importorskip("paddle")
+    import numpy as np
+    from symloss.paddle import _runtime
+
+    rng = np.random.default_rng(11)
+    x = (rng.normal(size=(2, 4, 3, 5)) * 4).astype(np.float32)
+    y = draw_labels(rng, labels, 4).astype(np.float32 if labels == "soft" else np.int64)
+    results = []
+    for block in (_runtime._SUM_BLOCK, 15, 30):  # whole images, one row of 15 pixels, two rows
+        monkeypatch.setattr(_runtime, "_SUM_BLOCK", block)
+        logit = paddle.to_tensor(x, stop_gradient=False)
+        ctx = _runtime.Context("test", logit, paddle.to_tensor(y), activation=activation, ignore_index=255,
+                               include_background=True, batch=False, sync=False, reduction="none",
+                               extra_sums=("missed", "rejected"))
+        p = ctx.probs()
+        sums = [ctx.target_sum(p), ctx.complement_sum(p), ctx.msum(p), ctx.missed_sum(p), ctx.rejected_sum(p)]
+        paddle.sum(sum(s * (k + 1) for k, s in enumerate(sums))).backward()
+        results.append([s.numpy() for s in sums] + [logit.grad.numpy()])
+    for other in results[1:]:
+        for got, expected in zip(other, results[0]):
+            np.testing.assert_array_equal(got, expected)
+
+
 def _as_on_a_device(backward):
     """_TargetSums.backward run as on a device: Paddle's operations, no NumPy."""
     def run(ctx, *grads):
