@@ -65,10 +65,11 @@ def shape_aware_loss(
         g = ctx.g
         loss = (ctx.contour_distance(p, g) + 1) * ctx.sigmoid_bce(1)
     elif ctx.activation == "softmax":
-        # rewritten: log_softmax, log1m_softmax, softmax_bce
+        # rewritten: log_softmax, log1m_softmax, softmax_bce, weighted_softmax_bce
         p = ctx.probs()
         g = ctx.g
-        loss = (ctx.contour_distance(p, g) + 1) * ctx.softmax_bce(1, 1)
+        t0 = ctx.contour_distance(p, g) + 1
+        loss = ctx.softmax_bce(t0, t0)
     else:
         # rewritten: clamp_log
         p = ctx.probs()

@@ -157,6 +157,26 @@ def test_kernels_are_chosen_only_when_optimising():
     assert "ctx.sigmoid_bce" not in literal and "paddle.log(" in literal
 
 
+def test_a_prediction_free_weight_of_the_softmax_bce_enters_the_kernel():
+    """w * SoftmaxBCE(a, b) -> SoftmaxBCE(w a, w b) for w a map or class weight (shape-aware's 1 + E):
+    the kernel weighs each element, no broadcast product of its own; a factor that reads the prediction
+    (its gradient flows) or a plain number stays outside."""
+    from registry_names import REGISTRY
+    from symloss.compiler.backend.emit import render_loss
+    from symloss.compiler.backend.ir import TENSORS, PrimitiveTensor, SoftmaxBCE
+    from symloss.compiler.backend.rules import specialize
+
+    softmax = render_loss(REGISTRY["shape_aware"], REGISTRY).split('elif ctx.activation == "softmax":')[1]
+    softmax = softmax.split("else:")[0]
+    assert "ctx.softmax_bce(t0, t0)" in softmax and "t0 = ctx.contour_distance(p, g) + 1" in softmax
+    kernel, beta = SoftmaxBCE(1, 1), sp.Symbol("beta", positive=True)
+    distance = PrimitiveTensor("distance")
+    assert specialize((distance + 1) * kernel)[0] == SoftmaxBCE(distance + 1, distance + 1)
+    assert specialize(beta * distance * SoftmaxBCE(2, 1))[0] == SoftmaxBCE(2 * beta * distance, beta * distance)
+    for kept in (TENSORS["p"] * kernel, 2 * kernel, beta * kernel):
+        assert specialize(kept)[0] == kept
+
+
 @pytest.mark.parametrize("labels", ["indices", "ignored", "soft", "no_background"])
 @pytest.mark.parametrize("gamma, a, b", [(2.0, 0.25, 0.75), (0.0, 1.0, 1.0), (0.5, 0.3, 0.7), (3.0, 2.0, 2.0)])
 def test_sigmoid_focal_kernel_equals_the_terms_it_replaces(labels, gamma, a, b, monkeypatch):

@@ -308,6 +308,24 @@ def _softmax_bce(e):
     return sp.Add(SoftmaxBCE(positive[1], negative[1]), *others)
 
 
+def _weighted_softmax_bce(e):
+    """w * SoftmaxBCE(a, b) -> SoftmaxBCE(w a, w b), w prediction-free and reading a tensor (a map, a class
+    weight): the kernel weighs each element as it computes it, where Paddle would broadcast an (N, C, 1)
+    statistic onto the whole field, forward and backward (shape-aware's 1 + E)."""
+    from .ir import SoftmaxBCE, is_tensor
+
+    if not isinstance(e, sp.Mul):
+        return None
+    kernels = [f for f in e.args if isinstance(f, SoftmaxBCE)]
+    if len(kernels) != 1:
+        return None
+    weight = _split_factor(e, kernels[0])
+    if weight is None or not is_tensor(weight) or not _prediction_free(weight):
+        return None
+    a, b = kernels[0].args
+    return SoftmaxBCE(weight * a, weight * b)
+
+
 def _target_sum(e):
     """ReduceSum(g * t, pixels) -> TargetSum(t); ReduceSum(g * (1 - t), pixels) -> MissedSum(t);
     ReduceSum((1 - g) * t, pixels) -> ComplementSum(t); ReduceSum((1 - g) * (1 - t), pixels) ->
@@ -380,7 +398,8 @@ def _squared_error(e):
 
 KERNELS = (("softmax_cross_entropy", _cross_entropy), ("sigmoid_focal", _sigmoid_focal),
            ("sigmoid_bce", _binary_cross_entropy), ("squared_error", _squared_error),
-           ("target_weight", _target_weight), ("softmax_bce", _softmax_bce), ("target_sum", _target_sum))
+           ("target_weight", _target_weight), ("softmax_bce", _softmax_bce),
+           ("weighted_softmax_bce", _weighted_softmax_bce), ("target_sum", _target_sum))
 
 
 def specialize(expr: sp.Expr) -> tuple[sp.Expr, list[str]]:
