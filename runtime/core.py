@@ -593,16 +593,16 @@ class _SoftmaxBCE(paddle.autograd.PyLayer):
         loss = _host_empty(host[1].shape, host[0].dtype)
         ctx.saved, ctx.shape = [], host[0].shape
         for n, (x_n, g_n, a_n, b_n, *softmax_n) in enumerate(_by_image(host[0].shape[0], *host, *softmax)):
-            _, saved = _softmax_bce_forward(x_n, g_n, a_n, b_n, first, softmax_n, own, out=loss[n : n + 1])
-            ctx.saved.append(saved)
+            _, backward = _softmax_bce_forward(x_n, g_n, a_n, b_n, first, softmax_n, own, out=loss[n : n + 1])
+            ctx.saved.append(backward)
         return _from_host(loss)
 
     @staticmethod
     def backward(ctx, grad):
         grad = _host_array(grad)
         out = _host_empty(ctx.shape, grad.dtype)
-        for n, saved in enumerate(ctx.saved):
-            _softmax_bce_backward(grad[n : n + 1], *saved, out=out[n : n + 1])
+        for n, (backward, saved) in enumerate(ctx.saved):
+            backward(grad[n : n + 1], *saved, out=out[n : n + 1])
         return _from_host(out)
 
 
@@ -2193,19 +2193,21 @@ def _softmax_rest(softmax, top):
     return rest
 
 
-def _log_softmax_host(x, softmax, rest):
-    """log softmax = z - log1p(R) from _softmax_host's parts and R (_softmax_rest)."""
-    log_p = np.subtract(x, softmax[0], out=_host_empty(x.shape, x.dtype))
+def _log_softmax_host(x, softmax, rest, out=None):
+    """log softmax = z - log1p(R) from _softmax_host's parts and R (_softmax_rest), into `out` if given."""
+    log_p = np.subtract(x, softmax[0], out=_host_empty(x.shape, x.dtype) if out is None else out)
     log_p -= np.log1p(rest)
     return log_p
 
 
-def _log_one_minus_softmax_host(x, softmax, top, rest, own=False):
+def _log_one_minus_softmax_host(x, softmax, top, rest, own=False, out=None):
     """log(1 - p) from _softmax_host's parts, the top class and R (_softmax_rest): log1p(-p) below the
     top (p <= 1/2 there), and at the top log R - log1p(R), log R a logsumexp of the others where R
-    underflows (they lie 104 below the top). `own`: p is the caller's to overwrite."""
+    underflows (they lie 104 below the top). `own`: p is the caller's to overwrite; else into `out`
+    if given."""
     highest, p, total = softmax
-    log_q = np.multiply(p, ~top, out=p if own else _host_empty(p.shape, p.dtype))  # 0 at the top
+    field = p if own else _host_empty(p.shape, p.dtype) if out is None else out
+    log_q = np.multiply(p, ~top, out=field)  # 0 at the top
     np.negative(log_q, out=log_q)
     np.log1p(log_q, out=log_q)
     with np.errstate(divide="ignore"):
@@ -2225,14 +2227,23 @@ def _log_one_minus_softmax_host(x, softmax, top, rest, own=False):
     return _at_top(log_q, top, log_rest - np.log1p(rest))
 
 
+_FAST_ODDS = np.exp(-40.0)  # R at or above it: the top's odds 1 / R at most e^40 (see _softmax_bce_backward_fast)
+
+
 def _softmax_bce_forward(x, g, a, b, first, softmax, own, out=None):
     """-(a g log p + b (1 - g) log(1 - p)) over the classes from `first` on, p = softmax(x) over axis 1
-    of (N, C, P) logits (`softmax`: _softmax_host's parts; `own`: its p may be overwritten), and what
-    the backward reads. log p = z - log1p(R) and log(1 - p) as _log_one_minus_softmax_host."""
+    of (N, C, P) logits (`softmax`: _softmax_host's parts; `own`: its p may be overwritten), and the
+    backward with what it reads: (function, arguments). log p = z - log1p(R) and log(1 - p) as
+    _log_one_minus_softmax_host. Where the others' mass R is at least e^-40 at every pixel, the
+    backward reads p and R alone (_softmax_bce_backward_fast), and log p, log(1 - p) die here."""
     top = _top_class(x, softmax[0])
     rest = _softmax_rest(softmax, top)
-    log_p = _log_softmax_host(x, softmax, rest)
-    log_q = _log_one_minus_softmax_host(x, softmax, top, rest, own)
+    fast = bool(rest.min() >= _FAST_ODDS)
+    log_p = _log_softmax_host(x, softmax, rest, out=_scratch(x.shape, x.dtype) if fast else None)
+    if fast:
+        log_q = _log_one_minus_softmax_host(x, softmax, top, rest, out=_scratch(x.shape, x.dtype))
+    else:
+        log_q = _log_one_minus_softmax_host(x, softmax, top, rest, own)
     scope = slice(first, None)
     loss = np.multiply(log_p[:, scope], g, out=_host_empty(g.shape, log_p.dtype) if out is None else out)
     loss *= a
@@ -2241,7 +2252,46 @@ def _softmax_bce_forward(x, g, a, b, first, softmax, own, out=None):
     off *= b
     loss += off
     np.negative(loss, out=loss)
-    return loss.astype(x.dtype, copy=False), (log_p, log_q, top, g, a, b, first)
+    if fast:
+        return loss.astype(x.dtype, copy=False), (_softmax_bce_backward_fast, (softmax[1], rest, top, g, a, b, first))
+    return loss.astype(x.dtype, copy=False), (_softmax_bce_backward, (log_p, log_q, top, g, a, b, first))
+
+
+def _softmax_bce_backward_fast(grad, p, rest, top, g, a, b, first, out=None):
+    """_softmax_bce_backward from p itself where the top's odds 1 / R are at most e^40, in a third of
+    its operations and no exponential: with A = w a g, B = w b (1 - g) and o = p / (1 - p), the entry
+    of class j below the top is p_j K - A_j + B_j o_j, K = sum over k of (A_k - B_k o_k) with the
+    top's B o as B_top / R (its 1 - p would round); below the top p <= 1/2, so 1 - p is exact to
+    rounding, and p_j / R <= 1. The entries add up to 0 over the classes (p is a softmax): the top's
+    is minus the others' sum, which keeps its small 1 - p out of the difference of two near-equal
+    numbers."""
+    below = ~top
+    off_target = np.empty(p.shape, dtype=p.dtype) if not first else np.zeros(p.shape, dtype=p.dtype)  # B
+    np.subtract(1, g, out=off_target[:, first:])
+    off_target[:, first:] *= grad
+    if not (np.isscalar(b) and b == 1):
+        off_target[:, first:] *= b
+    targeted = not (np.isscalar(a) and a == 0)  # A is 0 for log(1 - p) alone
+    if targeted:
+        on_target = np.multiply(g, grad, out=_scratch(g.shape, p.dtype))  # A
+        if not (np.isscalar(a) and a == 1):
+            on_target *= a
+    odds = np.multiply(p, below, out=_scratch(p.shape, p.dtype))  # 0 at the top: 1 - p rounds to 0 there
+    np.divide(odds, np.subtract(1, odds, out=_scratch(p.shape, p.dtype)), out=odds)
+    odds *= off_target  # B o below the top, 0 at it
+    top_off_target = np.multiply(off_target, top, out=off_target).sum(axis=1, keepdims=True)
+    total = odds.sum(axis=1, keepdims=True)
+    total += top_off_target / rest
+    np.negative(total, out=total)
+    if targeted:
+        total += on_target.sum(axis=1, keepdims=True)  # K
+    out = np.multiply(p, total, out=_host_empty(p.shape, p.dtype) if out is None else out)
+    if targeted:
+        out[:, first:] -= on_target
+    out += odds
+    out *= below
+    out -= top * out.sum(axis=1, keepdims=True)
+    return out
 
 
 def _softmax_bce_backward(grad, log_p, log_q, top, g, a, b, first, out=None):
