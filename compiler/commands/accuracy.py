@@ -92,7 +92,9 @@ DESIGN = """## What keeps the generated code accurate
   class holding nearly all the mass is a sum of small terms rather than 1 - p, which float32 rounds
   to 0; the probabilities' backward does the same for the top class. The cross-entropy of class
   indices is -(z_y - log1p(R)) from the NumPy softmax on the CPU; on a device Paddle's fused kernel
-  runs, and what its clip cut is added back.
+  runs, and what its clip cut is added back. The softmax BCE's backward takes each class's odds
+  p / (1 - p) below the top (where p <= 1/2 and 1 - p is exact) and the top's as 1 / R, and gives the
+  top class minus the others' sum (the entries add up to 0); where R < e^-40 it runs in logs.
 - **Tails.** Paddle's softplus rounds log(1 + e^-30) to 0 and its sigmoid's backward, p (1 - p), is
   0 once p rounds to 1: the runtime's softplus is max(t, 0) + log1p(e^-|t|), its sigmoid has the
   slope p sigmoid(-x), sums of 1 - p over sigmoid probabilities (Tversky's false negatives, MCC's
