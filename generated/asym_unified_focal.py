@@ -87,14 +87,12 @@ def asym_unified_focal_loss(
         + 1
     )
     loss = ctx.const(weight) * ctx.const(1 / ctx.n_pixels) * ctx.const(t0) * ctx.msum(
-        paddle.sum(
+        ctx.csum(
             -background * g * t2 * ctx.power(1 - t1, gamma) * ctx.const(t3)
-            - foreground * g * t2 * ctx.const(delta),
-            axis=1,
-            keepdim=True,
+            - foreground * g * t2 * ctx.const(delta)
         )
-    ) + ctx.const(t0) * ctx.const(1 - weight) * paddle.sum(
-        background * t5 + foreground * ctx.power(t5, 1 - gamma), axis=1, keepdim=True
+    ) + ctx.const(t0) * ctx.const(1 - weight) * ctx.csum(
+        background * t5 + foreground * ctx.power(t5, 1 - gamma)
     )
     return ctx.reduce(loss, per_class=False, per_pixel=False, reduction=reduction)
 

@@ -75,11 +75,11 @@ def cldice_loss(
     p = ctx.probs()
     g = ctx.g
     t0 = ctx.soft_skeleton(g, iters)
-    t1 = ctx.const(smooth_nr) + paddle.sum(ctx.msum(p * t0), axis=1, keepdim=True)
+    t1 = ctx.const(smooth_nr) + ctx.csum(ctx.msum(p * t0))
     t2 = ctx.soft_skeleton(p, iters)
-    t3 = paddle.sum(ctx.target_sum(t2), axis=1, keepdim=True)
-    t4 = ctx.const(smooth_dr) + paddle.sum(ctx.msum(t0), axis=1, keepdim=True)
-    t5 = ctx.const(smooth_dr) + paddle.sum(ctx.msum(t2), axis=1, keepdim=True)
+    t3 = ctx.csum(ctx.target_sum(t2))
+    t4 = ctx.const(smooth_dr) + ctx.csum(ctx.msum(t0))
+    t5 = ctx.const(smooth_dr) + ctx.csum(ctx.msum(t2))
     loss = (
         -t1
         * (2 * t3 + ctx.const(2 * smooth_nr))

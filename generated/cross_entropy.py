@@ -74,7 +74,7 @@ def cross_entropy_loss(
             x = ctx.logits()
             g = ctx.g
             weight = ctx.class_weights("weight", weight)
-            loss = -paddle.sum(-g * weight * ctx.softplus(-x), axis=1, keepdim=True)
+            loss = -ctx.csum(-g * weight * ctx.softplus(-x))
             mean_denominator = ctx.target_weight(weight)
         elif ctx.activation == "softmax":
             # rewritten: log_softmax, softmax_cross_entropy, target_weight
@@ -86,7 +86,7 @@ def cross_entropy_loss(
             p = ctx.probs()
             g = ctx.g
             weight = ctx.class_weights("weight", weight)
-            loss = -paddle.sum(g * weight * paddle.log(ctx.clamp(p)), axis=1, keepdim=True)
+            loss = -ctx.csum(g * weight * paddle.log(ctx.clamp(p)))
             mean_denominator = ctx.target_weight(weight)
     else:
         if ctx.activation == "sigmoid":
@@ -95,16 +95,16 @@ def cross_entropy_loss(
             g = ctx.g
             weight = ctx.class_weights("weight", weight)
             t0 = weight * ctx.softplus(-x)
-            loss = -ctx.const(label_smoothing) * ctx.const(1 / ctx.n_classes) * paddle.sum(
-                -t0, axis=1, keepdim=True
-            ) - ctx.const(1 - label_smoothing) * paddle.sum(-g * t0, axis=1, keepdim=True)
+            loss = -ctx.const(label_smoothing) * ctx.const(1 / ctx.n_classes) * ctx.csum(
+                -t0
+            ) - ctx.const(1 - label_smoothing) * ctx.csum(-g * t0)
             mean_denominator = ctx.target_weight(weight)
         elif ctx.activation == "softmax":
             # rewritten: log_softmax, softmax_cross_entropy, target_weight
             logp = ctx.log_probs()
             weight = ctx.class_weights("weight", weight)
-            loss = -ctx.const(label_smoothing) * ctx.const(1 / ctx.n_classes) * paddle.sum(
-                logp * weight, axis=1, keepdim=True
+            loss = -ctx.const(label_smoothing) * ctx.const(1 / ctx.n_classes) * ctx.csum(
+                logp * weight
             ) + ctx.const(1 - label_smoothing) * ctx.softmax_cross_entropy(weight)
             mean_denominator = ctx.target_weight(weight)
         else:
@@ -113,9 +113,9 @@ def cross_entropy_loss(
             g = ctx.g
             weight = ctx.class_weights("weight", weight)
             t0 = weight * paddle.log(ctx.clamp(p))
-            loss = -ctx.const(label_smoothing) * ctx.const(1 / ctx.n_classes) * paddle.sum(
-                t0, axis=1, keepdim=True
-            ) - ctx.const(1 - label_smoothing) * paddle.sum(g * t0, axis=1, keepdim=True)
+            loss = -ctx.const(label_smoothing) * ctx.const(1 / ctx.n_classes) * ctx.csum(
+                t0
+            ) - ctx.const(1 - label_smoothing) * ctx.csum(g * t0)
             mean_denominator = ctx.target_weight(weight)
     return ctx.reduce(
         loss, per_class=False, per_pixel=True, reduction=reduction, denominator=mean_denominator

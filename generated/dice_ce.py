@@ -92,9 +92,9 @@ def dice_ce_loss(
                 / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
                 + 1
             ) * ctx.const(lambda_dice) + ctx.const(lambda_ce) * ctx.msum(
-                -paddle.sum(-t0 * ctx.softplus(-x_all), axis=1, keepdim=True)
+                -ctx.csum(-t0 * ctx.softplus(-x_all))
             ) / paddle.clip(
-                ctx.msum(paddle.sum(t0, axis=1, keepdim=True)), min=1e-30
+                ctx.msum(ctx.csum(t0)), min=1e-30
             )
         elif ctx.activation == "softmax":
             # rewritten: log_softmax_all, softmax_cross_entropy, target_sum
@@ -109,7 +109,7 @@ def dice_ce_loss(
             ) * ctx.const(lambda_dice) + ctx.const(lambda_ce) * ctx.msum(
                 ctx.softmax_cross_entropy(weight_all, every=True)
             ) / paddle.clip(
-                ctx.msum(paddle.sum(g_all * weight_all, axis=1, keepdim=True)), min=1e-30
+                ctx.msum(ctx.csum(g_all * weight_all)), min=1e-30
             )
         else:
             # rewritten: clamp_log, target_sum
@@ -124,9 +124,9 @@ def dice_ce_loss(
                 / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
                 + 1
             ) * ctx.const(lambda_dice) + ctx.const(lambda_ce) * ctx.msum(
-                -paddle.sum(t0 * paddle.log(ctx.clamp(p_all)), axis=1, keepdim=True)
+                -ctx.csum(t0 * paddle.log(ctx.clamp(p_all)))
             ) / paddle.clip(
-                ctx.msum(paddle.sum(t0, axis=1, keepdim=True)), min=1e-30
+                ctx.msum(ctx.csum(t0)), min=1e-30
             )
     else:
         if ctx.activation == "sigmoid":
@@ -143,12 +143,10 @@ def dice_ce_loss(
                 / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
                 + 1
             ) * ctx.const(lambda_dice) + ctx.const(lambda_ce) * ctx.msum(
-                -ctx.const(label_smoothing)
-                * ctx.const(1 / ctx.C)
-                * paddle.sum(-t1 * weight_all, axis=1, keepdim=True)
-                - ctx.const(1 - label_smoothing) * paddle.sum(-t0 * t1, axis=1, keepdim=True)
+                -ctx.const(label_smoothing) * ctx.const(1 / ctx.C) * ctx.csum(-t1 * weight_all)
+                - ctx.const(1 - label_smoothing) * ctx.csum(-t0 * t1)
             ) / paddle.clip(
-                ctx.msum(paddle.sum(t0, axis=1, keepdim=True)), min=1e-30
+                ctx.msum(ctx.csum(t0)), min=1e-30
             )
         elif ctx.activation == "softmax":
             # rewritten: log_softmax_all, softmax_cross_entropy, target_sum
@@ -162,12 +160,10 @@ def dice_ce_loss(
                 / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
                 + 1
             ) * ctx.const(lambda_dice) + ctx.const(lambda_ce) * ctx.msum(
-                -ctx.const(label_smoothing)
-                * ctx.const(1 / ctx.C)
-                * paddle.sum(logp_all * weight_all, axis=1, keepdim=True)
+                -ctx.const(label_smoothing) * ctx.const(1 / ctx.C) * ctx.csum(logp_all * weight_all)
                 + ctx.const(1 - label_smoothing) * ctx.softmax_cross_entropy(weight_all, every=True)
             ) / paddle.clip(
-                ctx.msum(paddle.sum(g_all * weight_all, axis=1, keepdim=True)), min=1e-30
+                ctx.msum(ctx.csum(g_all * weight_all)), min=1e-30
             )
         else:
             # rewritten: clamp_log, target_sum
@@ -183,12 +179,10 @@ def dice_ce_loss(
                 / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
                 + 1
             ) * ctx.const(lambda_dice) + ctx.const(lambda_ce) * ctx.msum(
-                -ctx.const(label_smoothing)
-                * ctx.const(1 / ctx.C)
-                * paddle.sum(t1 * weight_all, axis=1, keepdim=True)
-                - ctx.const(1 - label_smoothing) * paddle.sum(t0 * t1, axis=1, keepdim=True)
+                -ctx.const(label_smoothing) * ctx.const(1 / ctx.C) * ctx.csum(t1 * weight_all)
+                - ctx.const(1 - label_smoothing) * ctx.csum(t0 * t1)
             ) / paddle.clip(
-                ctx.msum(paddle.sum(t0, axis=1, keepdim=True)), min=1e-30
+                ctx.msum(ctx.csum(t0)), min=1e-30
             )
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 

@@ -82,22 +82,20 @@ def dice_cldice_loss(
     p = ctx.probs()
     g = ctx.g
     t0 = ctx.soft_skeleton(g, iters)
-    t1 = ctx.const(smooth_nr) + paddle.sum(ctx.msum(p * t0), axis=1, keepdim=True)
+    t1 = ctx.const(smooth_nr) + ctx.csum(ctx.msum(p * t0))
     t2 = ctx.soft_skeleton(p, iters)
-    t3 = paddle.sum(ctx.target_sum(t2), axis=1, keepdim=True)
-    t4 = ctx.const(smooth_dr) + paddle.sum(ctx.msum(t0), axis=1, keepdim=True)
-    t5 = ctx.const(smooth_dr) + paddle.sum(ctx.msum(t2), axis=1, keepdim=True)
+    t3 = ctx.csum(ctx.target_sum(t2))
+    t4 = ctx.const(smooth_dr) + ctx.csum(ctx.msum(t0))
+    t5 = ctx.const(smooth_dr) + ctx.csum(ctx.msum(t2))
     loss = (
         -t1
         * (2 * t3 + ctx.const(2 * smooth_nr))
         / (t1 * t5 + t4 * t5 * ctx.const(smooth) + t4 * (t3 + ctx.const(smooth_nr)))
         + 1
-    ) * ctx.const(alpha) + ctx.const(1 / ctx.n_classes) * ctx.const(1 - alpha) * paddle.sum(
+    ) * ctx.const(alpha) + ctx.const(1 / ctx.n_classes) * ctx.const(1 - alpha) * ctx.csum(
         -(ctx.const(smooth_nr) + 2 * ctx.target_sum(p))
         / (ctx.const(smooth_dr) + ctx.msum(p) + ctx.target_count())
-        + 1,
-        axis=1,
-        keepdim=True,
+        + 1
     )
     return ctx.reduce(loss, per_class=False, per_pixel=False, reduction=reduction)
 

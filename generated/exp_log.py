@@ -86,15 +86,13 @@ def exp_log_loss(
         g = ctx.g
         t0 = ctx.target_count()
         loss = ctx.const(w_cross) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
-            paddle.sum(
+            ctx.csum(
                 g
-                * paddle.sqrt(ctx.clamp(paddle.sum(t0, axis=1, keepdim=True)))
+                * paddle.sqrt(ctx.clamp(ctx.csum(t0)))
                 * ctx.power(ctx.softplus(-x), gamma_cross)
-                / paddle.sqrt(ctx.clamp(paddle.clip(t0, min=1))),
-                axis=1,
-                keepdim=True,
+                / paddle.sqrt(ctx.clamp(paddle.clip(t0, min=1)))
             )
-        ) + ctx.const(w_dice) * ctx.const(1 / ctx.n_classes) * paddle.sum(
+        ) + ctx.const(w_dice) * ctx.const(1 / ctx.n_classes) * ctx.csum(
             ctx.power(
                 -paddle.log(
                     ctx.clamp(
@@ -103,9 +101,7 @@ def exp_log_loss(
                     )
                 ),
                 gamma_dice,
-            ),
-            axis=1,
-            keepdim=True,
+            )
         )
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, clamp_log, clamp_power, target_sum
@@ -114,15 +110,13 @@ def exp_log_loss(
         g = ctx.g
         t0 = ctx.target_count()
         loss = ctx.const(w_cross) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
-            paddle.sum(
+            ctx.csum(
                 g
                 * ctx.power(-logp, gamma_cross)
-                * paddle.sqrt(ctx.clamp(paddle.sum(t0, axis=1, keepdim=True)))
-                / paddle.sqrt(ctx.clamp(paddle.clip(t0, min=1))),
-                axis=1,
-                keepdim=True,
+                * paddle.sqrt(ctx.clamp(ctx.csum(t0)))
+                / paddle.sqrt(ctx.clamp(paddle.clip(t0, min=1)))
             )
-        ) + ctx.const(w_dice) * ctx.const(1 / ctx.n_classes) * paddle.sum(
+        ) + ctx.const(w_dice) * ctx.const(1 / ctx.n_classes) * ctx.csum(
             ctx.power(
                 -paddle.log(
                     ctx.clamp(
@@ -131,9 +125,7 @@ def exp_log_loss(
                     )
                 ),
                 gamma_dice,
-            ),
-            axis=1,
-            keepdim=True,
+            )
         )
     else:
         # rewritten: clamp_log, clamp_power, target_sum
@@ -141,15 +133,13 @@ def exp_log_loss(
         g = ctx.g
         t0 = ctx.target_count()
         loss = ctx.const(w_cross) * ctx.const(1 / ctx.n_pixels) * ctx.msum(
-            paddle.sum(
+            ctx.csum(
                 g
                 * ctx.power(-paddle.log(ctx.clamp(p)), gamma_cross)
-                * paddle.sqrt(ctx.clamp(paddle.sum(t0, axis=1, keepdim=True)))
-                / paddle.sqrt(ctx.clamp(paddle.clip(t0, min=1))),
-                axis=1,
-                keepdim=True,
+                * paddle.sqrt(ctx.clamp(ctx.csum(t0)))
+                / paddle.sqrt(ctx.clamp(paddle.clip(t0, min=1)))
             )
-        ) + ctx.const(w_dice) * ctx.const(1 / ctx.n_classes) * paddle.sum(
+        ) + ctx.const(w_dice) * ctx.const(1 / ctx.n_classes) * ctx.csum(
             ctx.power(
                 -paddle.log(
                     ctx.clamp(
@@ -158,9 +148,7 @@ def exp_log_loss(
                     )
                 ),
                 gamma_dice,
-            ),
-            axis=1,
-            keepdim=True,
+            )
         )
     return ctx.reduce(loss, per_class=False, per_pixel=False, reduction=reduction)
 

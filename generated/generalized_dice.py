@@ -67,9 +67,9 @@ def generalized_dice_loss(
     p = ctx.probs()
     t0 = ctx.target_count()
     t1 = 1 / paddle.square(paddle.clip(t0, min=1))
-    loss = 1 - (
-        ctx.const(smooth) + 2 * paddle.sum(t1 * ctx.target_sum(p), axis=1, keepdim=True)
-    ) / (ctx.const(smooth) + paddle.sum(t1 * (t0 + ctx.msum(p)), axis=1, keepdim=True))
+    loss = 1 - (ctx.const(smooth) + 2 * ctx.csum(t1 * ctx.target_sum(p))) / (
+        ctx.const(smooth) + ctx.csum(t1 * (t0 + ctx.msum(p)))
+    )
     return ctx.reduce(loss, per_class=False, per_pixel=False, reduction=reduction)
 
 

@@ -85,10 +85,8 @@ def nnunet_dice_ce_loss(
         t0 = g_all * weight_all
         loss = -(ctx.const(smooth) + 2 * ctx.target_sum(p)) * ctx.const(weight_dice) / paddle.clip(
             ctx.const(smooth) + ctx.msum(p) + ctx.target_count(), min=1e-08
-        ) + ctx.const(weight_ce) * ctx.msum(
-            -paddle.sum(-t0 * ctx.softplus(-x_all), axis=1, keepdim=True)
-        ) / paddle.clip(
-            ctx.msum(paddle.sum(t0, axis=1, keepdim=True)), min=1e-30
+        ) + ctx.const(weight_ce) * ctx.msum(-ctx.csum(-t0 * ctx.softplus(-x_all))) / paddle.clip(
+            ctx.msum(ctx.csum(t0)), min=1e-30
         )
     elif ctx.activation == "softmax":
         # rewritten: log_softmax_all, softmax_cross_entropy, target_sum
@@ -100,7 +98,7 @@ def nnunet_dice_ce_loss(
         ) + ctx.const(weight_ce) * ctx.msum(
             ctx.softmax_cross_entropy(weight_all, every=True)
         ) / paddle.clip(
-            ctx.msum(paddle.sum(g_all * weight_all, axis=1, keepdim=True)), min=1e-30
+            ctx.msum(ctx.csum(g_all * weight_all)), min=1e-30
         )
     else:
         # rewritten: clamp_log, target_sum
@@ -112,9 +110,9 @@ def nnunet_dice_ce_loss(
         loss = -(ctx.const(smooth) + 2 * ctx.target_sum(p)) * ctx.const(weight_dice) / paddle.clip(
             ctx.const(smooth) + ctx.msum(p) + ctx.target_count(), min=1e-08
         ) + ctx.const(weight_ce) * ctx.msum(
-            -paddle.sum(t0 * paddle.log(ctx.clamp(p_all)), axis=1, keepdim=True)
+            -ctx.csum(t0 * paddle.log(ctx.clamp(p_all)))
         ) / paddle.clip(
-            ctx.msum(paddle.sum(t0, axis=1, keepdim=True)), min=1e-30
+            ctx.msum(ctx.csum(t0)), min=1e-30
         )
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 

@@ -73,24 +73,22 @@ def ohem_ce_loss(
         x = ctx.logits()
         p = ctx.probs()
         g = ctx.g
-        t0 = ctx.ohem_select(paddle.sum(g * p, axis=1, keepdim=True), thresh, min_kept)
-        loss = ctx.msum(
-            -t0 * paddle.sum(-g * ctx.softplus(-x), axis=1, keepdim=True)
-        ) / paddle.clip(ctx.msum(t0), min=1)
+        t0 = ctx.ohem_select(ctx.csum(g * p), thresh, min_kept)
+        loss = ctx.msum(-t0 * ctx.csum(-g * ctx.softplus(-x))) / paddle.clip(ctx.msum(t0), min=1)
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, softmax_cross_entropy
         p = ctx.probs()
         g = ctx.g
-        t0 = ctx.ohem_select(paddle.sum(g * p, axis=1, keepdim=True), thresh, min_kept)
+        t0 = ctx.ohem_select(ctx.csum(g * p), thresh, min_kept)
         loss = ctx.msum(t0 * ctx.softmax_cross_entropy(1)) / paddle.clip(ctx.msum(t0), min=1)
     else:
         # rewritten: clamp_log
         p = ctx.probs()
         g = ctx.g
-        t0 = ctx.ohem_select(paddle.sum(g * p, axis=1, keepdim=True), thresh, min_kept)
-        loss = ctx.msum(
-            -t0 * paddle.sum(g * paddle.log(ctx.clamp(p)), axis=1, keepdim=True)
-        ) / paddle.clip(ctx.msum(t0), min=1)
+        t0 = ctx.ohem_select(ctx.csum(g * p), thresh, min_kept)
+        loss = ctx.msum(-t0 * ctx.csum(g * paddle.log(ctx.clamp(p)))) / paddle.clip(
+            ctx.msum(t0), min=1
+        )
     return ctx.reduce(loss, per_class=False, per_pixel=False, reduction=reduction)
 
 

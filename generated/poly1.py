@@ -72,18 +72,18 @@ def poly1_loss(
         g = ctx.g
         weight = ctx.class_weights("weight", weight)
         t1 = g * weight
-        loss = ctx.const(epsilon) * paddle.sum(
-            t1 * ctx.sigmoid(-x), axis=1, keepdim=True
-        ) - paddle.sum(-t1 * ctx.softplus(-x), axis=1, keepdim=True)
+        loss = ctx.const(epsilon) * ctx.csum(t1 * ctx.sigmoid(-x)) - ctx.csum(
+            -t1 * ctx.softplus(-x)
+        )
         mean_denominator = ctx.target_weight(weight)
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, softmax_cross_entropy, target_weight
         p = ctx.probs()
         g = ctx.g
         weight = ctx.class_weights("weight", weight)
-        loss = ctx.const(epsilon) * paddle.sum(
-            g * weight * (1 - p), axis=1, keepdim=True
-        ) + ctx.softmax_cross_entropy(weight)
+        loss = ctx.const(epsilon) * ctx.csum(g * weight * (1 - p)) + ctx.softmax_cross_entropy(
+            weight
+        )
         mean_denominator = ctx.target_weight(weight)
     else:
         # rewritten: clamp_log, target_weight
@@ -91,9 +91,7 @@ def poly1_loss(
         g = ctx.g
         weight = ctx.class_weights("weight", weight)
         t0 = g * weight
-        loss = ctx.const(epsilon) * paddle.sum(t0 * (1 - p), axis=1, keepdim=True) - paddle.sum(
-            t0 * paddle.log(ctx.clamp(p)), axis=1, keepdim=True
-        )
+        loss = ctx.const(epsilon) * ctx.csum(t0 * (1 - p)) - ctx.csum(t0 * paddle.log(ctx.clamp(p)))
         mean_denominator = ctx.target_weight(weight)
     return ctx.reduce(
         loss, per_class=False, per_pixel=True, reduction=reduction, denominator=mean_denominator

@@ -70,7 +70,7 @@ def topk_ce_loss(
         # rewritten: log_sigmoid
         x = ctx.logits()
         g = ctx.g
-        t0 = paddle.sum(-g * ctx.softplus(-x), axis=1, keepdim=True)
+        t0 = ctx.csum(-g * ctx.softplus(-x))
         t1 = ctx.top_percent(-t0, k)
         loss = ctx.msum(-t0 * t1) / paddle.clip(ctx.msum(t1), min=1)
     elif ctx.activation == "softmax":
@@ -82,7 +82,7 @@ def topk_ce_loss(
         # rewritten: clamp_log
         p = ctx.probs()
         g = ctx.g
-        t0 = paddle.sum(g * paddle.log(ctx.clamp(p)), axis=1, keepdim=True)
+        t0 = ctx.csum(g * paddle.log(ctx.clamp(p)))
         t1 = ctx.top_percent(-t0, k)
         loss = ctx.msum(-t0 * t1) / paddle.clip(ctx.msum(t1), min=1)
     return ctx.reduce(loss, per_class=False, per_pixel=False, reduction=reduction)

@@ -1323,7 +1323,9 @@ class Context:
             index = paddle.clip(self.labels, min=0).reshape([-1])  # ignored pixels read class 0 ...
             w = paddle.gather(weight.reshape([self.C]), index).reshape(self.labels.shape)
             return w if self.m is None else w * self.m  # ... and are masked out
-        return paddle.sum(weight * self.g, axis=1, keepdim=True)
+        if self.n_classes == 1 and self._unit(weight):
+            return self.g  # one class weighing 1
+        return self.csum(weight * self.g)
 
     def sigmoid_bce(self, positive, negative=1):
         """a g softplus(-x) + b (1 - g) softplus(x) (a is Paddle's pos_weight). With class indices each
@@ -1491,6 +1493,14 @@ class Context:
         return out if every else self._drop(out)  # unused branch passes 0, not nan
 
     # reductions ----------------------------------------------------------------------------
+    @staticmethod
+    def csum(t):
+        """Sum over the classes (axis 1, kept): a field of one class as it is (Paddle's sum along an
+        axis of length 1 is a copy, and costs as much forward and backward as a sum)."""
+        if t.shape[1] == 1:
+            return t
+        return paddle.sum(t, axis=1, keepdim=True)
+
     def psum(self, t):
         """Sum over the pixels of each unit, of a term that is zero at ignored pixels wherever it is finite
         there. Ignored pixels are left out by selection, not by a product: a term undefined at a logit that no

@@ -223,6 +223,26 @@ def test_kernels_are_chosen_only_when_optimising():
     assert "ctx.sigmoid_bce" not in literal and "paddle.log(" in literal
 
 
+def test_class_sums_of_one_class_are_the_field_itself():
+    """ctx.csum, the printed sum over the classes: a one-class field as it is (Paddle's sum along an axis
+    of length 1 is a copy costing as much as a sum, forward and backward), Paddle's sum otherwise; the
+    unit-weight target weight of one class is the target."""
+    paddle = pytest.importorskip("paddle")
+    import numpy as np
+    from registry_names import REGISTRY
+    from symloss.compiler.backend.emit import render_loss
+    from symloss.paddle import _runtime
+
+    assert "ctx.csum(" in render_loss(REGISTRY["poly1"], REGISTRY) and "axis=1" not in render_loss(REGISTRY["poly1"], REGISTRY)
+    one, four = paddle.rand([2, 1, 6]), paddle.rand([2, 4, 6])
+    assert _runtime.Context.csum(one) is one
+    np.testing.assert_array_equal(_runtime.Context.csum(four).numpy(), four.numpy().sum(axis=1, keepdims=True))
+    ctx = _runtime.Context("test", paddle.rand([2, 1, 2, 3]), paddle.to_tensor(np.array([[[0, 1, 255], [1, 1, 0]]] * 2)),
+                           activation="sigmoid", ignore_index=255, include_background=True, batch=False, sync=False,
+                           reduction="none")
+    assert ctx.target_weight(ctx.class_weights("weight", None)) is ctx.g
+
+
 def test_a_prediction_free_weight_of_the_softmax_bce_enters_the_kernel():
     """w * SoftmaxBCE(a, b) -> SoftmaxBCE(w a, w b) for w a map or class weight (shape-aware's 1 + E):
     the kernel weighs each element, no broadcast product of its own; a factor that reads the prediction

@@ -95,7 +95,7 @@ class PaddlePrinter(PythonCodePrinter):
         if axis == PIXELS_MASKED:
             return f"ctx.msum({text})"
         if axis == CLASSES:
-            return f"paddle.sum({text}, axis=1, keepdim=True)"
+            return f"ctx.csum({text})"
         raise ValueError(f"unknown reduction axis {axis}")
 
     def _print_Max(self, expr):
