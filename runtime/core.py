@@ -606,15 +606,17 @@ class _SoftmaxBCE(paddle.autograd.PyLayer):
         return _from_host(out)
 
 
-def _by_image(N, *fields):
-    """Each image's slice (n:n+1) of every field with N images; numbers and fields shared by every image
-    (one row, or none) as they are. Elementwise kernels and sums over the classes run one image at a
-    time: their temporaries stay in cache and hold one image each, and the numbers are the same."""
-    def image(field, n):
-        return field[n : n + 1] if isinstance(field, np.ndarray) and field.ndim and field.shape[0] == N else field
+def _by_image(N, *fields, images=1):
+    """Each block of `images` images (n:n+images) of every field with N images; numbers and fields
+    shared by every image (one row, or none) as they are. Elementwise kernels and sums over the classes
+    run one image (or a few small ones) at a time: their temporaries stay in cache and hold one block
+    each, and the numbers are the same."""
+    def block(field, n):
+        shared = not (isinstance(field, np.ndarray) and field.ndim and field.shape[0] == N)
+        return field if shared else field[n : n + images]
 
-    for n in range(N):
-        yield [image(f, n) for f in fields]
+    for n in range(0, N, images):
+        yield [block(f, n) for f in fields]
 
 
 _CLIPPING = {}
@@ -757,71 +759,79 @@ def _nonzero(statistic):
     return values if values is not None and values.any() else None
 
 
+_SUM_BLOCK = 1 << 18  # elements of scratch per step of the host sums: 1 MiB in float32, whatever the batch
+
+
 def _spread_statistics(g, d_target, d_complement, d_pixels, mask):
     """_TargetSums' gradient field g d_target + (1 - g) d_complement + d_pixels (times the mask), in
-    place of the target g (NumPy), in the order of the Paddle path (the same numbers); one image at a
-    time, so that (1 - g) d_complement needs a field of one image only."""
-    rest = None if d_complement is None else _scratch((1,) + g.shape[1:], g.dtype)
-    images = _by_image(g.shape[0], g, d_target, d_complement, d_pixels, mask)
-    for field, target, complement, pixels, valid in images:
+    place of the target g (NumPy), in the order of the Paddle path (the same numbers); a block of whole
+    images of at most _SUM_BLOCK elements at a time (one image where it is larger), so that
+    (1 - g) d_complement needs a field of that block only."""
+    N = g.shape[0]
+    images = max(1, _SUM_BLOCK // max(g[:1].size, 1))
+    rest = None if d_complement is None else _scratch((min(images, N),) + g.shape[1:], g.dtype)
+    for field, target, complement, pixels, valid in _by_image(N, g, d_target, d_complement, d_pixels, mask, images=images):
         if complement is not None:
-            np.subtract(1, field, out=rest)
-            rest *= complement
+            part = rest[: field.shape[0]]
+            np.subtract(1, field, out=part)
+            part *= complement
         if target is None:
             if complement is None:
                 field.fill(0)
             else:
-                np.copyto(field, rest)
+                np.copyto(field, part)
         else:
             field *= target
             if complement is not None:
-                field += rest
+                field += part
         if pixels is not None:
             field += pixels
         if valid is not None:
             field *= valid
 
 
-_SUM_BLOCK = 1 << 18  # elements of scratch per step of the host sums: 1 MiB in float32, whatever the batch
-
-
 def _target_sums_host(t, g, mask, hard, extra, logits):
     """_TargetSums' five sums, each (N, C, 1), of NumPy fields t and g (mask (N, 1, P) or None;
-    `logits`: x where 1 - t is sigmoid(-x)), a block of whole class rows of one image at a time: the
-    scratch stays a fixed size (a volume's image is no longer half the batch's memory again) and in
-    cache while it is summed. Pairwise sums of whole rows (NumPy along a contiguous axis), in the
-    Paddle path's order of operations elementwise."""
+    `logits`: x where 1 - t is sigmoid(-x)), a block of at most _SUM_BLOCK elements at a time: whole
+    images where they fit (few steps for small images), else whole class rows of one image. The
+    scratch stays a fixed size (a volume's image would be half the batch's memory again) and in cache
+    while it is summed. Pairwise sums of whole rows (NumPy along a contiguous axis), in the Paddle
+    path's order of operations elementwise."""
     N, C, P = t.shape
     sums = np.zeros((5, N, C, 1), dtype=t.dtype)
-    rows = max(1, min(C, _SUM_BLOCK // max(P, 1)))
-    product = _scratch((rows, P), t.dtype)
-    miss = _scratch((rows, P), t.dtype) if extra else None
-    for n in range(N):
-        valid = None if mask is None else mask[n] > 0
+    images = max(1, _SUM_BLOCK // max(C * P, 1))
+    rows = C if images > 1 else max(1, min(C, _SUM_BLOCK // max(P, 1)))
+    product = _scratch((min(images, N), rows, P), t.dtype)
+    miss = _scratch(product.shape, t.dtype) if extra else None
+    for n in range(0, N, images):
+        these = slice(n, min(n + images, N))
+        count = these.stop - n
+        valid = None if mask is None else mask[these] > 0
         for c in range(0, C, rows):
             block = slice(c, min(c + rows, C))
+            scratch = [None if f is None else f[:count, : block.stop - c] for f in (product, miss)]
             _block_sums(
-                sums[:, n, block], t[n, block], g[n, block], valid, None if mask is None else mask[n],
-                hard, extra, None if logits is None else logits[n, block],
-                product[: block.stop - c], None if miss is None else miss[: block.stop - c],
+                sums[:, these, block], t[these, block], g[these, block], valid,
+                None if mask is None else mask[these], hard, extra,
+                None if logits is None else logits[these, block], *scratch,
             )
     return sums
 
 
 def _block_sums(sums, t, g, valid, mask, hard, extra, logits, product, miss):
-    """The five sums of class rows t, g of one image into sums (5, rows, 1); product and miss are
-    scratch of t's shape."""
+    """The five sums of fields t, g (images, rows, P) into sums (5, images, rows, 1); valid and mask
+    (images, 1, P) or None; product and miss are scratch of t's shape."""
     # ignored pixels left out by selection (t may be undefined there: 0 * nan)
     kept = t if valid is None else np.where(valid, t, 0).astype(t.dtype, copy=False)
-    sums[2] = kept.sum(axis=1, keepdims=True)
+    sums[2] = kept.sum(axis=2, keepdims=True)
     np.multiply(kept, g, out=product)
-    sums[0] = product.sum(axis=1, keepdims=True)
+    sums[0] = product.sum(axis=2, keepdims=True)
     if hard:  # t - g t is (1 - g) t exactly
         np.subtract(kept, product, out=product)
     else:
         np.subtract(1, g, out=product)
         product *= kept
-    sums[1] = product.sum(axis=1, keepdims=True)
+    sums[1] = product.sum(axis=2, keepdims=True)
     if not extra:
         return
     if logits is None:
@@ -832,15 +842,15 @@ def _block_sums(sums, t, g, valid, mask, hard, extra, logits, product, miss):
         miss += 1
         np.reciprocal(miss, out=miss)
         if valid is not None:
-            miss[:, ~valid[0]] = 1
+            np.copyto(miss, 1, where=~valid)
     if "rejected" in extra:
         np.subtract(1, g, out=product)
         product *= miss
         if mask is not None:  # 1 - t is 1 at an ignored pixel, and so is 1 - g
             product *= mask
-        sums[4] = product.sum(axis=1, keepdims=True)
+        sums[4] = product.sum(axis=2, keepdims=True)
     miss *= g
-    sums[3] = miss.sum(axis=1, keepdims=True)
+    sums[3] = miss.sum(axis=2, keepdims=True)
 
 
 class Context:

@@ -439,8 +439,9 @@ def test_target_sums_gradient_in_numpy_is_the_paddle_path_bit_for_bit(labels, mo
 @pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
 @pytest.mark.parametrize("labels", ["indices", "ignored", "soft"])
 def test_target_sums_in_blocks_of_rows_equal_the_whole_image(labels, activation, monkeypatch):
-    """The host sums take a fixed-size block of class rows at a time (a volume's image would be half
-    the batch's memory again): one row per step, or two, gives the whole image's numbers bit for bit."""
+    """The host sums take a fixed-size block at a time, whole images or class rows of one (a volume's
+    image would be half the batch's memory again): one row per step, two, or one image gives the whole
+    batch's numbers bit for bit."""
     paddle = pytest.importorskip("paddle")
     import numpy as np
     from symloss.paddle import _runtime
@@ -449,7 +450,7 @@ def test_target_sums_in_blocks_of_rows_equal_the_whole_image(labels, activation,
     x = (rng.normal(size=(2, 4, 3, 5)) * 4).astype(np.float32)
     y = draw_labels(rng, labels, 4).astype(np.float32 if labels == "soft" else np.int64)
     results = []
-    for block in (_runtime._SUM_BLOCK, 15, 30):  # whole images, one row of 15 pixels, two rows
+    for block in (_runtime._SUM_BLOCK, 15, 30, 60):  # the batch, one row of 15 pixels, two rows, one image
         monkeypatch.setattr(_runtime, "_SUM_BLOCK", block)
         logit = paddle.to_tensor(x, stop_gradient=False)
         ctx = _runtime.Context("test", logit, paddle.to_tensor(y), activation=activation, ignore_index=255,
