@@ -74,7 +74,7 @@ def cross_entropy_loss(
             x = ctx.logits()
             g = ctx.g
             weight = ctx.class_weights("weight", weight)
-            loss = -ctx.csum(-g * weight * ctx.softplus(-x))
+            loss = ctx.csum(g * weight * ctx.softplus(-x))
             mean_denominator = ctx.target_weight(weight)
         elif ctx.activation == "softmax":
             # rewritten: log_softmax, softmax_cross_entropy, target_weight
@@ -95,9 +95,9 @@ def cross_entropy_loss(
             g = ctx.g
             weight = ctx.class_weights("weight", weight)
             t0 = weight * ctx.softplus(-x)
-            loss = -ctx.const(label_smoothing) * ctx.const(1 / ctx.n_classes) * ctx.csum(
-                -t0
-            ) - ctx.const(1 - label_smoothing) * ctx.csum(-g * t0)
+            loss = ctx.const(label_smoothing) * ctx.const(1 / ctx.n_classes) * ctx.csum(
+                t0
+            ) + ctx.const(1 - label_smoothing) * ctx.csum(g * t0)
             mean_denominator = ctx.target_weight(weight)
         elif ctx.activation == "softmax":
             # rewritten: log_softmax, softmax_cross_entropy, target_weight

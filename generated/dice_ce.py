@@ -92,7 +92,7 @@ def dice_ce_loss(
                 / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
                 + 1
             ) * ctx.const(lambda_dice) + ctx.const(lambda_ce) * ctx.msum(
-                -ctx.csum(-t0 * ctx.softplus(-x_all))
+                ctx.csum(t0 * ctx.softplus(-x_all))
             ) / paddle.clip(
                 ctx.msum(ctx.csum(t0)), min=1e-30
             )
@@ -123,8 +123,8 @@ def dice_ce_loss(
                 -(ctx.const(smooth) + 2 * ctx.target_sum(p))
                 / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
                 + 1
-            ) * ctx.const(lambda_dice) + ctx.const(lambda_ce) * ctx.msum(
-                -ctx.csum(t0 * paddle.log(ctx.clamp(p_all)))
+            ) * ctx.const(lambda_dice) - ctx.const(lambda_ce) * ctx.msum(
+                ctx.csum(t0 * paddle.log(ctx.clamp(p_all)))
             ) / paddle.clip(
                 ctx.msum(ctx.csum(t0)), min=1e-30
             )
@@ -143,8 +143,8 @@ def dice_ce_loss(
                 / (ctx.const(smooth) + ctx.msum(p) + ctx.target_count())
                 + 1
             ) * ctx.const(lambda_dice) + ctx.const(lambda_ce) * ctx.msum(
-                -ctx.const(label_smoothing) * ctx.const(1 / ctx.C) * ctx.csum(-t1 * weight_all)
-                - ctx.const(1 - label_smoothing) * ctx.csum(-t0 * t1)
+                ctx.const(label_smoothing) * ctx.const(1 / ctx.C) * ctx.csum(t1 * weight_all)
+                + ctx.const(1 - label_smoothing) * ctx.csum(t0 * t1)
             ) / paddle.clip(
                 ctx.msum(ctx.csum(t0)), min=1e-30
             )

@@ -85,7 +85,7 @@ def nnunet_dice_ce_loss(
         t0 = g_all * weight_all
         loss = -(ctx.const(smooth) + 2 * ctx.target_sum(p)) * ctx.const(weight_dice) / paddle.clip(
             ctx.const(smooth) + ctx.msum(p) + ctx.target_count(), min=1e-08
-        ) + ctx.const(weight_ce) * ctx.msum(-ctx.csum(-t0 * ctx.softplus(-x_all))) / paddle.clip(
+        ) + ctx.const(weight_ce) * ctx.msum(ctx.csum(t0 * ctx.softplus(-x_all))) / paddle.clip(
             ctx.msum(ctx.csum(t0)), min=1e-30
         )
     elif ctx.activation == "softmax":
@@ -109,8 +109,8 @@ def nnunet_dice_ce_loss(
         t0 = g_all * weight_all
         loss = -(ctx.const(smooth) + 2 * ctx.target_sum(p)) * ctx.const(weight_dice) / paddle.clip(
             ctx.const(smooth) + ctx.msum(p) + ctx.target_count(), min=1e-08
-        ) + ctx.const(weight_ce) * ctx.msum(
-            -ctx.csum(t0 * paddle.log(ctx.clamp(p_all)))
+        ) - ctx.const(weight_ce) * ctx.msum(
+            ctx.csum(t0 * paddle.log(ctx.clamp(p_all)))
         ) / paddle.clip(
             ctx.msum(ctx.csum(t0)), min=1e-30
         )

@@ -74,7 +74,7 @@ def ohem_ce_loss(
         p = ctx.probs()
         g = ctx.g
         t0 = ctx.ohem_select(ctx.csum(g * p), thresh, min_kept)
-        loss = ctx.msum(-t0 * ctx.csum(-g * ctx.softplus(-x))) / paddle.clip(ctx.msum(t0), min=1)
+        loss = ctx.msum(t0 * ctx.csum(g * ctx.softplus(-x))) / paddle.clip(ctx.msum(t0), min=1)
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, softmax_cross_entropy
         p = ctx.probs()
@@ -86,7 +86,7 @@ def ohem_ce_loss(
         p = ctx.probs()
         g = ctx.g
         t0 = ctx.ohem_select(ctx.csum(g * p), thresh, min_kept)
-        loss = ctx.msum(-t0 * ctx.csum(g * paddle.log(ctx.clamp(p)))) / paddle.clip(
+        loss = -ctx.msum(t0 * ctx.csum(g * paddle.log(ctx.clamp(p)))) / paddle.clip(
             ctx.msum(t0), min=1
         )
     return ctx.reduce(loss, per_class=False, per_pixel=False, reduction=reduction)

@@ -72,9 +72,7 @@ def poly1_loss(
         g = ctx.g
         weight = ctx.class_weights("weight", weight)
         t1 = g * weight
-        loss = ctx.const(epsilon) * ctx.csum(t1 * ctx.sigmoid(-x)) - ctx.csum(
-            -t1 * ctx.softplus(-x)
-        )
+        loss = ctx.const(epsilon) * ctx.csum(t1 * ctx.sigmoid(-x)) + ctx.csum(t1 * ctx.softplus(-x))
         mean_denominator = ctx.target_weight(weight)
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, softmax_cross_entropy, target_weight

@@ -70,9 +70,9 @@ def topk_ce_loss(
         # rewritten: log_sigmoid
         x = ctx.logits()
         g = ctx.g
-        t0 = ctx.csum(-g * ctx.softplus(-x))
-        t1 = ctx.top_percent(-t0, k)
-        loss = ctx.msum(-t0 * t1) / paddle.clip(ctx.msum(t1), min=1)
+        t0 = ctx.csum(g * ctx.softplus(-x))
+        t1 = ctx.top_percent(t0, k)
+        loss = ctx.msum(t0 * t1) / paddle.clip(ctx.msum(t1), min=1)
     elif ctx.activation == "softmax":
         # rewritten: log_softmax, softmax_cross_entropy
         t0 = ctx.softmax_cross_entropy(1)
@@ -84,7 +84,7 @@ def topk_ce_loss(
         g = ctx.g
         t0 = ctx.csum(g * paddle.log(ctx.clamp(p)))
         t1 = ctx.top_percent(-t0, k)
-        loss = ctx.msum(-t0 * t1) / paddle.clip(ctx.msum(t1), min=1)
+        loss = -ctx.msum(t0 * t1) / paddle.clip(ctx.msum(t1), min=1)
     return ctx.reduce(loss, per_class=False, per_pixel=False, reduction=reduction)
 
 

@@ -223,6 +223,22 @@ def test_kernels_are_chosen_only_when_optimising():
     assert "ctx.sigmoid_bce" not in literal and "paddle.log(" in literal
 
 
+def test_a_negative_factor_stands_outside_a_sum():
+    """-sum(-g t) is sum(g t): the negative factor leaves the sum (exact), so no negated field is built
+    and kept for the product's backward pass (poly1, ohem_ce and nnunet_dice_ce held one)."""
+    from registry_names import REGISTRY
+    from symloss.compiler.backend.emit import render_loss
+    from symloss.compiler.backend.ir import CLASSES, PIXELS, TENSORS, ReduceSum
+
+    g, p = TENSORS["g"], TENSORS["p"]
+    assert ReduceSum(-2 * g * p, PIXELS) == -ReduceSum(2 * g * p, PIXELS)
+    assert -ReduceSum(-g * p, CLASSES) == ReduceSum(g * p, CLASSES)
+    assert ReduceSum(g - p, CLASSES).args[0] == g - p  # a difference stays as written
+    for name in ("cross_entropy", "poly1", "ohem_ce", "topk_ce"):
+        code = render_loss(REGISTRY[name], REGISTRY)
+        assert "csum(-" not in code and "(-g *" not in code and "-t0 * " not in code, name
+
+
 def test_class_sums_of_one_class_are_the_field_itself():
     """ctx.csum, the printed sum over the classes: a one-class field as it is (Paddle's sum along an axis
     of length 1 is a copy costing as much as a sum, forward and backward), Paddle's sum otherwise; the

@@ -91,6 +91,14 @@ class ReduceSum(sp.Function):
 
     nargs = 2
 
+    @classmethod
+    def eval(cls, body, axis):
+        """A negative factor stands outside the sum: -sum(-g t) is sum(g t), exactly, with no negated
+        field of its own (which autograd would keep for the product's backward pass)."""
+        if isinstance(body, sp.Mul) and body.args[0].is_number and body.args[0].is_negative:
+            return -cls(-body, axis)
+        return None
+
     def _eval_is_real(self):
         return self.args[0].is_real
 
