@@ -52,6 +52,16 @@ def test_guard_clamps_only_logs_and_fractional_powers_of_fields():
     assert fired == ["clamp_log", "clamp_power"]
 
 
+def test_guard_leaves_a_target_factor_of_a_log_outside_the_clamp():
+    """log(g t) is log(g) + log(Clamp(t)): -inf where g = 0, as the formula says; the clamped product gave
+    log(EPS) there, a finite wrong value wherever the -inf makes a ratio 0 (a fuzzed spec returned -0.0011
+    where the spec is 0)."""
+    p, g = sp.IndexedBase("p")[c, i], sp.IndexedBase("g")[c, i]
+    assert guard(sp.log(2 * g * p))[0] == sp.log(g) + sp.log(Clamp(2 * p, EPS))
+    assert guard(sp.log((1 - g) * p))[0] == sp.log(1 - g) + sp.log(Clamp(p, EPS))
+    assert guard(sp.log(g * p + g))[0] == sp.log(Clamp(g * p + g, EPS))  # a sum: clamped whole
+
+
 def _log_softmax(x):
     """float64 log softmax over axis 1."""
     import numpy as np

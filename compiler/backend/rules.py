@@ -161,6 +161,18 @@ def _needs_clamp_log(e) -> bool:
             and _reads_prediction(e.args[0]))
 
 
+def _clamped_log(e):
+    """log(Clamp(t, EPS)) for a log of the prediction; a factor of the target alone stays outside the
+    clamp, exact: log(g t) = log(g) + log(Clamp(t)), -inf where g = 0 as the formula says (the whole
+    product clamped gave log(EPS) there, a finite wrong value where the -inf makes a ratio 0)."""
+    factors = sp.Mul.make_args(e.args[0])
+    exact = [f for f in factors if _has_field(f) and not _reads_prediction(f)]
+    if not exact:
+        return sp.log(Clamp(e.args[0], EPS))
+    rest = sp.Mul(*[f for f in factors if f not in exact])
+    return sp.Add(*[sp.log(f) for f in exact]) + sp.log(Clamp(rest, EPS))
+
+
 def _needs_clamp_pow(e) -> bool:
     return (isinstance(e, sp.Pow) and not e.exp.is_Integer and _has_field(e.base)
             and not isinstance(e.base, Clamp))
@@ -171,7 +183,7 @@ def guard(expr: sp.Expr) -> tuple[sp.Expr, list[str]]:
     at EPS."""
     fired = []
     if expr.has(sp.log) and any(_needs_clamp_log(e) for e in sp.preorder_traversal(expr)):
-        expr = expr.replace(_needs_clamp_log, lambda e: sp.log(Clamp(e.args[0], EPS)))
+        expr = expr.replace(_needs_clamp_log, _clamped_log)
         fired.append("clamp_log")
     if any(_needs_clamp_pow(e) for e in sp.preorder_traversal(expr)):
         expr = expr.replace(_needs_clamp_pow, lambda e: sp.Pow(Clamp(e.base, EPS), e.exp))
