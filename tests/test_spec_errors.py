@@ -131,6 +131,10 @@ REFUSED = {  # name -> (definitions, expr, the line's text, words the message mu
         "Mean(Blur(g[c, i]) * p[c, i], i)", "class Blur(", ("has no Paddle implementation", "paddle(ctx")),
     "primitive of a per-class value": ("", "Mean(DistanceField(Sum(g[c, i], i)) * p[c, i], i)", "expr=Mean(",
                                        ("arguments of DistanceField are images",)),
+    "log of a term the target zeroes": ("shrunk = log(g[c, i] * p[c, i])\n", "Mean(shrunk, i)", "shrunk = ",
+                                        ("outside the class", "g[c, i] * log(p[c, i])")),
+    "division by a term the target zeroes": ("odds = p[c, i] / ((1 - g[c, i]) * p[c, i])\n", "Mean(odds, i)",
+                                             "odds = ", ("inside the class", "a denominator")),
     "function the compiler cannot lower": ("from sympy import sin\nwave = Mean(sin(p[c, i]), i)\n", "wave",
                                            "wave = ", ("sin", "cannot lower")),
 }

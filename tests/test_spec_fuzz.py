@@ -108,12 +108,12 @@ REGRESSIONS: dict[str, tuple[str, int, str]] = {
         spec_text("0.25 * Mean(Sum(p[c, i], c), i) + (1 - 0.25) * Mean(Sum((1 - p[c, i]), c), i)"), 0, "compiled"),
     "constant left in a nested sum": (
         spec_text("0.25 * Sum(Sum(p[c, i], i), c) + (1 - 0.25) * Sum(Sum((1 - p[c, i]), i), c)"), 0, "compiled"),
-    # log(g * Sum(p)) is -inf at every pixel outside the class; summed into a denominator the spec is 0 there,
-    # and the guard, clamping the whole product, made it a number (-0.0011): the target's factor stays outside
     "log of a product with the target": (spec_text(
         "(2 * Sum(t1, i) + 2) / (Sum(t2, i) + Sum(g[c, i], i) + 2)",
         "t1 = p[c, i] + log(p[c, i])\nt2 = log(g[c, i] * Sum(p[c, i], i))\n")
-        .replace("    expr=EXPR,\n", "    expr=EXPR,\n    mean_denominator=Indicator(Sum(g[c, i], i)),\n"), 0, "compiled"),
+        .replace("    expr=EXPR,\n", "    expr=EXPR,\n    mean_denominator=Indicator(Sum(g[c, i], i)),\n"), 0, "refused"),
+    # a term infinite inside the class: the complement's factor (1 - g) in a denominator
+    "inverse of the complement": (spec_text("Sum(p[c, i] / ((1 - g[c, i]) * Sum(p[c, i], i)), i)"), 0, "refused"),
     # p * Sum(0, i) reads p but is 0: it compiled to `loss = 0`
     "zero sum times p": (spec_text("p[c, i] * Sum(t0, i)", "t0 = (p[c, i] - p[c, i])\n"), 0, "refused"),
     "sums that cancel once split": (spec_text("Sum(p[c, i] * (1 - g[c, i]), i) + Sum(p[c, i] * g[c, i], i) - "
@@ -160,10 +160,18 @@ REGRESSIONS: dict[str, tuple[str, int, str]] = {
     "maximum of a fused kernel": (spec_text(
         "0.25 * t2 + (1 - 0.25) * Sum(p[c, i], i)", "\nt0 = log(p[c, i])\nt1 = Max(ref(\"bce\"), 2)\nt2 = (t1 + p[c, i])\n"),
         0, "compiled"),
-    # the guard clamped log(g), a log of the target alone: log(tiny) where the formula's -inf made the ratio 0
+    # the guard clamped log(g), a log of the target alone: log(tiny) where the formula's -inf made the ratio 0;
+    # refused since (a formula infinite at every background pixel: see the next)
     "log of the target alone": (spec_text(
         "t1", "\nt0 = log(g[c, i])\nt1 = (2 * Sum(p[c, i], i) + 2) / (Sum(t0, i) + Sum(g[c, i], i) + 2)\n")
-        .replace("    expr=EXPR,\n", "    expr=EXPR,\n    mean_denominator=Indicator(Sum(g[c, i], i)),\n"), 0, "compiled"),
+        .replace("    expr=EXPR,\n", "    expr=EXPR,\n    mean_denominator=Indicator(Sum(g[c, i], i)),\n"), 0, "refused"),
+    # log(g) times a sum of p in a denominator: the ratio is 0, its gradient 0 times -inf (NaN); with log(g * Sum(p))
+    # the guard made the ratio -0.0011. A formula the target alone makes infinite at every background pixel is
+    # refused at its line
+    "log of the target times a sum": (spec_text(
+        "(2 * Sum(t1, i) + 2) / (Sum(t2 * Sum(p[c, i], i), i) + Sum(g[c, i], i) + 2)",
+        "t1 = p[c, i] + log(p[c, i])\nt2 = log(g[c, i])\n")
+        .replace("    expr=EXPR,\n", "    expr=EXPR,\n    mean_denominator=Indicator(Sum(g[c, i], i)),\n"), 0, "refused"),
 }
 
 

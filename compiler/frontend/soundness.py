@@ -3,7 +3,8 @@
 Each check is one kind of formula that would otherwise build and then fail at every call (or return
 NaN): an index used as a number, a function with no lowering, an undefined constant, a primitive the
 compiler does not know or that is given something other than an image, a parameter with no domain where
-its sign matters, a formula that does not vary with the prediction. `check_formula` runs them all.
+its sign matters, a formula that the target alone makes infinite at every pixel outside (or inside) the
+class, a formula that does not vary with the prediction. `check_formula` runs them all.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def check_formula(loss, expr, what: str) -> None:
     _reject_undefined_constants(loss, expr, what)
     _check_primitives(loss, expr, what)
     _require_domains(loss, expr, what)
+    _reject_target_poles(loss, expr, what)
 
 
 def require_prediction(loss, expr) -> None:
@@ -134,6 +136,36 @@ def _reject_undefined_constants(loss, expr, what: str) -> None:
     refuse(loss, f"{shown}, an infinite or undefined constant ({bad[0]}): a denominator is identically 0 (a "
                 f"literal / 0, or a difference such as Sum(p, i) - Sum(p, i)) or a constant is infinite; "
                 f"change the formula", subject=node)
+
+
+def _with_pixel_target(expr, value):
+    """`expr` with each pixel's own target g[c, i] (outside every sum) set to `value`."""
+    if isinstance(expr, sp.Indexed):
+        return sp.Integer(value) if expr.base.name in ("g", "g_all") else expr
+    if isinstance(expr, sp.Sum) or not expr.args:
+        return expr
+    return expr.func(*[_with_pixel_target(a, value) for a in expr.args])
+
+
+def _reject_target_poles(loss, expr, what: str) -> None:
+    """A log, or a negative power, of a term that is 0 at every pixel outside the class (a factor g[c, i])
+    or inside it (a factor 1 - g[c, i]), whatever the prediction: with class indices the formula is
+    infinite at those pixels at every call. Where a ratio or a sum over pixels turns that infinity back
+    into a number, its gradient is 0 times infinity (NaN), and a guard clamping the log would make it
+    a finite wrong value; either way no code computes the spec."""
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, sp.log):
+            base, role = node.args[0], "a logarithm"
+        elif isinstance(node, sp.Pow) and node.exp.is_negative:
+            base, role = node.base, "a denominator"
+        else:
+            continue
+        for value, pixels in ((0, "outside the class (g[c, i] = 0)"), (1, "inside the class (g[c, i] = 1)")):
+            if sp.expand(_with_pixel_target(base, value)) == 0:
+                refuse(loss, f"{what} has {node}, {role} of {base}, which is 0 at every pixel {pixels} whatever "
+                            f"the prediction: the formula is infinite there at every call. Weigh the term by "
+                            f"the target instead (g[c, i] * log(p[c, i]), not log(g[c, i] * p[c, i])), or add a "
+                            f"smoothing constant", subject=node)
 
 
 def _check_primitives(loss, expr, what: str) -> None:
