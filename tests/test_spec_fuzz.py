@@ -112,6 +112,16 @@ REGRESSIONS: dict[str, tuple[str, int, str]] = {
         "(2 * Sum(t1, i) + 2) / (Sum(t2, i) + Sum(g[c, i], i) + 2)",
         "t1 = p[c, i] + log(p[c, i])\nt2 = log(g[c, i] * Sum(p[c, i], i))\n")
         .replace("    expr=EXPR,\n", "    expr=EXPR,\n    mean_denominator=Indicator(Sum(g[c, i], i)),\n"), 0, "refused"),
+    # Max of log(log(p)): the sigmoid rewrite made it log(-softplus(-x)), which SymPy's Max refused with a
+    # ValueError (a traceback from the compiler): now a SpecError saying the value is real for no prediction
+    "maximum of a log of a log": (spec_text("t2", "\nt0 = log(p[c, i])\nt1 = log(t0)\nt2 = Max(t1, 2)\n"), 0,
+                                  "refused"),
+    # Indicator of a root of a negative number: the guard's clamp made the root sqrt(EPS) and the indicator 1,
+    # where the oracle read 0; an indicator of an undefined value is undefined (the oracle's nan: not compared)
+    "indicator of a root of a negative number": (spec_text(
+        "t3", "\nt0 = (2 * Sum(p[c, i], i) + 2) / (Sum(p[c, i], i) + Sum(g[c, i], i) + 2)\nt1 = (t0 - Sum(p[c, i], i))\n"
+        "t2 = sqrt(t1)\nt3 = Indicator(t2)\n")
+        .replace("    expr=EXPR,\n", "    expr=EXPR,\n    mean_denominator=Indicator(Sum(g[c, i], i)),\n"), 0, "compiled"),
     # a term infinite inside the class: the complement's factor (1 - g) in a denominator
     "inverse of the complement": (spec_text("Sum(p[c, i] / ((1 - g[c, i]) * Sum(p[c, i], i)), i)"), 0, "refused"),
     # p * Sum(0, i) reads p but is 0: it compiled to `loss = 0`

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..frontend.language import c, i
+from ..frontend.errors import SpecError
 from ..frontend.functions import log1p, log_cosh, sigmoid, softplus
 from .ir import LOG1M_SOFTMAX, LOG1M_SOFTMAX_ALL, LOG_SOFTMAX, LOG_SOFTMAX_ALL, SOFTMAX, SOFTMAX_ALL, Clamp, is_tensor
 
@@ -41,7 +42,13 @@ class Rule:
         def matches(e) -> bool:
             return isinstance(e, kind) and all(e.has(h) for h in heads) and e.match(self.lhs) is not None
 
-        return expr.replace(matches, lambda e: self.rhs.xreplace(e.match(self.lhs)))
+        try:
+            return expr.replace(matches, lambda e: self.rhs.xreplace(e.match(self.lhs)))
+        except ValueError as err:  # SymPy's Max and Min refuse an argument the rewrite shows is not real
+            if "not comparable" not in str(err):
+                raise
+            raise SpecError(f"the formula takes Max or Min of a value that is real for no prediction ({err}: "
+                            f"e.g. log(log(p[c, i])), the log of a negative number): change the formula") from None
 
     @property
     def _heads(self) -> set:

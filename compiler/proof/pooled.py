@@ -209,7 +209,9 @@ def _d_exponent(d, b, v):
 
 
 def _indicator(a):
-    return ONE if a > 0 else ZERO
+    """1 where a > 0, 0 where a <= 0, undefined where a is (an indicator of a root of a negative number
+    is no number the formula defines, whatever a guard makes of it in the generated code)."""
+    return ONE if a > 0 else mpmath.nan if mpmath.isnan(a) else ZERO
 
 
 class Graph:

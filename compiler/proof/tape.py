@@ -20,7 +20,9 @@ UNARY = {
     sp.tanh: (mpmath.tanh, lambda a, v: 1 - v * v),
     sp.Abs: (abs, lambda a, v: mpmath.sign(a)),
     sp.sign: (mpmath.sign, lambda a, v: mpmath.mpf(0)),
-    Indicator: (lambda a: mpmath.mpf(1) if a > 0 else mpmath.mpf(0), lambda a, v: mpmath.mpf(0)),
+    # undefined where its argument is (see pooled._indicator)
+    Indicator: (lambda a: mpmath.mpf(1) if a > 0 else mpmath.nan if mpmath.isnan(a) else mpmath.mpf(0),
+                lambda a, v: mpmath.mpf(0)),
 }
 
 
