@@ -762,13 +762,18 @@ def _nonzero(statistic):
 _SUM_BLOCK = 1 << 18  # elements of scratch per step of the host sums: 1 MiB in float32, whatever the batch
 
 
+def _images_per_block(image_size):
+    """Whole images of `image_size` elements that fit in one step of _SUM_BLOCK elements (at least one)."""
+    return max(1, _SUM_BLOCK // max(image_size, 1))
+
+
 def _spread_statistics(g, d_target, d_complement, d_pixels, mask):
     """_TargetSums' gradient field g d_target + (1 - g) d_complement + d_pixels (times the mask), in
     place of the target g (NumPy), in the order of the Paddle path (the same numbers); a block of whole
     images of at most _SUM_BLOCK elements at a time (one image where it is larger), so that
     (1 - g) d_complement needs a field of that block only."""
     N = g.shape[0]
-    images = max(1, _SUM_BLOCK // max(g[:1].size, 1))
+    images = _images_per_block(g[:1].size)
     rest = None if d_complement is None else _scratch((min(images, N),) + g.shape[1:], g.dtype)
     for field, target, complement, pixels, valid in _by_image(N, g, d_target, d_complement, d_pixels, mask, images=images):
         if complement is not None:
@@ -799,7 +804,7 @@ def _target_sums_host(t, g, mask, hard, extra, logits):
     path's order of operations elementwise."""
     N, C, P = t.shape
     sums = np.zeros((5, N, C, 1), dtype=t.dtype)
-    images = max(1, _SUM_BLOCK // max(C * P, 1))
+    images = _images_per_block(C * P)
     rows = C if images > 1 else max(1, min(C, _SUM_BLOCK // max(P, 1)))
     product = _scratch((min(images, N), rows, P), t.dtype)
     miss = _scratch(product.shape, t.dtype) if extra else None
@@ -2220,14 +2225,13 @@ def _log_softmax_host(x, softmax, rest, out=None):
     return log_p
 
 
-def _log_one_minus_softmax_host(x, softmax, top, rest, own=False, out=None):
+def _log_one_minus_softmax_host(x, softmax, top, rest, out=None):
     """log(1 - p) from _softmax_host's parts, the top class and R (_softmax_rest): log1p(-p) below the
     top (p <= 1/2 there), and at the top log R - log1p(R), log R a logsumexp of the others where R
-    underflows (they lie 104 below the top). `own`: p is the caller's to overwrite; else into `out`
-    if given."""
+    underflows (they lie 104 below the top). Into `out` if given (p itself where the caller may
+    overwrite it)."""
     highest, p, total = softmax
-    field = p if own else _host_empty(p.shape, p.dtype) if out is None else out
-    log_q = np.multiply(p, ~top, out=field)  # 0 at the top
+    log_q = np.multiply(p, ~top, out=_host_empty(p.shape, p.dtype) if out is None else out)  # 0 at the top
     np.negative(log_q, out=log_q)
     np.log1p(log_q, out=log_q)
     with np.errstate(divide="ignore"):
@@ -2258,12 +2262,10 @@ def _softmax_bce_forward(x, g, a, b, first, softmax, own, out=None):
     backward reads p and R alone (_softmax_bce_backward_fast), and log p, log(1 - p) die here."""
     top = _top_class(x, softmax[0])
     rest = _softmax_rest(softmax, top)
-    fast = bool(rest.min() >= _FAST_ODDS)
+    fast = bool(rest.min() >= _FAST_ODDS)  # then log p and log(1 - p) die here, in scratch
     log_p = _log_softmax_host(x, softmax, rest, out=_scratch(x.shape, x.dtype) if fast else None)
-    if fast:
-        log_q = _log_one_minus_softmax_host(x, softmax, top, rest, out=_scratch(x.shape, x.dtype))
-    else:
-        log_q = _log_one_minus_softmax_host(x, softmax, top, rest, own)
+    field = _scratch(x.shape, x.dtype) if fast else softmax[1] if own else None
+    log_q = _log_one_minus_softmax_host(x, softmax, top, rest, out=field)
     scope = slice(first, None)
     loss = np.multiply(log_p[:, scope], g, out=_host_empty(g.shape, log_p.dtype) if out is None else out)
     loss *= a

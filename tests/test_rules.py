@@ -464,7 +464,7 @@ def test_target_sums_gradient_in_numpy_is_the_paddle_path_bit_for_bit(labels, mo
 
 @pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
 @pytest.mark.parametrize("labels", ["indices", "ignored", "soft"])
-def test_target_sums_in_blocks_of_rows_equal_the_whole_image(labels, activation, monkeypatch):
+def test_target_sums_in_blocks_equal_the_whole_batch(labels, activation, monkeypatch):
     """The host sums take a fixed-size block at a time, whole images or class rows of one (a volume's
     image would be half the batch's memory again): one row per step, two, or one image gives the whole
     batch's numbers bit for bit."""

@@ -170,8 +170,10 @@ def _needs_clamp_log(e) -> bool:
 
 def _clamped_log(e):
     """log(Clamp(t, EPS)) for a log of the prediction; a factor of the target alone stays outside the
-    clamp, exact: log(g t) = log(g) + log(Clamp(t)), -inf where g = 0 as the formula says (the whole
-    product clamped gave log(EPS) there, a finite wrong value where the -inf makes a ratio 0)."""
+    clamp, exact: log(w t) = log(w) + log(Clamp(t)), -inf where w = 0 as the formula says (the whole
+    product clamped gave log(EPS) there, a finite wrong value where the -inf makes a ratio 0). A pixel's
+    own g or 1 - g as w is refused before (soundness._reject_target_poles); this keeps, e.g., an absent
+    class's Sum(g[c, i], i) or a map's zeros exact."""
     factors = sp.Mul.make_args(e.args[0])
     exact = [f for f in factors if _has_field(f) and not _reads_prediction(f)]
     if not exact:
@@ -331,7 +333,7 @@ def _weighted_softmax_bce(e):
     """w * SoftmaxBCE(a, b) -> SoftmaxBCE(w a, w b), w prediction-free and reading a tensor (a map, a class
     weight): the kernel weighs each element as it computes it, where Paddle would broadcast an (N, C, 1)
     statistic onto the whole field, forward and backward (shape-aware's 1 + E)."""
-    from .ir import SoftmaxBCE, is_tensor
+    from .ir import SoftmaxBCE
 
     if not isinstance(e, sp.Mul):
         return None
