@@ -62,10 +62,9 @@ def lovasz_hinge_loss(
         local_only="the Lovasz sort",
         probabilities=False,
     )
+    # rewritten: lovasz_sum
     x = ctx.logits()
-    g = ctx.g
-    t0 = -x * (2 * g - 1) + 1
-    loss = ctx.msum(ctx.lovasz_weights(t0, g) * paddle.clip(t0, min=0))
+    loss = ctx.lovasz_hinge_sum(x)
     return ctx.reduce(loss, per_class=True, per_pixel=False, reduction=reduction)
 
 

@@ -7,6 +7,7 @@ Pixel sums keep their axes, so a statistic broadcasts back against the fields.
 import functools
 import math
 import os
+import sys
 import weakref
 
 import numpy as np
@@ -751,6 +752,99 @@ class _TargetSums(paddle.autograd.PyLayer):
         if ctx.mask is not None:  # (1 - g) is 1 at an ignored pixel: the mask takes it out
             grad.multiply_(ctx.mask)
         return grad
+
+
+class _LovaszSum(paddle.autograd.PyLayer):
+    """sum over the valid pixels of each unit and class of v * w, w the Lovasz weights of the errors e
+    (Context.lovasz_weights), in NumPy one row (unit, class) at a time: the sort's keys, order and
+    prefix counts exist for one row only, and neither the product nor its gradient is a field until
+    the backward pass returns it. The weights (zero at ignored pixels) are the one field kept.
+
+    `form` says what v and e are, from the input t and each row's target g: "given" (v = t, e given),
+    "abs" (v = e = |g - t|, Lovasz-softmax) or "hinge" (e = 1 - t (2 g - 1), v = max(e, 0)); the last
+    two form no error field at all, and their backward pass reads t and g again. Each row's sum is
+    accumulated in float64."""
+
+    @staticmethod
+    def forward(ctx, t, parts):
+        # errors: the sort keys (N, C, P) for "given"; target_row(images, c): g of a row, (images, P)
+        # mask: (N, 1, P) or None; batch: one row per class over the whole batch; hard: g is 0 or 1
+        form, errors, target_row, mask, batch, hard = parts
+        v = _host_array(t)
+        N, C, P = v.shape
+        e = None if errors is None else _host_array(errors)
+        valid = None if mask is None else _host_array(mask).reshape(N, P) > 0
+        weights = _host_empty(v.shape, v.dtype)
+        sums = np.zeros((1 if batch else N, C, 1), dtype=np.float64)
+        for unit, c, images in _lovasz_rows(N, C, batch):
+            row_v, row_g = v[images, c], target_row(images, c)  # (images, P) each
+            ok = None if valid is None else valid[images]
+            own = form != "given"  # the keys are this row's own array, which the sort may take
+            keys = _lovasz_errors(form, row_v, row_g) if own else e[images, c]
+            if ok is not None and own:
+                np.copyto(keys, v.dtype.type(-np.inf), where=~ok)  # ignored pixels sort last
+            elif ok is not None:
+                keys, own = np.where(ok, keys, v.dtype.type(-np.inf)), True
+            w = _lovasz_weights_numpy(keys.reshape(1, -1), row_g.reshape(1, -1), hard, overwrite=own)
+            w = w.reshape(row_v.shape)
+            del keys
+            if form != "given":  # the errors again, after the sort's scratch is gone
+                row_v = _lovasz_errors(form, row_v, row_g)
+                row_v = row_v if form == "abs" else np.maximum(row_v, 0, out=row_v)
+            if ok is not None:  # values selected, not multiplied: one may be undefined there
+                w *= ok
+                row_v = np.where(ok, row_v, 0)
+            weights[images, c] = w
+            for n in range(w.shape[0]):  # one image at a time: float64 scratch of one image
+                sums[unit, c, 0] += np.dot(row_v[n].astype(np.float64), w[n].astype(np.float64))
+        ctx.weights, ctx.form, ctx.batch = weights, form, batch
+        ctx.t, ctx.target_row = (v, target_row) if form != "given" else (None, None)
+        return _from_host(sums.astype(v.dtype))
+
+    @staticmethod
+    def backward(ctx, grad):
+        weights = ctx.weights
+        out = _host_empty(weights.shape, weights.dtype)
+        np.multiply(weights, _host_array(grad), out=out)
+        if ctx.form == "given":
+            return _from_host(out)
+        N, C, _ = weights.shape
+        for _, c, images in _lovasz_rows(N, C, ctx.batch):  # times the slope of v in t
+            row_t, row_g = ctx.t[images, c], ctx.target_row(images, c)
+            if ctx.form == "abs":  # d|g - t|/dt = sign(t - g)
+                slope = np.subtract(row_t, row_g, dtype=row_t.dtype)
+                out[images, c] *= np.sign(slope, out=slope)
+            else:  # d max(1 - t (2 g - 1), 0)/dt = -(2 g - 1) where the error is >= 0 (as Paddle's clip)
+                slope = np.multiply(row_g, -2, dtype=row_t.dtype)
+                slope += 1
+                slope *= _lovasz_errors("hinge", row_t, row_g) >= 0
+                out[images, c] *= slope
+        return _from_host(out)
+
+
+def _lovasz_errors(form, t, g):
+    """The errors of a row: |g - t| ("abs") or the hinge errors 1 - t (2 g - 1) ("hinge"), computed
+    as the generated code computes them (the same keys, so the same order); g may be boolean."""
+    if form == "abs":
+        out = np.subtract(g, t, dtype=t.dtype)
+        return np.abs(out, out=out)
+    sign = np.multiply(g, 2, dtype=t.dtype)
+    sign -= 1
+    out = np.negative(t)
+    out *= sign
+    out += 1
+    return out
+
+
+def _lovasz_rows(N, C, batch):
+    """(unit, class, images) of each row the Lovasz sort orders: a class over the batch (batch=True),
+    else a class of one image; `images` indexes the batch axis."""
+    for c in range(C):
+        if batch:
+            yield 0, c, slice(0, N)
+        else:
+            for n in range(N):
+                yield n, c, slice(n, n + 1)
 
 
 def _nonzero(statistic):
@@ -1769,6 +1863,47 @@ class Context:
             w = w.reshape([self.n_classes, self.N, self.P]).transpose([1, 0, 2])
         return w
 
+    def lovasz_sum(self, values, errors, target):
+        """msum(values * lovasz_weights(errors, target)): the Lovasz extension summed over each unit's
+        valid pixels, per class. An eager CPU call sorts and sums one row (unit, class) at a time in
+        NumPy (_LovaszSum), keeping only the weights; elsewhere it is that product and sum in Paddle ops."""
+        if not (self._lovasz_rows_apply(values) and list(errors.shape) == list(values.shape)):
+            return self.msum(values * self.lovasz_weights(errors, target))
+        t = np.broadcast_to(_host_array(target.detach()), values.shape)
+        parts = ("given", errors.detach(), lambda images, c: t[images, c], self.m, self.batch, self._soft is None)
+        return self._across_ranks(_LovaszSum.apply(values, parts))
+
+    def lovasz_abs_sum(self, t):
+        """lovasz_sum(e, e, g) with e = |g - t| (Lovasz-softmax), with no field g, g - t or e."""
+        return self._lovasz_form("abs", t)
+
+    def lovasz_hinge_sum(self, t):
+        """lovasz_sum(max(e, 0), e, g) with e = 1 - t (2 g - 1) (the Lovasz hinge), with no field g or e."""
+        return self._lovasz_form("hinge", t)
+
+    def _lovasz_form(self, form, t):
+        if not self._lovasz_rows_apply(t):
+            g = self.g
+            e = paddle.abs(g - t) if form == "abs" else -t * (2 * g - 1) + 1
+            return self.lovasz_sum(e if form == "abs" else paddle.clip(e, min=0), e, g)
+        parts = (form, None, self._target_rows(), self.m, self.batch, self._soft is None)
+        return self._across_ranks(_LovaszSum.apply(t, parts))
+
+    def _lovasz_rows_apply(self, t):
+        """Whether _LovaszSum takes field t: an eager CPU call, t a float field of every class in scope."""
+        return (self._eager_cpu() and list(t.shape) == [self.N, self.n_classes, self.P]
+                and t.dtype in (paddle.float32, paddle.float64))
+
+    def _target_rows(self):
+        """A function giving the target of class c (in scope) at the images `images`, (images, P), in
+        NumPy: a slice of the soft target, or the class indices compared (no one-hot field)."""
+        if self._soft is not None:
+            soft = _host_array(self._soft)[:, self.first:]
+            return lambda images, c: soft[images, c]
+        labels = _host_array(self.labels).reshape(self.N, self.P)
+        C, first = self.C, self.first
+        return lambda images, c: labels[images] == (1 if C == 1 else c + first)  # boolean
+
     def _lovasz_weights_host(self, errors, target):
         """lovasz_weights of an eager CPU call, in NumPy: the errors read in place, the rows (unit,
         class) laid out by NumPy, and a radix sort (about a third of NumPy's argsort)."""
@@ -2087,11 +2222,13 @@ def _lovasz_steps(ts, cumsum, row_sum, where):
     return where(ok, numerator / where(ok, denominator, 1.0), 1.0)
 
 
-def _descending_keys(errors):
+def _descending_keys(errors, overwrite=False):
     """Unsigned integer keys, one row per (row, ...) of `errors`, whose ascending order is the errors'
-    descending order: the float's bits, sign-folded (-0.0 ties 0.0; -inf, ignored pixels, last)."""
+    descending order: the float's bits, sign-folded (-0.0 ties 0.0; -inf, ignored pixels, last).
+    `overwrite`: the keys may take the memory of `errors` (C-contiguous, no longer needed)."""
     kind = np.uint32 if errors.dtype == np.float32 else np.uint64
-    bits = np.add(errors, errors.dtype.type(0.0), order="C").view(kind)  # + 0.0: -0.0 becomes 0.0
+    out = errors if overwrite and errors.flags.c_contiguous else None
+    bits = np.add(errors, errors.dtype.type(0.0), out=out, order="C").view(kind)  # + 0.0: -0.0 becomes 0.0
     bits = bits.reshape(bits.shape[0], -1)
     top = kind(1) << kind(8 * bits.itemsize - 1)
     positive = bits < top
@@ -2102,47 +2239,54 @@ def _descending_keys(errors):
 
 def _stable_order(keys):
     """The stable ascending order of one row of unsigned keys: an LSD radix sort, one stable sort of
-    each 16-bit digit (NumPy sorts 16-bit integers by counting), so tied keys keep index order."""
+    each 16-bit digit (NumPy sorts 16-bit integers by counting), so tied keys keep index order. The
+    digits are read in place where the machine is little-endian, and each pass composes its order
+    into the last one's memory: two index arrays at a time, the row's largest scratch."""
+    digits = 8 * keys.itemsize // 16
+    halves = keys.view(np.uint16) if sys.byteorder == "little" else None
     order = None
-    for shift in range(0, 8 * keys.itemsize, 16):
-        digit = (keys >> keys.dtype.type(shift)).astype(np.uint16)
-        order = (
-            np.argsort(digit, kind="stable")
-            if order is None
-            else order[np.argsort(digit[order], kind="stable")]
-        )
+    for k in range(digits):
+        digit = halves[k::digits] if halves is not None else (keys >> keys.dtype.type(16 * k)).astype(np.uint16)
+        if order is None:
+            order = np.argsort(digit, kind="stable")
+            continue
+        step = np.argsort(digit[order], kind="stable")
+        order = np.take(order, step, out=step, mode="clip")  # out[j] = order[step[j]], read before written
     return order
 
 
-def _lovasz_weights_numpy(errors, targets, hard):
+def _lovasz_weights_numpy(errors, targets, hard, overwrite=False):
     """lovasz_weights in NumPy for rows errors[r] (any layout), sorted by error, descending, ties in
     index order (the order of Paddle's stable argsort on the graph path). `hard`: targets are 0 or 1,
-    and the prefix counts are exact integers."""
+    and the prefix counts are exact integers. `overwrite`: the sort keys may take the errors' memory."""
     rows = errors.shape[0]
     length = errors[0].size
     dtype = errors.dtype
-    keys = _descending_keys(errors)
+    keys = _descending_keys(errors, overwrite)
     if hard:
         targets = np.greater(targets, 0.5, order="C").reshape(rows, length)
         exact = dtype.type(length) < dtype.type(2 ** np.finfo(dtype).nmant + 1)
         counts = dtype if exact else np.int64  # integers the float holds exactly, else int64
-        k = np.arange(1, length + 1, dtype=counts)
     else:
         targets = np.asarray(targets, order="C").reshape(rows, length)
-    weights = np.empty((rows, length), dtype=dtype)
+    weights = None  # after the first sort, whose scratch is the largest
     for r in range(rows):
         order = _stable_order(keys[r])
+        weights = np.empty((rows, length), dtype=dtype) if weights is None else weights
         ts = targets[r][order]
-        if hard:  # the same fraction as _lovasz_steps, its terms counted
+        if hard:  # the same fraction as _lovasz_steps, its terms counted, in three fields
             hits = np.cumsum(ts, dtype=counts)
             total = hits[-1]
-            after = (total + k - hits).astype(dtype, copy=False)  # G + n_k
+            after = np.arange(1, length + 1, dtype=counts)
+            after += total
+            after -= hits
+            after = after.astype(dtype, copy=False)  # G + n_k
             before = after - ~ts  # G + n_(k-1)
-            numerator = np.where(ts, before, (total - hits).astype(dtype, copy=False))
-            denominator = before * after
-            steps = np.divide(
-                numerator, denominator, out=np.ones_like(numerator), where=denominator > 0
-            )
+            numerator = np.subtract(total, hits, out=hits).astype(dtype, copy=False)
+            np.copyto(numerator, before, where=ts)
+            denominator = np.multiply(before, after, out=after)
+            steps = np.divide(numerator, denominator, out=before, where=denominator > 0)
+            steps[~(denominator > 0)] = 1
         else:  # soft targets: running sums over up to millions of terms, accumulated in float64
             wide = ts.astype(np.float64)
             steps = _lovasz_steps(wide, np.cumsum, lambda a: a.sum(keepdims=True), np.where)

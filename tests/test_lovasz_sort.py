@@ -88,3 +88,77 @@ def test_eager_host_sort_and_graph_sort_agree_on_ties(name, classes, batch):
     static = _value_and_grad(paddle.jit.to_static(LOSSES[name](batch=batch), full_graph=True), x, y)
     np.testing.assert_allclose(static[0], eager[0], rtol=1e-6)
     np.testing.assert_allclose(static[1], eager[1], rtol=1e-5, atol=1e-7)
+
+
+def _context(x, y, batch):
+    return R.Context("lovasz_test", x, y, activation="auto", ignore_index=255, include_background=True,
+                     batch=batch, sync=False, reduction="none")
+
+
+def _fused_and_product(form, x, y, batch, cotangent):
+    """(value, gradient) of the row-at-a-time sum (_LovaszSum) and of the product path it replaces."""
+    out = []
+    for fused in (True, False):
+        xt = paddle.to_tensor(x)
+        xt.stop_gradient = False
+        ctx = _context(xt, y, batch)
+        g = ctx.g
+        if form == "abs":
+            p = ctx.probs()
+            e = paddle.abs(g - p)
+            s = ctx.lovasz_abs_sum(p) if fused else ctx.msum(e * ctx.lovasz_weights(e, g))
+        elif form == "hinge":
+            t = ctx.logits()
+            e = -t * (2 * g - 1) + 1
+            s = ctx.lovasz_hinge_sum(t) if fused else ctx.msum(paddle.clip(e, min=0) * ctx.lovasz_weights(e, g))
+        else:  # values other than the errors sorted by: v = p^2, e = |g - p|
+            p = ctx.probs()
+            e, v = paddle.abs(g - p), ctx.probs() ** 2
+            s = ctx.lovasz_sum(v, e, g) if fused else ctx.msum(v * ctx.lovasz_weights(e, g))
+        (s * paddle.to_tensor(cotangent[: s.shape[0]].astype(x.dtype))).sum().backward()
+        out.append((s.numpy(), xt.grad.numpy()))
+    return out
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("batch", [False, True])
+@pytest.mark.parametrize("form", ["abs", "hinge", "given"])
+def test_row_at_a_time_lovasz_sums_equal_the_weighted_product(form, batch, dtype):
+    """Ties (rounded logits, hinge errors of exactly 0), ignored pixels, soft targets, one and three
+    classes: the same weights, so the same gradient to the last bit, and the same sums to rounding
+    (accumulated in float64 here, pairwise in the compute dtype there)."""
+    rng = np.random.default_rng(7)
+    for classes in (1, 3):
+        for target in ("hard", "ignored", "soft"):
+            x = (np.round(rng.standard_normal((3, classes, 5, 6)) * 2) / 2).astype(dtype)  # ties, |x| = 1
+            if target == "soft":
+                y = paddle.to_tensor(rng.random(x.shape).astype(dtype))
+            else:
+                labels = rng.integers(0, max(classes, 2), (3, 5, 6))
+                if target == "ignored":
+                    labels[0, :2] = 255
+                    labels[2] = 255  # a unit with no valid pixel
+                y = paddle.to_tensor(labels)
+            cotangent = rng.random((3, classes, 1))
+            (fused, grad_fused), (product, grad_product) = _fused_and_product(form, x, y, batch, cotangent)
+            np.testing.assert_array_equal(grad_fused, grad_product)
+            tol = 1e-6 if dtype == "float32" else 1e-14
+            np.testing.assert_allclose(fused, product, rtol=tol, atol=tol)
+
+
+def test_lovasz_sums_are_fused_by_form():
+    """|g - p| sorted by itself and the hinge of the logits form their errors a row at a time; any other
+    values weighted by Lovasz weights still sum without a product field."""
+    import sympy as sp
+
+    from symloss.compiler.backend.ir import PIXELS_MASKED, TENSORS, LovaszAbsSum, LovaszHingeSum, LovaszSum, ReduceSum
+    from symloss.compiler.backend.rules import fuse_lovasz_sums
+    from symloss.compiler.frontend.primitives import LovaszWeights
+
+    g, p, x = TENSORS["g"], TENSORS["p"], TENSORS["x"]
+    abs_error, hinge = sp.Abs(g - p), 1 - x * (2 * g - 1)
+    cases = [(abs_error, abs_error, LovaszAbsSum(p)), (sp.Abs(p - g), sp.Abs(p - g), LovaszAbsSum(p)),
+             (sp.Max(hinge, 0), hinge, LovaszHingeSum(x)), (p**2, abs_error, LovaszSum(p**2, abs_error, g))]
+    for values, errors, kernel in cases:
+        fused, rules = fuse_lovasz_sums(5 * ReduceSum(values * LovaszWeights(errors, g), PIXELS_MASKED))
+        assert fused == 5 * kernel and rules == ["lovasz_sum"]

@@ -170,6 +170,26 @@ class SquaredError(Kernel):
         return True
 
 
+class LovaszSum(Kernel):
+    """LovaszSum(values, errors, target) = sum over the valid pixels of each unit of values *
+    LovaszWeights(errors, target) (keepdim): the Lovasz extension, sorted and summed one row (unit,
+    class) at a time, with no product field and no gradient field of its own."""
+
+    nargs = 3
+
+
+class LovaszAbsSum(Kernel):
+    """LovaszSum(|g - t|, |g - t|, g): the Lovasz-softmax of field t, its errors formed one row at a time."""
+
+    nargs = 1
+
+
+class LovaszHingeSum(Kernel):
+    """LovaszSum(max(e, 0), e, g) with e = 1 - t (2 g - 1): the Lovasz hinge of logits t, likewise."""
+
+    nargs = 1
+
+
 class TargetSum(Kernel):
     """sum over the pixels of each unit of g * t (keepdim): t summed at each pixel's target class."""
 

@@ -19,7 +19,7 @@ from .ir import (CLASSES, Const, FIELD_TENSOR, N_ALL_CLASSES, N_CLASSES, N_PIXEL
                  SOFTMAX_ALL, TENSORS, ClassSlice, PixelCount, PrimitiveField, PrimitiveTensor, ReduceSum, TensorVar,
                  counts_pixels, is_tensor)
 from ..frontend.primitives import Primitive
-from .rules import guard, rewrite, specialize
+from .rules import fuse_lovasz_sums, guard, rewrite, specialize
 from .statistics import share_statistics
 
 ACTIVATIONS = ("sigmoid", "softmax", "none")
@@ -214,6 +214,9 @@ def lower_formula(expr: sp.Expr, activation: str, optimize: bool, maps: dict | N
             rules += [r for r in arg_rules if r not in rules]
         values[PrimitiveTensor(name)] = prim.func(*args)
     expr = expr.xreplace(values)
+    if optimize:
+        expr, fused = fuse_lovasz_sums(expr)
+        rules += fused
     if _undefined(expr):
         raise SpecError("the formula lowers to an undefined or infinite constant (a division by zero): change it",
                         internal=True)

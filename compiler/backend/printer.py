@@ -150,6 +150,15 @@ class PaddlePrinter(PythonCodePrinter):
     def _print_SquaredError(self, expr):
         return f"ctx.squared_error({self._print(expr.args[0])})"
 
+    def _print_LovaszSum(self, expr):
+        return f"ctx.lovasz_sum({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_LovaszAbsSum(self, expr):
+        return f"ctx.lovasz_abs_sum({self._print(expr.args[0])})"
+
+    def _print_LovaszHingeSum(self, expr):
+        return f"ctx.lovasz_hinge_sum({self._print(expr.args[0])})"
+
     def _print_TargetSum(self, expr):
         return f"ctx.target_sum({self._print(expr.args[0])})"
 

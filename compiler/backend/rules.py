@@ -15,7 +15,8 @@ import sympy as sp
 from ..frontend.language import c, i
 from ..frontend.errors import SpecError
 from ..frontend.functions import log1p, log_cosh, sigmoid, softplus
-from .ir import LOG1M_SOFTMAX, LOG1M_SOFTMAX_ALL, LOG_SOFTMAX, LOG_SOFTMAX_ALL, SOFTMAX, SOFTMAX_ALL, Clamp, is_tensor
+from .ir import (LOG1M_SOFTMAX, LOG1M_SOFTMAX_ALL, LOG_SOFTMAX, LOG_SOFTMAX_ALL, PIXELS, PIXELS_MASKED, SOFTMAX,
+                 SOFTMAX_ALL, Clamp, is_tensor)
 
 z = sp.Wild("z")
 k = sp.Wild("k")  # a class: the index c, or one named class (p[0, i])
@@ -421,6 +422,51 @@ KERNELS = (("softmax_cross_entropy", _cross_entropy), ("sigmoid_focal", _sigmoid
            ("sigmoid_bce", _binary_cross_entropy), ("squared_error", _squared_error),
            ("target_weight", _target_weight), ("softmax_bce", _softmax_bce),
            ("weighted_softmax_bce", _weighted_softmax_bce), ("target_sum", _target_sum))
+
+
+def fuse_lovasz_sums(expr: sp.Expr) -> tuple[sp.Expr, list[str]]:
+    """Sum over pixels of v * LovaszWeights(e, t) -> LovaszSum(v, e, t): the sort and the sum one row at
+    a time, with neither the weighted product nor its gradient as a field (run once the primitives
+    stand in the formula again: they are fields of their own until then)."""
+    from ..frontend.primitives import LovaszWeights
+    from .ir import LovaszSum, ReduceSum
+
+    def match(e):
+        if not (isinstance(e, ReduceSum) and e.args[1] in (PIXELS, PIXELS_MASKED) and isinstance(e.args[0], sp.Mul)):
+            return None
+        weights = [f for f in e.args[0].args if isinstance(f, LovaszWeights)]
+        if len(weights) != 1:
+            return None
+        values = _split_factor(e.args[0], weights[0])
+        if values is None or not is_tensor(values) or values.has(LovaszWeights):
+            return None
+        return _lovasz_form(values, *weights[0].args) or LovaszSum(values, *weights[0].args)
+
+    found = {e: kernel for e in sp.preorder_traversal(expr) if (kernel := match(e)) is not None}
+    return (expr.xreplace(found), ["lovasz_sum"]) if found else (expr, [])
+
+
+def _lovasz_form(values, errors, target):
+    """LovaszAbsSum(t) where values = errors = |g - t|, LovaszHingeSum(t) where errors = 1 - t (2 g - 1)
+    and values = max(errors, 0), t a tensor free of g and the target g; else None."""
+    from .ir import TENSORS, LovaszAbsSum, LovaszHingeSum
+
+    g = TENSORS["g"]
+    if target != g:
+        return None
+
+    def field(t):
+        return t if is_tensor(t) and not t.has(g) else None
+
+    if values == errors and isinstance(errors, sp.Abs):
+        inner = errors.args[0]
+        t = field(g - inner) or field(inner + g)  # |g - t| or |t - g|
+        return LovaszAbsSum(t) if t is not None else None
+    if values == sp.Max(errors, 0) and errors.has(g):
+        t = field(sp.cancel((1 - errors) / (2 * g - 1)))
+        if t is not None and sp.expand(errors - (1 - t * (2 * g - 1))) == 0:
+            return LovaszHingeSum(t)
+    return None
 
 
 def specialize(expr: sp.Expr) -> tuple[sp.Expr, list[str]]:
