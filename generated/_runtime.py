@@ -1247,8 +1247,9 @@ class _LovaszSum(paddle.autograd.PyLayer):
 
     `form` says what v and e are, from the input t and each row's target g: "given" (v = t, e given),
     "abs" (v = e = |g - t|, Lovasz-softmax) or "hinge" (e = 1 - t (2 g - 1), v = max(e, 0)); the last
-    two form no error field at all, and their backward pass reads t and g again. Each row's sum is
-    accumulated in float64."""
+    two form no error field at all, and their backward pass reads t and g again and turns the weights
+    into the gradient in their own memory (a second backward pass through a retained graph sorts
+    again). Each row's sum is accumulated in float64."""
 
     @staticmethod
     def forward(ctx, t, parts):
@@ -1256,49 +1257,27 @@ class _LovaszSum(paddle.autograd.PyLayer):
         # mask: (N, 1, P) or None; batch: one row per class over the whole batch; hard: g is 0 or 1
         form, errors, target_row, mask, batch, hard = parts
         v = _host_array(t)
-        N, C, P = v.shape
+        N, P = v.shape[0], v.shape[2]
         e = None if errors is None else _host_array(errors)
         valid = None if mask is None else _host_array(mask).reshape(N, P) > 0
-        weights = _host_empty(v.shape, v.dtype)
-        sums = np.zeros((1 if batch else N, C, 1), dtype=np.float64)
-        for unit, c, images in _lovasz_rows(N, C, batch):
-            row_v, row_g = v[images, c], target_row(images, c)  # (images, P) each
-            ok = None if valid is None else valid[images]
-            own = form != "given"  # the keys are this row's own array, which the sort may take
-            keys = _lovasz_errors(form, row_v, row_g) if own else e[images, c]
-            if ok is not None and own:
-                np.copyto(keys, v.dtype.type(-np.inf), where=~ok)  # ignored pixels sort last
-            elif ok is not None:
-                keys, own = np.where(ok, keys, v.dtype.type(-np.inf)), True
-            w = _lovasz_weights_numpy(
-                keys.reshape(1, -1), row_g.reshape(1, -1), hard, overwrite=own
-            )
-            w = w.reshape(row_v.shape)
-            del keys
-            if form != "given":  # the errors again, after the sort's scratch is gone
-                row_v = _lovasz_errors(form, row_v, row_g)
-                row_v = row_v if form == "abs" else np.maximum(row_v, 0, out=row_v)
-            if ok is not None:  # values selected, not multiplied: one may be undefined there
-                w *= ok
-                row_v = np.where(ok, row_v, 0)
-            weights[images, c] = w
-            for n in range(w.shape[0]):  # one image at a time: float64 scratch of one image
-                sums[unit, c, 0] += np.dot(row_v[n].astype(np.float64), w[n].astype(np.float64))
-        ctx.weights, ctx.form, ctx.batch = weights, form, batch
-        ctx.t, ctx.target_row = (v, target_row) if form != "given" else (None, None)
+        ctx.rows = (form, v, e, target_row, valid, batch, hard)
+        ctx.weights, sums = _lovasz_pass(*ctx.rows)
         return _from_host(sums.astype(v.dtype))
 
     @staticmethod
     def backward(ctx, grad):
-        weights = ctx.weights
-        out = _host_empty(weights.shape, weights.dtype)
-        np.multiply(weights, _host_array(grad), out=out)
-        if ctx.form == "given":
+        form, t, _, target_row, _, batch, _ = ctx.rows
+        if form == "given":  # the weights stay: a retained graph's next pass reads them
+            out = _host_empty(ctx.weights.shape, ctx.weights.dtype)
+            np.multiply(ctx.weights, _host_array(grad), out=out)
             return _from_host(out)
-        N, C, _ = weights.shape
-        for _, c, images in _lovasz_rows(N, C, ctx.batch):  # times the slope of v in t
-            row_t, row_g = ctx.t[images, c], ctx.target_row(images, c)
-            if ctx.form == "abs":  # d|g - t|/dt = sign(t - g)
+        out = ctx.weights if ctx.weights is not None else _lovasz_pass(*ctx.rows)[0]
+        ctx.weights = None  # taken by the gradient
+        out *= _host_array(grad)
+        N, C, _ = out.shape
+        for _, c, images in _lovasz_rows(N, C, batch):  # times the slope of v in t
+            row_t, row_g = t[images, c], target_row(images, c)
+            if form == "abs":  # d|g - t|/dt = sign(t - g)
                 slope = np.subtract(row_t, row_g, dtype=row_t.dtype)
                 out[images, c] *= np.sign(slope, out=slope)
             else:  # d max(1 - t (2 g - 1), 0)/dt = -(2 g - 1) where the error is >= 0 (as Paddle's clip)
@@ -1307,6 +1286,36 @@ class _LovaszSum(paddle.autograd.PyLayer):
                 slope *= _lovasz_errors("hinge", row_t, row_g) >= 0
                 out[images, c] *= slope
         return _from_host(out)
+
+
+def _lovasz_pass(form, v, e, target_row, valid, batch, hard):
+    """(weights, sums) of _LovaszSum: the weights (N, C, P) in a field of Paddle's allocator, zero at
+    ignored pixels, and the float64 sums (units, C, 1), one row sorted at a time."""
+    N, C, _ = v.shape
+    weights = _host_empty(v.shape, v.dtype)
+    sums = np.zeros((1 if batch else N, C, 1), dtype=np.float64)
+    for unit, c, images in _lovasz_rows(N, C, batch):
+        row_v, row_g = v[images, c], target_row(images, c)  # (images, P) each
+        ok = None if valid is None else valid[images]
+        own = form != "given"  # the keys are this row's own array, which the sort may take
+        keys = _lovasz_errors(form, row_v, row_g) if own else e[images, c]
+        if ok is not None and own:
+            np.copyto(keys, v.dtype.type(-np.inf), where=~ok)  # ignored pixels sort last
+        elif ok is not None:
+            keys, own = np.where(ok, keys, v.dtype.type(-np.inf)), True
+        w = _lovasz_weights_numpy(keys.reshape(1, -1), row_g.reshape(1, -1), hard, overwrite=own)
+        w = w.reshape(row_v.shape)
+        del keys
+        if form != "given":  # the errors again, after the sort's scratch is gone
+            row_v = _lovasz_errors(form, row_v, row_g)
+            row_v = row_v if form == "abs" else np.maximum(row_v, 0, out=row_v)
+        if ok is not None:  # values selected, not multiplied: one may be undefined there
+            w *= ok
+            row_v = np.where(ok, row_v, 0)
+        weights[images, c] = w
+        for n in range(w.shape[0]):  # one image at a time: float64 scratch of one image
+            sums[unit, c, 0] += np.dot(row_v[n].astype(np.float64), w[n].astype(np.float64))
+    return weights, sums
 
 
 def _lovasz_errors(form, t, g):

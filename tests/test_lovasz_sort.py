@@ -162,3 +162,23 @@ def test_lovasz_sums_are_fused_by_form():
     for values, errors, kernel in cases:
         fused, rules = fuse_lovasz_sums(5 * ReduceSum(values * LovaszWeights(errors, g), PIXELS_MASKED))
         assert fused == 5 * kernel and rules == ["lovasz_sum"]
+
+
+@pytest.mark.parametrize("form", ["abs", "hinge"])
+def test_a_second_backward_pass_sorts_again(form):
+    """The backward pass turns the weights into the gradient in their own memory; a second pass (a
+    retained graph) finds them taken and sorts again, for the same gradient. Called directly: Paddle
+    3.3's PyLayer itself fails a second backward pass through a retained graph."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(4)
+    t = rng.standard_normal((2, 3, 30)).astype("float32")
+    labels = rng.integers(0, 3, (2, 30))
+    valid = labels != 0
+    rows = (form, t, None, lambda images, c: labels[images] == c, valid, True, True)
+    weights, _ = R._lovasz_pass(*rows)
+    ctx = SimpleNamespace(rows=rows, weights=weights)
+    up = paddle.to_tensor(rng.random((1, 3, 1)).astype("float32"))
+    first = R._LovaszSum.backward(ctx, up).numpy().copy()
+    assert ctx.weights is None and np.abs(first).max() > 0
+    np.testing.assert_array_equal(R._LovaszSum.backward(ctx, up).numpy(), first)
