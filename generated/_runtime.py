@@ -1144,7 +1144,8 @@ class _TargetSums(paddle.autograd.PyLayer):
     valid pixels, each (N, classes, 1), with one gradient field for all, g (d_target - d_missed) +
     (1 - g) (d_complement - d_rejected) + d_pixels, built on a fresh target: autograd would hold the
     products and the target at once (every region loss reads these sums; Tversky's false negatives
-    are the fourth, MCC's true negatives the fifth, each computed only where `extra` asks, else 0).
+    are the fourth, MCC's true negatives the fifth, each computed only where `extra` asks, else 0, and
+    the second only where `complement` asks: dice reads g t and t alone).
     Each is summed as it stands, never as a difference of the others (sum(t) - sum(g t) cancels where
     g t ~ t), and the sum of t directly too: the two parts added carry both their rounding errors into
     a loss that differences it against sum(g t) (log_cosh_dice at C = 1)."""
@@ -1157,14 +1158,15 @@ class _TargetSums(paddle.autograd.PyLayer):
         # logits: a function giving x where t = sigmoid(x), whose 1 - t is summed as sigmoid(-x) (1 - t rounds
         # where t ~ 1), or None
         # host: an eager CPU call, whose sums NumPy takes (the device's are Paddle's)
-        g, target, mask, whole, pixel_sum, hard, extra, logits, host = parts
+        # complement: whether the sum of (1 - g) t is asked for (else 0)
+        g, target, mask, whole, pixel_sum, hard, extra, logits, host, complement = parts
         ctx.target, ctx.mask, ctx.shape, ctx.dtype, ctx.host = target, mask, t.shape, t.dtype, host
         fields = [_host_view(f) for f in (t, g)] if host else [None]
         if all(f is not None for f in fields):
             host_logits = None if logits is None else _host_view(logits())
             if logits is None or host_logits is not None:
                 host_mask = None if mask is None else _host_array(mask)
-                sums = _target_sums_host(*fields, host_mask, hard, extra, host_logits)
+                sums = _target_sums_host(*fields, host_mask, hard, extra, host_logits, complement)
                 if whole:
                     sums = np.sum(sums, axis=(1, 2), keepdims=True)
                 return tuple(_from_host(s) for s in sums)
@@ -1193,16 +1195,18 @@ class _TargetSums(paddle.autograd.PyLayer):
             del miss
         on_target = kept * g
         on_target_sum = total(on_target)
-        # the complement in the same field
-        if hard:
-            rest = on_target.scale_(-1.0).add_(kept)
-        else:
-            paddle.assign(g, output=on_target)
-            rest = on_target.scale_(-1.0, bias=1.0).multiply_(kept)
         unasked = paddle.zeros_like(on_target_sum)
+        complement_sum = unasked
+        if complement:  # the complement in the same field
+            if hard:
+                rest = on_target.scale_(-1.0).add_(kept)
+            else:
+                paddle.assign(g, output=on_target)
+                rest = on_target.scale_(-1.0, bias=1.0).multiply_(kept)
+            complement_sum = total(rest)
         return (
             on_target_sum,
-            total(rest),
+            complement_sum,
             pixels_sum,
             unasked if missed_sum is None else missed_sum,
             unasked if rejected_sum is None else rejected_sum,
@@ -1389,7 +1393,7 @@ def _spread_statistics(g, d_target, d_complement, d_pixels, mask):
             field *= valid
 
 
-def _target_sums_host(t, g, mask, hard, extra, logits):
+def _target_sums_host(t, g, mask, hard, extra, logits, complement=True):
     """_TargetSums' five sums, each (N, C, 1), of NumPy fields t and g (mask (N, 1, P) or None;
     `logits`: x where 1 - t is sigmoid(-x)), a block of at most _SUM_BLOCK elements at a time: whole
     images where they fit (few steps for small images), else whole class rows of one image. The
@@ -1419,24 +1423,27 @@ def _target_sums_host(t, g, mask, hard, extra, logits):
                 extra,
                 None if logits is None else logits[these, block],
                 *scratch,
+                complement,
             )
     return sums
 
 
-def _block_sums(sums, t, g, valid, mask, hard, extra, logits, product, miss):
-    """The five sums of fields t, g (images, rows, P) into sums (5, images, rows, 1); valid and mask
-    (images, 1, P) or None; product and miss are scratch of t's shape."""
+def _block_sums(sums, t, g, valid, mask, hard, extra, logits, product, miss, complement):
+    """The five sums of fields t, g (images, rows, P) into sums (5, images, rows, 1), the second only
+    where `complement` asks; valid and mask (images, 1, P) or None; product and miss are scratch of
+    t's shape."""
     # ignored pixels left out by selection (t may be undefined there: 0 * nan)
     kept = t if valid is None else np.where(valid, t, 0).astype(t.dtype, copy=False)
     sums[2] = kept.sum(axis=2, keepdims=True)
     np.multiply(kept, g, out=product)
     sums[0] = product.sum(axis=2, keepdims=True)
-    if hard:  # t - g t is (1 - g) t exactly
+    if complement and hard:  # t - g t is (1 - g) t exactly
         np.subtract(kept, product, out=product)
-    else:
+    elif complement:
         np.subtract(1, g, out=product)
         product *= kept
-    sums[1] = product.sum(axis=2, keepdims=True)
+    if complement:
+        sums[1] = product.sum(axis=2, keepdims=True)
     if not extra:
         return
     if logits is None:
@@ -1464,9 +1471,9 @@ class Context:
     Attributes the generated code reads: `activation` (resolved), `g` (target, zero at ignored
     pixels, background dropped if asked), `n_pixels` (valid pixels per unit), `n_classes`.
     `probabilities=False` says the loss never reads p (only the logits), so activation="none"
-    does not ask the logit to hold probabilities. `extra_sums` names the sums of 1 - t the loss
-    reads ("missed": missed_sum, "rejected": rejected_sum), which target_sum's step then computes
-    beside the others.
+    does not ask the logit to hold probabilities. `extra_sums` names the sums beyond g t and t the
+    loss reads ("complement": complement_sum, "missed": missed_sum, "rejected": rejected_sum), which
+    target_sum's step then computes beside them.
     """
 
     def __init__(
@@ -2254,7 +2261,7 @@ class Context:
         """sum over the valid pixels of (1 - g) * t, (units, classes, 1), summed as it stands: written as
         msum(t) - target_sum(t) it cancels wherever g t ~ t (a class covering the image); see `_split`.
         """
-        if not self._splits(t):
+        if not ("complement" in self._extra_sums and self._splits(t)):
             return self.psum((1 - self.g) * t)
         return self._split(t)[1]
 
@@ -2297,6 +2304,7 @@ class Context:
             elif not whole:
                 self._counts = self._pixel_sum(g)
         hard = self._soft is None
+        extra = self._extra_sums - {"complement"}
         parts = (
             g,
             self._target_again(),
@@ -2304,13 +2312,20 @@ class Context:
             whole,
             self._pixel_sum,
             hard,
-            self._extra_sums,
+            extra,
             self._complement_logits(t),
             self._eager_cpu(),
+            "complement" in self._extra_sums,
         )
         sums = _TargetSums.apply(t, parts)
         finish = self._across_ranks if whole else self._units
-        asked = (True, True, True, "missed" in self._extra_sums, "rejected" in self._extra_sums)
+        asked = (
+            True,
+            "complement" in self._extra_sums,
+            True,
+            "missed" in self._extra_sums,
+            "rejected" in self._extra_sums,
+        )
         # t itself is not kept
         self._split_sums[id(t)] = (
             weakref.ref(t),

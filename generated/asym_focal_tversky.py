@@ -71,7 +71,7 @@ def asym_focal_tversky_loss(
         sync=sync,
         reduction=reduction,
         two_classes=True,
-        extra_sums=("missed",),
+        extra_sums=("complement", "missed"),
     )
     # rewritten: clamp_power, target_sum
     p = ctx.probs()

@@ -70,7 +70,7 @@ def asym_unified_focal_loss(
         sync=sync,
         reduction=reduction,
         two_classes=True,
-        extra_sums=("missed",),
+        extra_sums=("complement", "missed"),
     )
     # rewritten: clamp_log, clamp_power, target_sum
     p = ctx.probs()

@@ -72,7 +72,7 @@ def focal_tversky_loss(
         batch=batch,
         sync=sync,
         reduction=reduction,
-        extra_sums=("missed",),
+        extra_sums=("complement", "missed"),
     )
     if ctx.activation == "sigmoid":
         # rewritten: one_minus_sigmoid, clamp_power, target_sum

@@ -63,7 +63,7 @@ def mcc_loss(
         batch=batch,
         sync=sync,
         reduction=reduction,
-        extra_sums=("missed", "rejected"),
+        extra_sums=("complement", "missed", "rejected"),
     )
     if ctx.activation == "sigmoid":
         # rewritten: one_minus_sigmoid, clamp_power, target_sum

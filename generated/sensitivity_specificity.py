@@ -68,6 +68,7 @@ def sensitivity_specificity_loss(
         batch=batch,
         sync=sync,
         reduction=reduction,
+        extra_sums=("complement",),
     )
     # rewritten: squared_error, target_sum
     p = ctx.probs()

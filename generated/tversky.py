@@ -68,7 +68,7 @@ def tversky_loss(
         batch=batch,
         sync=sync,
         reduction=reduction,
-        extra_sums=("missed",),
+        extra_sums=("complement", "missed"),
     )
     if ctx.activation == "sigmoid":
         # rewritten: one_minus_sigmoid, target_sum

@@ -373,7 +373,7 @@ def test_target_sums_equal_the_sums_they_replace(labels):
         y = paddle.to_tensor(draw_labels(rng, labels, classes))
         options = dict(activation="auto", ignore_index=255, include_background=labels != "no_background",
                        batch=labels == "batch", sync=False, reduction="none",
-                       extra_sums=("missed", "rejected"))
+                       extra_sums=("complement", "missed", "rejected"))
         weights = paddle.to_tensor(rng.uniform(size=(2, classes - (labels == "no_background" and classes > 1), 15)))
         results = []
         for fused in (True, False):
@@ -411,7 +411,7 @@ def test_missed_and_rejected_sums_of_sigmoid_probabilities_keep_their_tail(graph
     raw[0, 0, :4] = 255
     x = np.where(raw == 1, 20.0, 12.0).astype(np.float32)[:, None]  # p of the background: sigmoid(12)
     options = dict(activation="sigmoid", ignore_index=255, include_background=True, batch=batch,
-                   sync=False, reduction="none", extra_sums=("missed", "rejected"))
+                   sync=False, reduction="none", extra_sums=("complement", "missed", "rejected"))
 
     def sums(logit, label):
         ctx = _runtime.Context("test", logit, label, **options)
@@ -454,7 +454,7 @@ def test_target_sums_gradient_in_numpy_is_the_paddle_path_bit_for_bit(labels, mo
         logit = paddle.to_tensor(x, stop_gradient=False)
         ctx = _runtime.Context("test", logit, y, activation="softmax", ignore_index=255,
                                include_background=labels != "no_background", batch=False, sync=False,
-                               reduction="none", extra_sums=("missed", "rejected"))
+                               reduction="none", extra_sums=("complement", "missed", "rejected"))
         p = ctx.probs()
         sums = [ctx.target_sum(p), ctx.complement_sum(p), ctx.msum(p), ctx.missed_sum(p), ctx.rejected_sum(p)]
         paddle.sum(sum(s * w for s, w in zip(sums, weights))).backward()
@@ -481,7 +481,7 @@ def test_target_sums_in_blocks_equal_the_whole_batch(labels, activation, monkeyp
         logit = paddle.to_tensor(x, stop_gradient=False)
         ctx = _runtime.Context("test", logit, paddle.to_tensor(y), activation=activation, ignore_index=255,
                                include_background=True, batch=False, sync=False, reduction="none",
-                               extra_sums=("missed", "rejected"))
+                               extra_sums=("complement", "missed", "rejected"))
         p = ctx.probs()
         sums = [ctx.target_sum(p), ctx.complement_sum(p), ctx.msum(p), ctx.missed_sum(p), ctx.rejected_sum(p)]
         paddle.sum(sum(s * (k + 1) for k, s in enumerate(sums))).backward()
@@ -489,6 +489,37 @@ def test_target_sums_in_blocks_equal_the_whole_batch(labels, activation, monkeyp
     for other in results[1:]:
         for got, expected in zip(other, results[0]):
             np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
+@pytest.mark.parametrize("labels", ["indices", "ignored", "soft"])
+def test_the_fused_sums_skip_the_complement_no_term_reads(labels, activation):
+    """A loss reading g t and t alone (dice) leaves the sum of (1 - g) t out of the fused step: its
+    other sums and their gradient are the same bit for bit, and complement_sum, asked anyway, sums
+    (1 - g) t on its own to the number the fused step gives."""
+    paddle = pytest.importorskip("paddle")
+    import numpy as np
+    from symloss.paddle import _runtime
+
+    rng = np.random.default_rng(12)
+    x = (rng.normal(size=(2, 3, 3, 5)) * 4).astype(np.float32)
+    y = draw_labels(rng, labels, 3).astype(np.float32 if labels == "soft" else np.int64)
+    results = {}
+    for extra in ((), ("complement",)):
+        logit = paddle.to_tensor(x, stop_gradient=False)
+        ctx = _runtime.Context("test", logit, paddle.to_tensor(y), activation=activation, ignore_index=255,
+                               include_background=True, batch=False, sync=False, reduction="none",
+                               extra_sums=extra)
+        p = ctx.probs()
+        sums = [ctx.target_sum(p), ctx.msum(p)]
+        paddle.sum(sums[0] * 2 + sums[1] * 3).backward()
+        results[extra] = [s.numpy() for s in sums] + [logit.grad.numpy(), ctx.complement_sum(p).numpy()]
+        if not extra:  # the step's own complement: not summed
+            assert ctx._split_sums[id(p)][2] is None
+            fields = [np.ascontiguousarray(a, dtype=np.float32) for a in (p.numpy(), ctx.g.numpy())]
+            assert not _runtime._target_sums_host(*fields, None, True, frozenset(), None, False)[1].any()
+    for got, expected in zip(results[()], results[("complement",)]):
+        np.testing.assert_array_equal(got, expected)
 
 
 def _as_on_a_device(backward):

@@ -340,7 +340,7 @@ def _render_loss(loss, registry: dict, optimize: bool, standalone: bool) -> str:
         two_classes=loss.binary_as_two_classes,
         local_only=local_only(loss, registry),
         probabilities=reads_probabilities(loss, registry),
-        extra_sums=tuple(kind for kind in ("missed", "rejected") if f"ctx.{kind}_sum(" in body),
+        extra_sums=tuple(kind for kind in ("complement", "missed", "rejected") if f"ctx.{kind}_sum(" in body),
         common=list(common_keywords(loss).items()),
         maps=maps,
         maps_function=f"{loss.name}_distance_maps",
