@@ -2945,10 +2945,13 @@ def _softmax_host(x):
     """(max, p, S) of NumPy logits x (N, C, P) over axis 1: p = e^z / S, z = x - max and S the sum of e^z
     (the softmax with no clip), in a Paddle buffer (_host_empty). No class field beside p: the
     kernels that need the top class or the others' mass R find them (_softmax_rest)."""
-    highest = x.max(axis=1, keepdims=True)
+    reduced = (x.shape[0], 1) + x.shape[
+        2:
+    ]  # the maximum and the sum: fields of Paddle's allocator too
+    highest = np.max(x, axis=1, keepdims=True, out=_host_empty(reduced, x.dtype))
     p = np.subtract(x, highest, out=_host_empty(x.shape, x.dtype))
     np.exp(p, out=p)
-    total = p.sum(axis=1, keepdims=True)
+    total = np.sum(p, axis=1, keepdims=True, out=_host_empty(reduced, x.dtype))
     p /= total
     return highest, p, total
 
