@@ -217,7 +217,8 @@ def test_kernels_are_chosen_only_when_optimising():
     tversky = render_loss(REGISTRY["tversky"], REGISTRY)  # sum((1 - g) p), summed as it stands
     assert "ctx.complement_sum(p)" in tversky and "ctx.msum(p * (1 - g))" not in tversky
     assert "ctx.complement_sum(" not in render_loss(REGISTRY["tversky"], REGISTRY, optimize=False)
-    assert "ctx.missed_sum(p)" in tversky and "extra_sums=(\"missed\",)" in tversky  # sum(g (1 - p)), in one step
+    assert "ctx.missed_sum(p)" in tversky and "extra_sums=(\"complement\", \"missed\")" in tversky  # in one step
+    assert "extra_sums" not in dice  # it reads g p and p alone: the step sums no (1 - g) p
     assert "ctx.rejected_sum(p)" in render_loss(REGISTRY["mcc"], REGISTRY)  # sum((1 - g) (1 - p))
     asym = render_loss(REGISTRY["asym_focal"], REGISTRY)  # one clip; g meets the class masks first
     assert "t0 = paddle.clip(p, min=epsilon, max=1 - epsilon)" in asym
