@@ -67,7 +67,10 @@ class _HostMemory:
     `paddle.device.max_memory_allocated` refuses CPU builds; the host statistics of
     `paddle.base.core` count every tensor the CPU allocator hands out, including the ones autograd
     saves for backward. numpy buffers (scipy distance transforms, ...) are not Paddle's: they are
-    added from tracemalloc, which numpy reports its data buffers to.
+    added from tracemalloc, which numpy reports its data buffers to. The two peaks need not coincide,
+    so their sum bounds the call's peak from above; it is taken per pass (`lap` between the forward
+    and the backward pass) and the larger pass is the call's: a sum over the whole call would add
+    one pass's Paddle peak to the other's NumPy temporaries.
     """
 
     def __init__(self, paddle):
@@ -85,12 +88,21 @@ class _HostMemory:
         self.core.host_memory_stat_reset_peak_value("Allocated", 0)
         return self.core.host_memory_stat_current_value("Allocated", 0)
 
-    def stop(self, before) -> int | None:
+    def lap(self, before) -> int | None:
+        """The peak of the pass since start() or the last lap, both peaks reset for the next pass."""
         _, numpy_peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+        tracemalloc.reset_peak()
         if not self.available:
             return None
-        return self.core.host_memory_stat_peak_value("Allocated", 0) - before + numpy_peak
+        peak = self.core.host_memory_stat_peak_value("Allocated", 0) - before + numpy_peak
+        self.core.host_memory_stat_reset_peak_value("Allocated", 0)
+        return peak
+
+    def stop(self, before, passes=()) -> int | None:
+        """The call's peak: the largest of its passes (`passes`: the laps taken) and the last one."""
+        last = self.lap(before)
+        tracemalloc.stop()
+        return None if last is None else max([last, *passes])
 
 
 class _DeviceMemory:
@@ -109,7 +121,10 @@ class _DeviceMemory:
         self.cuda.reset_max_memory_allocated()
         return self.cuda.memory_allocated()
 
-    def stop(self, before) -> int | None:
+    def lap(self, before) -> int | None:
+        return None  # one allocator: its peak over the whole call is exact
+
+    def stop(self, before, passes=()) -> int | None:
         if not self.available:
             return None
         self.cuda.synchronize()
@@ -146,9 +161,10 @@ def run_interleaved(cases: list[Case], logit, label, repeats: int, warmup: int,
                 last = k == max(warmup, 1) - 1
                 before = memory.start() if last else None
                 loss = case.fn(x, lab)
+                forward = [memory.lap(before)] if last else []
                 loss.backward()
                 if last:
-                    m.peak_bytes = memory.stop(before)
+                    m.peak_bytes = memory.stop(before, [b for b in forward if b is not None])
                     m.value = float(loss)
                 del loss, x, lab
         except Exception as err:  # a baseline that does not run on this Paddle is a result, not a crash

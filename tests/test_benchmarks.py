@@ -140,3 +140,32 @@ def test_command_line_reexecs_with_malloc_env_and_writes(tmp_path):
     rows = json.loads(data.read_text())["blocks"][0]["rows"]
     assert [r["loss"] for r in rows] == ["bce"] and rows[0]["generated"]["median_ms"] > 0
     assert "`bce`" in out.read_text()
+
+
+def test_peak_memory_is_the_larger_pass_not_the_sum_of_both_allocators_peaks():
+    """A call whose forward pass peaks in NumPy (8 MiB, freed) and whose backward pass peaks in Paddle's
+    allocator (8 MiB): its peak is one of them, not both added (the allocators' peaks fall in
+    different passes), and never below either."""
+    import numpy as np
+    import paddle
+
+    from symloss.benchmarks.timing import Case, run_interleaved
+
+    MIB = 2**20
+
+    class Scratch(paddle.autograd.PyLayer):
+        @staticmethod
+        def forward(ctx, x):
+            np.ones(2 * MIB, dtype=np.float32).sum()  # 8 MiB of NumPy scratch, gone when the pass ends
+            return x.sum()
+
+        @staticmethod
+        def backward(ctx, grad):
+            return paddle.full([2 * MIB], float(grad), dtype="float32")  # 8 MiB in Paddle's allocator
+
+    logit = paddle.zeros([2 * MIB], dtype="float32")
+    result = run_interleaved([Case("scratch", lambda x, y: Scratch.apply(x))], logit, logit, repeats=1, warmup=1)
+    peak = result["scratch"].peak_bytes
+    if peak is None:
+        pytest.skip("this Paddle build has no host memory statistics")
+    assert 8 * MIB <= peak < 14 * MIB
