@@ -662,6 +662,27 @@ class _AllReduceSum(paddle.autograd.PyLayer):
         return _all_reduce(grad)
 
 
+def _check_unchanged(function, tensors):
+    """A gradient hook for the logits as they enter a loss: it raises if the logits or the labels were
+    changed in place since the forward pass, whose kernels read them again in the backward pass (the
+    sigmoid's slope, the one-hot target, the Lovasz rows), where Paddle checks only the tensors its own
+    operations save. Every gradient path to the logits ends at the hooked tensor, so the hook runs
+    after the other backward steps, and its error keeps a changed input's gradient from them."""
+    versions = [(t, t._inplace_version()) for t in tensors]
+
+    def hook(grad):
+        for t, version in versions:
+            if t._inplace_version() != version:
+                raise RuntimeError(
+                    f"{function}: the logits or the labels were changed in place after the loss was computed "
+                    f"(in-place version {t._inplace_version()}, expected {version}), and its backward pass reads "
+                    f"them again: change a copy, or compute the loss after the change"
+                )
+        return grad
+
+    return hook
+
+
 def _sigmoid_value(x):
     """sigmoid(x), the same numbers in eager mode and in a static graph (a sort over probabilities
     must see the same ties in both): exp(log_sigmoid(x)) for x >= 0 (in a graph, Paddle's slope of
@@ -1251,9 +1272,10 @@ class _LovaszSum(paddle.autograd.PyLayer):
 
     `form` says what v and e are, from the input t and each row's target g: "given" (v = t, e given),
     "abs" (v = e = |g - t|, Lovasz-softmax) or "hinge" (e = 1 - t (2 g - 1), v = max(e, 0)); the last
-    two form no error field at all, and their backward pass reads t and g again and turns the weights
-    into the gradient in their own memory (a second backward pass through a retained graph sorts
-    again). Each row's sum is accumulated in float64."""
+    two form no error field at all, and their backward pass reads t (saved as a tensor, so that
+    Paddle refuses a t changed in place since) and g again, and turns the weights into the gradient
+    in their own memory (a second backward pass through a retained graph sorts again). Each row's
+    sum is accumulated in float64."""
 
     @staticmethod
     def forward(ctx, t, parts):
@@ -1264,18 +1286,24 @@ class _LovaszSum(paddle.autograd.PyLayer):
         N, P = v.shape[0], v.shape[2]
         e = None if errors is None else _host_array(errors)
         valid = None if mask is None else _host_array(mask).reshape(N, P) > 0
-        ctx.rows = (form, v, e, target_row, valid, batch, hard)
-        ctx.weights, sums = _lovasz_pass(*ctx.rows)
+        ctx.weights, sums = _lovasz_pass(form, v, e, target_row, valid, batch, hard)
+        ctx.form = form
+        if form != "given":  # "given" reads its weights alone: no errors or target kept
+            ctx.save_for_backward(t)
+            ctx.rows = (target_row, valid, batch, hard)
         return _from_host(sums.astype(v.dtype))
 
     @staticmethod
     def backward(ctx, grad):
-        form, t, _, target_row, _, batch, _ = ctx.rows
-        if form == "given":  # the weights stay: a retained graph's next pass reads them
+        if ctx.form == "given":  # the weights stay: a retained graph's next pass reads them
             out = _host_empty(ctx.weights.shape, ctx.weights.dtype)
             np.multiply(ctx.weights, _host_array(grad), out=out)
             return _from_host(out)
-        out = ctx.weights if ctx.weights is not None else _lovasz_pass(*ctx.rows)[0]
+        form, (saved,), (target_row, valid, batch, hard) = ctx.form, ctx.saved_tensor(), ctx.rows
+        t = _host_array(saved)
+        out = ctx.weights
+        if out is None:
+            out = _lovasz_pass(form, t, None, target_row, valid, batch, hard)[0]
         ctx.weights = None  # taken by the gradient
         out *= _host_array(grad)
         N, C, _ = out.shape
@@ -1557,6 +1585,12 @@ class Context:
         x = logit if _dtype_name(logit) == self.dtype else logit.astype(self.dtype)
         self._logit = x  # the logit's own layout (the channels-last cross-entropy transposes it)
         self.x = x.reshape([self.N, self.C, self.P])
+        if (
+            paddle.in_dynamic_mode()
+            and not self.x.stop_gradient
+            and hasattr(logit, "_inplace_version")
+        ):
+            self.x.register_hook(_check_unchanged(function, [logit, label]))
         if activation == "softmax" and self.C == 1:
             _fail(
                 function,
@@ -2831,6 +2865,9 @@ def _descending_keys(errors, overwrite=False):
     return bits
 
 
+_COMPOSE_BLOCK = 1 << 16  # indices composed at a time by _stable_order (a 512 KiB copy)
+
+
 def _stable_order(keys):
     """The stable ascending order of one row of unsigned keys: an LSD radix sort, one stable sort of
     each 16-bit digit (NumPy sorts 16-bit integers by counting), so tied keys keep index order. The
@@ -2849,9 +2886,12 @@ def _stable_order(keys):
             order = np.argsort(digit, kind="stable")
             continue
         step = np.argsort(digit[order], kind="stable")
-        order = np.take(
-            order, step, out=step, mode="clip"
-        )  # out[j] = order[step[j]], read before written
+        for start in range(
+            0, len(step), _COMPOSE_BLOCK
+        ):  # order[step] into step's memory, a block at a time
+            block = step[start : start + _COMPOSE_BLOCK]
+            block[...] = order[block]  # the block's indices are read (a copy) before it is written
+        order = step
     return order
 
 

@@ -302,6 +302,28 @@ def test_checks_environment_variable(value, outcome):
     assert outcome in run.stdout + run.stderr
 
 
+# ---- inputs changed in place between the loss and its backward pass -------------------------------
+@pytest.mark.parametrize("changed", ["logit", "label"])
+@pytest.mark.parametrize("name, classes", [("dice", 1), ("lovasz_hinge", 1), ("focal", 1), ("tversky", 3),
+                                           ("cross_entropy", 3), ("lovasz_softmax", 3)])
+def test_inputs_changed_in_place_before_backward_raise(name, classes, changed):
+    """The CPU kernels read the logits and the labels again in the backward pass (the sigmoid's slope,
+    the one-hot target, the Lovasz rows): changed in place in between, the backward pass raises,
+    naming the loss, and writes no gradient, where it would have used the new values silently."""
+    shape = (2, classes, 5, 6)
+    x = paddle.to_tensor(logits(shape).astype("float32"), stop_gradient=False)
+    y = paddle.to_tensor(class_labels(shape))
+    loss = FUNCTIONS[name](x, y, ignore_index=None)
+    with paddle.no_grad():
+        (x.scale_(-3.0) if changed == "logit" else y.scale_(0))
+    with pytest.raises(Exception, match=f"{name}_loss: the logits or the labels were changed in place"):
+        loss.backward()
+    assert x.grad is None
+    fresh = paddle.to_tensor(logits(shape).astype("float32"), stop_gradient=False)
+    FUNCTIONS[name](fresh, y, ignore_index=None).backward()  # unchanged inputs: no complaint
+    assert fresh.grad is not None
+
+
 # ---- 9. the Lovász losses cannot synchronise a batch ---------------------------------------------
 @pytest.mark.parametrize("name", LOVASZ)
 def test_lovasz_batch_sync_is_rejected_in_a_single_process(name):

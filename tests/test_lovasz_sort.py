@@ -90,18 +90,18 @@ def test_eager_host_sort_and_graph_sort_agree_on_ties(name, classes, batch):
     np.testing.assert_allclose(static[1], eager[1], rtol=1e-5, atol=1e-7)
 
 
-def _context(x, y, batch):
-    return R.Context("lovasz_test", x, y, activation="auto", ignore_index=255, include_background=True,
+def _context(x, y, batch, background=True):
+    return R.Context("lovasz_test", x, y, activation="auto", ignore_index=255, include_background=background,
                      batch=batch, sync=False, reduction="none")
 
 
-def _fused_and_product(form, x, y, batch, cotangent):
+def _fused_and_product(form, x, y, batch, cotangent, background=True):
     """(value, gradient) of the row-at-a-time sum (_LovaszSum) and of the product path it replaces."""
     out = []
     for fused in (True, False):
         xt = paddle.to_tensor(x)
         xt.stop_gradient = False
-        ctx = _context(xt, y, batch)
+        ctx = _context(xt, y, batch, background)
         g = ctx.g
         if form == "abs":
             p = ctx.probs()
@@ -115,7 +115,7 @@ def _fused_and_product(form, x, y, batch, cotangent):
             p = ctx.probs()
             e, v = paddle.abs(g - p), ctx.probs() ** 2
             s = ctx.lovasz_sum(v, e, g) if fused else ctx.msum(v * ctx.lovasz_weights(e, g))
-        (s * paddle.to_tensor(cotangent[: s.shape[0]].astype(x.dtype))).sum().backward()
+        (s * paddle.to_tensor(cotangent[: s.shape[0], : s.shape[1]].astype(x.dtype))).sum().backward()
         out.append((s.numpy(), xt.grad.numpy()))
     return out
 
@@ -140,10 +140,12 @@ def test_row_at_a_time_lovasz_sums_equal_the_weighted_product(form, batch, dtype
                     labels[2] = 255  # a unit with no valid pixel
                 y = paddle.to_tensor(labels)
             cotangent = rng.random((3, classes, 1))
-            (fused, grad_fused), (product, grad_product) = _fused_and_product(form, x, y, batch, cotangent)
-            np.testing.assert_array_equal(grad_fused, grad_product)
-            tol = 1e-6 if dtype == "float32" else 1e-14
-            np.testing.assert_allclose(fused, product, rtol=tol, atol=tol)
+            for background in (True, False) if classes > 1 else (True,):  # class c of the scope is c + 1
+                (fused, grad_fused), (product, grad_product) = _fused_and_product(form, x, y, batch, cotangent,
+                                                                                  background)
+                np.testing.assert_array_equal(grad_fused, grad_product)
+                tol = 1e-6 if dtype == "float32" else 1e-14
+                np.testing.assert_allclose(fused, product, rtol=tol, atol=tol)
 
 
 def test_lovasz_sums_are_fused_by_form():
@@ -151,7 +153,7 @@ def test_lovasz_sums_are_fused_by_form():
     values weighted by Lovasz weights still sum without a product field."""
     import sympy as sp
 
-    from symloss.compiler.backend.ir import PIXELS_MASKED, TENSORS, LovaszAbsSum, LovaszHingeSum, LovaszSum, ReduceSum
+    from symloss.compiler.backend.ir import PIXELS, PIXELS_MASKED, TENSORS, LovaszAbsSum, LovaszHingeSum, LovaszSum, ReduceSum
     from symloss.compiler.backend.rules import fuse_lovasz_sums
     from symloss.compiler.frontend.primitives import LovaszWeights
 
@@ -159,9 +161,18 @@ def test_lovasz_sums_are_fused_by_form():
     abs_error, hinge = sp.Abs(g - p), 1 - x * (2 * g - 1)
     cases = [(abs_error, abs_error, LovaszAbsSum(p)), (sp.Abs(p - g), sp.Abs(p - g), LovaszAbsSum(p)),
              (sp.Max(hinge, 0), hinge, LovaszHingeSum(x)), (p**2, abs_error, LovaszSum(p**2, abs_error, g))]
+    # forms that only look like them keep the general kernel, which forms no error of its own
+    squared_hinge, biased = 1 - x * g * (2 * g - 1), 1 - x * (2 * g - 1) + g
+    for values, errors in [(sp.Max(hinge, 1), hinge), (sp.Max(squared_hinge, 0), squared_hinge),
+                           (sp.Max(biased, 0), biased), (sp.Abs(2 * g - p), sp.Abs(2 * g - p)),
+                           (abs_error, sp.Abs(g - x))]:
+        cases.append((values, errors, LovaszSum(values, errors, g)))
     for values, errors, kernel in cases:
         fused, rules = fuse_lovasz_sums(5 * ReduceSum(values * LovaszWeights(errors, g), PIXELS_MASKED))
         assert fused == 5 * kernel and rules == ["lovasz_sum"]
+    not_g = TENSORS["p_all"]  # a target other than g: the general kernel too
+    fused, _ = fuse_lovasz_sums(ReduceSum(abs_error * LovaszWeights(abs_error, not_g), PIXELS))
+    assert fused == LovaszSum(abs_error, abs_error, not_g)
 
 
 @pytest.mark.parametrize("form", ["abs", "hinge"])
@@ -175,9 +186,10 @@ def test_a_second_backward_pass_sorts_again(form):
     t = rng.standard_normal((2, 3, 30)).astype("float32")
     labels = rng.integers(0, 3, (2, 30))
     valid = labels != 0
-    rows = (form, t, None, lambda images, c: labels[images] == c, valid, True, True)
-    weights, _ = R._lovasz_pass(*rows)
-    ctx = SimpleNamespace(rows=rows, weights=weights)
+    rows = (lambda images, c: labels[images] == c, valid, True, True)
+    weights, _ = R._lovasz_pass(form, t, None, *rows)
+    saved = paddle.to_tensor(t)
+    ctx = SimpleNamespace(form=form, rows=rows, weights=weights, saved_tensor=lambda: (saved,))
     up = paddle.to_tensor(rng.random((1, 3, 1)).astype("float32"))
     first = R._LovaszSum.backward(ctx, up).numpy().copy()
     assert ctx.weights is None and np.abs(first).max() > 0
