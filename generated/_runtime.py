@@ -1272,8 +1272,8 @@ class _LovaszSum(paddle.autograd.PyLayer):
 
     `form` says what v and e are, from the input t and each row's target g: "given" (v = t, e given),
     "abs" (v = e = |g - t|, Lovasz-softmax) or "hinge" (e = 1 - t (2 g - 1), v = max(e, 0)); the last
-    two form no error field at all, and their backward pass reads t (saved as a tensor, so that
-    Paddle refuses a t changed in place since) and g again, and turns the weights into the gradient
+    two form no error field at all, and their backward pass reads t and g again (changed in place
+    since, the Context's hook refuses them: _check_unchanged) and turns the weights into the gradient
     in their own memory (a second backward pass through a retained graph sorts again). Each row's
     sum is accumulated in float64."""
 
@@ -1331,23 +1331,33 @@ def _lovasz_pass(form, v, e, target_row, valid, batch, hard):
         ok = None if valid is None else valid[images]
         own = form != "given"  # the keys are this row's own array, which the sort may take
         keys = _lovasz_errors(form, row_v, row_g) if own else e[images, c]
-        if ok is not None and own:
-            np.copyto(keys, v.dtype.type(-np.inf), where=~ok)  # ignored pixels sort last
-        elif ok is not None:
-            keys, own = np.where(ok, keys, v.dtype.type(-np.inf)), True
-        w = _lovasz_weights_numpy(keys.reshape(1, -1), row_g.reshape(1, -1), hard, overwrite=own)
-        w = w.reshape(row_v.shape)
+        w = _lovasz_row_weights(keys, row_g, ok, hard, own)
         del keys
         if form != "given":  # the errors again, after the sort's scratch is gone
             row_v = _lovasz_errors(form, row_v, row_g)
             row_v = row_v if form == "abs" else np.maximum(row_v, 0, out=row_v)
         if ok is not None:  # values selected, not multiplied: one may be undefined there
-            w *= ok
             row_v = np.where(ok, row_v, 0)
         weights[images, c] = w
         for n in range(w.shape[0]):  # one image at a time: float64 scratch of one image
             sums[unit, c, 0] += np.dot(row_v[n].astype(np.float64), w[n].astype(np.float64))
     return weights, sums
+
+
+def _lovasz_row_weights(keys, g, valid, hard, own):
+    """The Lovasz weights of one row (images, P) of errors `keys` and targets `g`: ignored pixels
+    (`valid` False) sort last and weigh 0. `own`: the keys are the caller's to give, and the sort may
+    take their memory."""
+    if valid is not None and own:
+        np.copyto(keys, keys.dtype.type(-np.inf), where=~valid)
+    elif valid is not None:
+        keys, own = np.where(valid, keys, keys.dtype.type(-np.inf)), True
+    w = _lovasz_weights_numpy(keys.reshape(1, -1), g.reshape(1, -1), hard, overwrite=own).reshape(
+        g.shape
+    )
+    if valid is not None:
+        w *= valid
+    return w
 
 
 def _lovasz_errors(form, t, g):
@@ -2483,7 +2493,7 @@ class Context:
         valid pixels, per class. An eager CPU call sorts and sums one row (unit, class) at a time in
         NumPy (_LovaszSum), keeping only the weights; elsewhere it is that product and sum in Paddle ops.
         """
-        if not (self._lovasz_rows_apply(values) and list(errors.shape) == list(values.shape)):
+        if not (self._host_lovasz(values) and list(errors.shape) == list(values.shape)):
             return self.msum(values * self.lovasz_weights(errors, target))
         t = np.broadcast_to(_host_array(target.detach()), values.shape)
         parts = (
@@ -2505,15 +2515,16 @@ class Context:
         return self._lovasz_form("hinge", t)
 
     def _lovasz_form(self, form, t):
-        if not self._lovasz_rows_apply(t):
+        if not self._host_lovasz(t):
             g = self.g
             e = paddle.abs(g - t) if form == "abs" else -t * (2 * g - 1) + 1
             return self.lovasz_sum(e if form == "abs" else paddle.clip(e, min=0), e, g)
         parts = (form, None, self._target_rows(), self.m, self.batch, self._soft is None)
         return self._across_ranks(_LovaszSum.apply(t, parts))
 
-    def _lovasz_rows_apply(self, t):
-        """Whether _LovaszSum takes field t: an eager CPU call, t a float field of every class in scope."""
+    def _host_lovasz(self, t):
+        """Whether the Lovasz sums of field t run in NumPy (_LovaszSum): an eager CPU call, t a float field
+        of every class in scope."""
         return (
             self._eager_cpu()
             and list(t.shape) == [self.N, self.n_classes, self.P]
@@ -2531,18 +2542,17 @@ class Context:
         return lambda images, c: labels[images] == (1 if C == 1 else c + first)  # boolean
 
     def _lovasz_weights_host(self, errors, target):
-        """lovasz_weights of an eager CPU call, in NumPy: the errors read in place, the rows (unit,
-        class) laid out by NumPy, and a radix sort (about a third of NumPy's argsort)."""
+        """lovasz_weights of an eager CPU call, in NumPy, one row (unit, class) at a time as _LovaszSum
+        sorts them (the ignored pixels' errors are -inf already), with a radix sort (about a third of
+        NumPy's argsort)."""
         e = _host_array(errors)
         t = np.broadcast_to(_host_array(target), e.shape)
-        if self.batch:  # one row per class: the whole batch
-            e, t = e.transpose(1, 0, 2), t.transpose(1, 0, 2)
-        else:
-            e, t = e.reshape(-1, 1, self.P), t.reshape(-1, 1, self.P)
-        w = _lovasz_weights_numpy(e, t, hard=self._soft is None)
-        if self.batch:
-            w = np.ascontiguousarray(w.reshape(e.shape).transpose(1, 0, 2))
-        return _from_host(w.reshape(self.N, self.n_classes, self.P))
+        weights = _host_empty(e.shape, e.dtype)
+        for _, c, images in _lovasz_rows(e.shape[0], e.shape[1], self.batch):
+            weights[images, c] = _lovasz_row_weights(
+                e[images, c], t[images, c], None, self._soft is None, False
+            )
+        return _from_host(weights)
 
     # order statistics over each unit's valid pixels: selections, constants of the gradient ---------
     def _unit_rows(self, values):

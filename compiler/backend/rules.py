@@ -15,8 +15,9 @@ import sympy as sp
 from ..frontend.language import c, i
 from ..frontend.errors import SpecError
 from ..frontend.functions import log1p, log_cosh, sigmoid, softplus
+from ..frontend.primitives import LovaszWeights
 from .ir import (LOG1M_SOFTMAX, LOG1M_SOFTMAX_ALL, LOG_SOFTMAX, LOG_SOFTMAX_ALL, PIXELS, PIXELS_MASKED, SOFTMAX,
-                 SOFTMAX_ALL, Clamp, is_tensor)
+                 SOFTMAX_ALL, TENSORS, Clamp, LovaszAbsSum, LovaszHingeSum, LovaszSum, ReduceSum, is_tensor)
 
 z = sp.Wild("z")
 k = sp.Wild("k")  # a class: the index c, or one named class (p[0, i])
@@ -428,8 +429,6 @@ def fuse_lovasz_sums(expr: sp.Expr) -> tuple[sp.Expr, list[str]]:
     """Sum over pixels of v * LovaszWeights(e, t) -> LovaszSum(v, e, t): the sort and the sum one row at
     a time, with neither the weighted product nor its gradient as a field (run once the primitives
     stand in the formula again: they are fields of their own until then)."""
-    from ..frontend.primitives import LovaszWeights
-    from .ir import LovaszSum, ReduceSum
 
     def match(e):
         if not (isinstance(e, ReduceSum) and e.args[1] in (PIXELS, PIXELS_MASKED) and isinstance(e.args[0], sp.Mul)):
@@ -449,8 +448,6 @@ def fuse_lovasz_sums(expr: sp.Expr) -> tuple[sp.Expr, list[str]]:
 def _lovasz_form(values, errors, target):
     """LovaszAbsSum(t) where values = errors = |g - t|, LovaszHingeSum(t) where errors = 1 - t (2 g - 1)
     and values = max(errors, 0), t a tensor free of g and the target g; else None."""
-    from .ir import TENSORS, LovaszAbsSum, LovaszHingeSum
-
     g = TENSORS["g"]
     if target != g:
         return None

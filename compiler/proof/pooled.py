@@ -29,9 +29,8 @@ from ..frontend.language import C, C_all, CLASS_SETS, Pick, c, choose, i, n
 from ..frontend.primitives import extract
 from .evaluate import DPS
 from .oracle import Options, Oracle, two_class_gradient, two_class_inputs
-from .tape import UNARY
+from .tape import ONE, UNARY, ZERO, indicator
 
-ZERO, ONE = mpmath.mpf(0), mpmath.mpf(1)
 TO_FLOAT = np.frompyfunc(float, 1, 1)
 MPF = np.frompyfunc(mpmath.mpf, 1, 1)
 
@@ -208,12 +207,6 @@ def _d_exponent(d, b, v):
     return d * mpmath.log(b) * v if b > 0 else ZERO
 
 
-def _indicator(a):
-    """1 where a > 0, 0 where a <= 0, undefined where a is (an indicator of a root of a negative number
-    is no number the formula defines, whatever a guard makes of it in the generated code)."""
-    return ONE if a > 0 else mpmath.nan if mpmath.isnan(a) else ZERO
-
-
 class Graph:
     """The DAG of one formula, nodes in topological order (as the tape records it)."""
 
@@ -342,7 +335,7 @@ def forward(graph: Graph, unit: Unit) -> list:
         elif kind == "min":
             v = combine(lambda *t: min(t), *a)
         else:
-            v = combine(_indicator if payload.__name__ == "Indicator" else UNARY[payload][0], a[0])
+            v = combine(indicator if payload.__name__ == "Indicator" else UNARY[payload][0], a[0])
         vals.append(v)
     return vals
 

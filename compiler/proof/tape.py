@@ -12,6 +12,15 @@ import sympy as sp
 
 from ..frontend.functions import Indicator, literal
 
+ZERO, ONE = mpmath.mpf(0), mpmath.mpf(1)
+
+
+def indicator(a):
+    """1 where a > 0, 0 where a <= 0, undefined where a is (an indicator of a root of a negative number
+    is no number the formula defines, whatever a guard makes of it in the generated code)."""
+    return ONE if a > 0 else mpmath.nan if mpmath.isnan(a) else ZERO
+
+
 UNARY = {
     sp.exp: (mpmath.exp, lambda a, v: v),
     sp.log: (mpmath.log, lambda a, v: 1 / a),
@@ -20,9 +29,7 @@ UNARY = {
     sp.tanh: (mpmath.tanh, lambda a, v: 1 - v * v),
     sp.Abs: (abs, lambda a, v: mpmath.sign(a)),
     sp.sign: (mpmath.sign, lambda a, v: mpmath.mpf(0)),
-    # undefined where its argument is (see pooled._indicator)
-    Indicator: (lambda a: mpmath.mpf(1) if a > 0 else mpmath.nan if mpmath.isnan(a) else mpmath.mpf(0),
-                lambda a, v: mpmath.mpf(0)),
+    Indicator: (indicator, lambda a, v: mpmath.mpf(0)),
 }
 
 
